@@ -1,0 +1,70 @@
+"""The ``talkgen`` command line: thin Typer commands that build a config and call the library.
+
+User mistakes (:class:`talkgen.errors.TalkgenError`) become one-line errors with exit code 2; ``--verbose`` shows
+the traceback. Command groups live in :mod:`talkgen.commands` and import their library code lazily so that
+``talkgen --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+
+from talkgen import __version__
+from talkgen.commands import register_all
+from talkgen.errors import TalkgenError
+
+app = typer.Typer(
+    name="talkgen",
+    help="Talking-character video from scripts, and lip-sync dubbing of existing footage. Offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_state = {"verbose": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"talkgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and debug logs."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    _state["verbose"] = verbose
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+register_all(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except TalkgenError as exc:
+        if _state["verbose"]:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

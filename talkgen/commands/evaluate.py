@@ -1,0 +1,120 @@
+"""CLI commands for evaluation: ``talkgen eval sync|world`` and ``talkgen bench``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from talkgen.errors import ConfigError
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``eval`` command group and the ``bench`` command to ``app``."""
+    ev = typer.Typer(help="Weight-free lip-sync and stability metrics.", no_args_is_help=True)
+    app.add_typer(ev, name="eval")
+
+    @ev.command("sync")
+    def sync(
+        video: Path = typer.Argument(..., help="Video with a visible face."),
+        audio: Path | None = typer.Option(None, "--audio", help="Speech to compare with (default: the video's)."),
+        plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of the tracks and correlations."),
+        json_out: Path | None = typer.Option(None, "--json", help="Write the full report as JSON."),
+        max_lag: int = typer.Option(15, "--max-lag", help="Lags searched each side, in frames."),
+        max_faces: int = typer.Option(1, "--max-faces", help="Faces tracked; the longest-present one is measured."),
+    ) -> None:
+        """Real-face lip sync: offset (frames; positive = audio lags video), confidence, correlation at 0."""
+        from talkgen.eval.sync import evaluate_sync
+
+        if not 1 <= max_lag <= 100:
+            raise ConfigError(f"--max-lag must be 1..100, got {max_lag}")
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise ConfigError(f"--plot {plot} must end in .png")
+        report = evaluate_sync(video, audio, max_lag=max_lag, max_faces=max_faces)
+        r = report.result
+        typer.echo(
+            f"offset {r.offset:+d} frames ({r.offset_seconds:+.3f} s; positive = audio lags video)  "
+            f"confidence {r.confidence:.3f}  corr@0 {r.correlation_at_zero:.3f}  corr@offset {r.correlation:.3f}  "
+            f"face in {report.face_fraction:.0%} of {report.num_frames} frames"
+        )
+        if plot is not None:
+            from talkgen.eval.plot import plot_sync
+
+            plot_sync(r, plot, title=f"{video.name}: offset {r.offset:+d}, confidence {r.confidence:.3f}")
+            typer.echo(str(plot))
+        if json_out is not None:
+            _write_json(json_out, _finite(report.to_dict(include_tracks=True)))
+            typer.echo(str(json_out))
+
+    @ev.command("world")
+    def world(
+        video: Path = typer.Argument(..., help="Video of a synthetic scene (a render or a model's output)."),
+        truth: Path | None = typer.Option(None, "--truth", help="Ground truth (default: <video>.truth.json)."),
+        reference: Path | None = typer.Option(
+            None, "--reference", help="The ground-truth render, to compare drift and flicker with."
+        ),
+        json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
+    ) -> None:
+        """Synthetic-world scores: mouth from pixels vs ground truth, attribution, silence, drift, flicker."""
+        from talkgen.eval.world import evaluate_world
+        from talkgen.media import read_video
+        from talkgen.synth.truth import GroundTruth, truth_path_for
+
+        gt = GroundTruth.load(truth if truth is not None else truth_path_for(video))
+        frames, _ = read_video(video)
+        if len(frames) != gt.num_frames:
+            raise ConfigError(f"{video} has {len(frames)} frames but its ground truth {gt.num_frames}; wrong --truth?")
+        ref = read_video(reference)[0] if reference is not None else None
+        rep = evaluate_world(frames, gt, reference_frames=ref)
+        for c in rep.characters:
+            typer.echo(
+                f"{c.tag}: corr {c.correlation:.3f}  offset {c.offset:+d}  confidence {c.confidence:.3f}  "
+                f"closed-in-silence {c.closed_in_silence:.3f}  drift {c.identity_drift:.4f}"
+            )
+        ref_txt = "" if rep.reference_flicker is None else f" (ground truth {rep.reference_flicker:.4f})"
+        typer.echo(
+            f"all: corr {rep.correlation:.3f}  offset {rep.offset:+d} (positive = audio lags video)  "
+            f"speaker attribution {rep.speaker_attribution:.3f}  flicker {rep.flicker:.4f}{ref_txt}"
+        )
+        if json_out is not None:
+            _write_json(json_out, rep.to_dict())
+            typer.echo(str(json_out))
+
+    @app.command("bench")
+    def bench(
+        model: Path | None = typer.Option(None, "--model", help="Pipeline folder to benchmark (model row)."),
+        output: Path | None = typer.Option(None, "-o", "--output", help="Write rows and per-case reports as JSON."),
+        suite: str = typer.Option("full", "--suite", help="'full' or 'ci' (reduced size)."),
+        device: str = typer.Option("cpu", "--device", help="Torch device for ground-truth rendering."),
+    ) -> None:
+        """Held-out synthetic scenes: a markdown table with ceiling, floor and model rows."""
+        from talkgen.eval.bench import SUITES, markdown_table, run_bench
+
+        if suite not in SUITES:
+            raise ConfigError(f"--suite must be one of {sorted(SUITES)}, got {suite!r}")
+        if model is not None and not model.is_dir():
+            raise ConfigError(f"--model {model} is not a directory; pass a pipeline folder (model_index.json)")
+        rows = run_bench(SUITES[suite], device=device)
+        typer.echo(markdown_table(rows))
+        if model is not None:
+            typer.echo(f"note: model rows need the generation pipeline, which is not available yet ({model} skipped)")
+        if output is not None:
+            _write_json(output, {"suite": suite, "rows": [_finite(r.to_dict()) for r in rows]})
+            typer.echo(str(output))
+
+
+def _finite(v):
+    """NaN/inf floats become None so the JSON stays standard."""
+    if isinstance(v, float):
+        return v if v == v and abs(v) != float("inf") else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    return v

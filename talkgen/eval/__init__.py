@@ -1,0 +1,1 @@
+"""talkgen.eval."""

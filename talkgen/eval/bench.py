@@ -1,0 +1,207 @@
+"""The benchmark suite: fixed held-out synthetic scenes scored as ceiling, floor and model rows.
+
+- ceiling: the ground-truth render of each case, scored against its own truth;
+- floor: the same videos with shuffled audio (the audio-timed ground-truth tracks scrambled in 1 s pieces);
+- model: ``render(case) -> frames`` for each case (a pipeline rendering the case's script and speech), scored
+  against the case's truth, with the ground-truth render as the drift/flicker reference.
+
+    rows = run_bench(SUITES["ci"])                       # ceiling + floor
+    rows = run_bench(SUITES["full"], model=my_render)    # + model row
+    print(markdown_table(rows))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from talkgen.eval.signals import shuffle_segments
+from talkgen.eval.world import WorldReport, evaluate_world
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One held-out scene: ``make_scene(seed, characters, mode)`` rendered at ``size`` / ``fps``.
+
+    ``dub`` cases are scored on the re-spoken clip of ``render_edit_pair`` (the dubbing target).
+    ``num_lines`` sets the length (a 30 s monologue is many lines by one character).
+    """
+
+    name: str
+    seed: int
+    characters: int
+    mode: str
+    size: int = 128
+    fps: float = 25.0
+    num_lines: int | None = None
+    dub: bool = False
+
+
+SUITES: dict[str, tuple[BenchCase, ...]] = {
+    "full": (
+        BenchCase("close-up", 9001, 1, "cut"),
+        BenchCase("two-shot dialogue with cuts", 9002, 2, "cut", num_lines=4),
+        BenchCase("three characters in one shot", 9003, 3, "continuous", num_lines=3),
+        BenchCase("30 s monologue", 9004, 1, "continuous", num_lines=10),
+        BenchCase("dubbing pair", 9005, 1, "cut", dub=True),
+        BenchCase("dubbing pair, two-shot", 9006, 2, "continuous", num_lines=2, dub=True),
+    ),
+    "ci": (
+        BenchCase("close-up", 9001, 1, "cut", size=64, num_lines=1),
+        BenchCase("three characters in one shot", 9003, 3, "continuous", size=128, num_lines=2),
+    ),
+}
+
+ModelRender = Callable[[BenchCase, object], np.ndarray]
+"""``render(case, clip) -> uint8 (T, H, W, 3)``: the model's video of ``clip.truth`` (its script and audio)."""
+
+
+@dataclass
+class RenderedCase:
+    """A case's ground-truth clip: frames uint8 (T, H, W, 3), mixed audio (N,), truth, the scene and its lines."""
+
+    case: BenchCase
+    frames: np.ndarray
+    audio: np.ndarray
+    sample_rate: int
+    truth: object
+    scene: object
+
+
+@dataclass
+class BenchRow:
+    """One table row: the mean of each metric over the suite's cases (NaN-skipping), and per-case reports."""
+
+    name: str
+    correlation: float
+    abs_offset: float
+    confidence: float
+    speaker_attribution: float
+    closed_in_silence: float
+    drift_ratio: float
+    flicker_ratio: float
+    seconds: float
+    cases: dict[str, dict] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def render_case(case: BenchCase, device: str = "cpu") -> RenderedCase:
+    """Render the ground truth of ``case`` (for dub cases: the re-spoken clip of the edit pair)."""
+    from talkgen.synth.scene import make_scene, render_clip, render_edit_pair
+
+    scene = make_scene(case.seed, case.characters, case.mode, num_lines=case.num_lines)
+    if case.dub:
+        _, clip = render_edit_pair(scene, size=case.size, fps=case.fps, device=device)
+    else:
+        clip = render_clip(scene, size=case.size, fps=case.fps, device=device)
+    return RenderedCase(case, clip.frames.cpu().numpy(), clip.audio, clip.sample_rate, clip.truth, scene)
+
+
+def _ratio(value: float, ref: float | None) -> float:
+    if ref is None or not np.isfinite(value) or not np.isfinite(ref) or ref <= 1e-9:
+        return float("nan")
+    return float(value / ref)
+
+
+def _row(name: str, reports: dict[str, WorldReport], seconds: float) -> BenchRow:
+    def mean(key: Callable[[WorldReport], float]) -> float:
+        vals = np.array([key(r) for r in reports.values()], dtype=np.float64)
+        vals = vals[np.isfinite(vals)]
+        return float(vals.mean()) if len(vals) else float("nan")
+
+    return BenchRow(
+        name=name,
+        correlation=mean(lambda r: r.correlation),
+        abs_offset=mean(lambda r: abs(r.offset)),
+        confidence=mean(lambda r: r.confidence),
+        speaker_attribution=mean(lambda r: r.speaker_attribution),
+        closed_in_silence=mean(lambda r: r.closed_in_silence),
+        drift_ratio=mean(lambda r: _ratio(r.identity_drift, r.reference_identity_drift)),
+        flicker_ratio=mean(lambda r: _ratio(r.flicker, r.reference_flicker)),
+        seconds=seconds,
+        cases={k: r.to_dict() for k, r in reports.items()},
+    )
+
+
+def shuffled_tracks(truth, seed: int = 0) -> np.ndarray:
+    """The truth's jaw tracks (T, C) scrambled in 1 s pieces (the floor's "shuffled audio")."""
+    jaw = np.stack([ch.mouth_params[:, 0] for ch in truth.characters], axis=1)
+    return shuffle_segments(jaw, max(int(round(truth.fps)), 1), np.random.default_rng(seed))
+
+
+def run_bench(
+    cases: tuple[BenchCase, ...],
+    *,
+    model: ModelRender | None = None,
+    model_name: str = "model",
+    device: str = "cpu",
+) -> list[BenchRow]:
+    """Render every case and score the ceiling, floor and (with ``model``) model rows.
+
+    Args:
+        cases: the suite (e.g. ``SUITES["full"]``).
+        model: ``render(case, rendered_case) -> uint8 (T, H, W, 3)``; None for ceiling and floor only.
+        model_name: label of the model row.
+        device: torch device for ground-truth rendering.
+
+    Returns:
+        ``[ceiling, floor]`` or ``[ceiling, floor, model]`` rows.
+    """
+    ceiling: dict[str, WorldReport] = {}
+    floor: dict[str, WorldReport] = {}
+    modeled: dict[str, WorldReport] = {}
+    t_ceiling = t_floor = t_model = 0.0
+    for i, case in enumerate(cases):
+        logger.info("bench case %d/%d: %s", i + 1, len(cases), case.name)
+        rc = render_case(case, device)
+        t0 = time.perf_counter()
+        ceiling[case.name] = evaluate_world(rc.frames, rc.truth, reference_frames=rc.frames)
+        t1 = time.perf_counter()
+        floor[case.name] = evaluate_world(
+            rc.frames, rc.truth, reference_frames=rc.frames, reference_tracks=shuffled_tracks(rc.truth, case.seed)
+        )
+        t2 = time.perf_counter()
+        t_ceiling += t1 - t0
+        t_floor += t2 - t1
+        if model is not None:
+            frames = np.asarray(model(case, rc))
+            t3 = time.perf_counter()
+            modeled[case.name] = evaluate_world(frames, rc.truth, reference_frames=rc.frames)
+            t_model += time.perf_counter() - t3
+    rows = [_row("ceiling (ground-truth renders)", ceiling, t_ceiling), _row("floor (shuffled audio)", floor, t_floor)]
+    if model is not None:
+        rows.append(_row(model_name, modeled, t_model))
+    return rows
+
+
+COLUMNS = (
+    ("correlation", "sync corr"),
+    ("abs_offset", "abs offset (frames)"),
+    ("confidence", "confidence"),
+    ("speaker_attribution", "speaker attribution"),
+    ("closed_in_silence", "closed in silence"),
+    ("drift_ratio", "drift / GT"),
+    ("flicker_ratio", "flicker / GT"),
+)
+
+
+def markdown_table(rows: list[BenchRow]) -> str:
+    """The rows as a markdown table (NaN shows as ``-``)."""
+    head = "| row | " + " | ".join(label for _, label in COLUMNS) + " |"
+    sep = "|---|" + "---:|" * len(COLUMNS)
+    lines = [head, sep]
+    for r in rows:
+        cells = []
+        for key, _ in COLUMNS:
+            v = getattr(r, key)
+            cells.append("-" if not np.isfinite(v) else f"{v:.3f}")
+        lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,360 @@
+"""Synthetic-world metrics: mouths read from pixels, compared with the ground-truth tracks of the clip.
+
+The pixel reader uses only the frames and the face/mouth boxes of the ground-truth file (never the renderer's
+state), so it scores any video made for a synthetic scene: a ground-truth render (ceiling), the same video with
+scrambled audio (floor) or a model's output.
+
+Mouth opening per frame and character (:func:`read_mouth_openings`): the mouth box is resampled to a
+``grid x grid`` patch; skin colour is the median of the patch's side strips at mouth height; pixels far from it
+(soft, ``threshold`` in RGB units) are mouth (lips, cavity, teeth, tongue); the opening is the soft height of the
+mouth run through the central columns, as a fraction of the box height. A closed mouth reads as its lips'
+thickness (about 0.1-0.2), a wide-open one 0.3-0.5.
+
+Offsets follow :mod:`talkgen.eval.signals`: ``offset > 0`` = the audio (the ground-truth track, which is timed by
+the audio) lags the video.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from talkgen.eval.signals import DEFAULT_MAX_LAG, pearson, sync_tracks
+from talkgen.synth.truth import GroundTruth
+
+logger = logging.getLogger(__name__)
+
+
+def _sample_patch(frame: np.ndarray, box: np.ndarray, grid: int) -> np.ndarray:
+    """Bilinear ``grid x grid`` samples of ``frame`` (H, W, 3) inside ``box`` [x0, y0, x1, y1]; float32 (g, g, 3)."""
+    import cv2
+
+    x0, y0, x1, y1 = (float(v) for v in box)
+    xs = np.linspace(x0, x1, grid, dtype=np.float32) - 0.5
+    ys = np.linspace(y0, y1, grid, dtype=np.float32) - 0.5
+    mx, my = np.meshgrid(xs, ys)
+    return cv2.remap(frame.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def box_patches(frames: np.ndarray, boxes: np.ndarray, grid: int = 24) -> np.ndarray:
+    """Resample each frame's box to a fixed grid.
+
+    Args:
+        frames: uint8 (T, H, W, 3).
+        boxes: float (T, 4) ``[x0, y0, x1, y1]`` pixels, NaN rows where absent.
+        grid: output patch side.
+
+    Returns:
+        float32 (T, grid, grid, 3) in 0..255, NaN where the box is absent.
+    """
+    frames = np.asarray(frames)
+    if len(frames) != len(boxes):
+        raise ValueError(f"{len(frames)} frames but {len(boxes)} boxes")
+    out = np.full((len(frames), grid, grid, 3), np.nan, dtype=np.float32)
+    for t, box in enumerate(np.asarray(boxes, dtype=np.float32)):
+        if np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]:
+            out[t] = _sample_patch(frames[t], box, grid)
+    return out
+
+
+def mouth_opening_from_patches(patches: np.ndarray, threshold: float = 30.0) -> np.ndarray:
+    """Soft mouth height per patch (see the module docstring).
+
+    Args:
+        patches: float (T, g, g, 3) mouth-box patches in 0..255 (NaN patches give NaN).
+        threshold: RGB distance from skin at which a pixel counts fully as mouth.
+
+    Returns:
+        float64 (T,) opening as a fraction of the box height.
+    """
+    t_len, g = patches.shape[0], patches.shape[1]
+    r0, r1 = int(0.3 * g), max(int(0.8 * g), int(0.3 * g) + 1)
+    side = np.concatenate([patches[:, r0:r1, :2], patches[:, r0:r1, -2:]], axis=2).reshape(t_len, -1, 3)
+    skin = np.median(side, axis=1)
+    dist = np.linalg.norm(patches - skin[:, None, None], axis=-1)
+    soft = np.clip(dist / threshold, 0.0, 1.0)
+    c0, c1 = g // 3, g - g // 3
+    prof = soft[:, :, c0:c1].mean(axis=2)  # (T, g)
+    lo, hi = int(0.2 * g), int(0.9 * g)
+    out = np.full(t_len, np.nan)
+    for t in range(t_len):
+        r = prof[t]
+        if not np.isfinite(r).all():
+            continue
+        on = np.concatenate([[False], r > 0.5, [False]])
+        starts = np.flatnonzero(~on[:-1] & on[1:])
+        ends = np.flatnonzero(on[:-1] & ~on[1:])
+        best = 0.0
+        for i, j in zip(starts, ends, strict=True):
+            if j > lo and i < hi:  # a run reaching the middle band (not the nose above or the chin below)
+                best = max(best, float(r[max(i - 1, 0) : min(j + 1, g)].sum()))
+        out[t] = best / g
+    return out
+
+
+def read_mouth_openings(
+    frames: np.ndarray, truth: GroundTruth, *, grid: int = 24, threshold: float = 30.0
+) -> np.ndarray:
+    """Measured mouth opening of every character in every frame, from pixels and the truth's mouth boxes.
+
+    Args:
+        frames: uint8 (T, H, W, 3) video frames of the clip described by ``truth``.
+        truth: the clip's ground truth (only ``mouth_box`` is used).
+        grid: patch resolution.
+        threshold: see :func:`mouth_opening_from_patches`.
+
+    Returns:
+        float64 (T, C) opening (fraction of the mouth-box height), NaN where the character is off-screen.
+    """
+    frames = np.asarray(frames)
+    if len(frames) != truth.num_frames:
+        raise ValueError(f"video has {len(frames)} frames, ground truth {truth.num_frames}")
+    sy = frames.shape[1] / truth.height
+    sx = frames.shape[2] / truth.width
+    scale = np.array([sx, sy, sx, sy], dtype=np.float32)
+    cols = [
+        mouth_opening_from_patches(box_patches(frames, ch.mouth_box * scale, grid), threshold)
+        for ch in truth.characters
+    ]
+    return np.stack(cols, axis=1) if cols else np.zeros((len(frames), 0))
+
+
+def _rolling_std(x: np.ndarray, half: int) -> np.ndarray:
+    """Std of ``x`` (T,) over windows of ``2 * half + 1`` frames (NaN-aware), float64 (T,)."""
+    out = np.full(len(x), np.nan)
+    for t in range(len(x)):
+        w = x[max(0, t - half) : t + half + 1]
+        w = w[np.isfinite(w)]
+        if len(w) >= 2:
+            out[t] = w.std()
+    return out
+
+
+def speaker_attribution(openings: np.ndarray, speaking: np.ndarray, visible: np.ndarray, half: int = 3) -> float:
+    """Share of single-speaker frames (two or more faces visible) where the speaker's mouth moves most.
+
+    Args:
+        openings: float (T, C) measured openings.
+        speaking: bool (T, C) ground-truth speaking flags.
+        visible: bool (T, C) on-screen flags.
+        half: half-width in frames of the window whose std measures movement.
+
+    Returns:
+        The share in [0, 1], or NaN when no frame qualifies (single-character clips).
+    """
+    motion = np.stack([_rolling_std(openings[:, c], half) for c in range(openings.shape[1])], axis=1)
+    motion = np.where(visible, np.nan_to_num(motion, nan=0.0), -np.inf)
+    frames = (speaking & visible).sum(axis=1) == 1
+    frames &= visible.sum(axis=1) >= 2
+    if not frames.any():
+        return float("nan")
+    speaker = np.argmax(speaking & visible, axis=1)
+    return float((np.argmax(motion, axis=1) == speaker)[frames].mean())
+
+
+def closed_in_silence(opening: np.ndarray, speaking: np.ndarray, margin: int = 3, tolerance: float = 0.05) -> float:
+    """Share of silent frames where the mouth reads as closed.
+
+    Silent = not speaking and at least ``margin`` frames from any speaking frame (coarticulation and the mouth's
+    lead). Closed = opening within ``tolerance`` (fraction of the box height) of the character's own closed level,
+    the 5th percentile of its openings. NaN when there is no silent visible frame.
+
+    Args:
+        opening: float (T,) measured opening (NaN off-screen).
+        speaking: bool (T,) ground-truth speaking flags.
+    """
+    ok = np.isfinite(opening)
+    if ok.sum() < 3:
+        return float("nan")
+    near = np.convolve(speaking.astype(float), np.ones(2 * margin + 1), mode="same") > 0
+    silent = ~near & ok
+    if not silent.any():
+        return float("nan")
+    closed_level = np.percentile(opening[ok], 5)
+    return float((opening[silent] <= closed_level + tolerance).mean())
+
+
+def face_patches(frames: np.ndarray, boxes: np.ndarray, grid: int = 16) -> np.ndarray:
+    """Face-box patches, float32 (T, grid, grid, 3) in [0, 1], NaN where absent."""
+    return box_patches(frames, boxes, grid) / 255.0
+
+
+def identity_drift(patches: np.ndarray, fps: float) -> float:
+    """Appearance drift: mean RMS distance of each later second's mean face patch from the first second's.
+
+    Args:
+        patches: float (T, g, g, 3) face patches in [0, 1], NaN where absent.
+        fps: frame rate.
+
+    Returns:
+        The drift (0 = the face looks the same throughout), NaN with under two seconds of visible face.
+    """
+    sec = max(int(round(fps)), 1)
+    seconds = []
+    for s in range(0, len(patches), sec):
+        block = patches[s : s + sec]
+        block = block[np.isfinite(block).all(axis=(1, 2, 3))]
+        if len(block) >= max(sec // 2, 1):
+            seconds.append(block.mean(axis=0))
+    if len(seconds) < 2:
+        return float("nan")
+    first = seconds[0]
+    return float(np.mean([np.sqrt(np.mean((m - first) ** 2)) for m in seconds[1:]]))
+
+
+def flicker(frames: np.ndarray, cuts: list[int] | None = None) -> float:
+    """Mean absolute difference between consecutive frames in [0, 1] units, skipping the frame pairs at cuts.
+
+    Args:
+        frames: uint8 (T, H, W, 3).
+        cuts: frame indices that start a new shot (the pair ``(c - 1, c)`` is skipped).
+    """
+    frames = np.asarray(frames)
+    if len(frames) < 2:
+        return float("nan")
+    skip = set(cuts or [])
+    diffs = [
+        float(np.abs(frames[t].astype(np.int16) - frames[t - 1].astype(np.int16)).mean()) / 255.0
+        for t in range(1, len(frames))
+        if t not in skip
+    ]
+    return float(np.mean(diffs)) if diffs else float("nan")
+
+
+@dataclass
+class CharacterScore:
+    """Scores of one character. Offsets: ``> 0`` = the ground-truth (audio-timed) track lags the video."""
+
+    tag: str
+    visible_frames: int
+    correlation: float
+    offset: int
+    confidence: float
+    correlation_at_zero: float
+    closed_in_silence: float
+    identity_drift: float
+    reference_identity_drift: float | None
+
+
+@dataclass
+class WorldReport:
+    """Synthetic-world scores of a clip; aggregate fields are visible-frame-weighted means over characters."""
+
+    characters: list[CharacterScore]
+    correlation: float
+    offset: int
+    confidence: float
+    speaker_attribution: float
+    closed_in_silence: float
+    identity_drift: float
+    flicker: float
+    reference_identity_drift: float | None = None
+    reference_flicker: float | None = None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["offset_sign"] = "positive = audio (ground-truth track) lags video"
+
+        def clean(v):
+            if isinstance(v, float):
+                return None if not np.isfinite(v) else round(v, 5)
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [clean(x) for x in v]
+            return v
+
+        return clean(out)
+
+
+def _wmean(values: list[float], weights: list[int]) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    ok = np.isfinite(v) & (w > 0)
+    return float((v[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else float("nan")
+
+
+def evaluate_world(
+    frames: np.ndarray,
+    truth: GroundTruth,
+    *,
+    reference_frames: np.ndarray | None = None,
+    reference_tracks: np.ndarray | None = None,
+    max_lag: int = DEFAULT_MAX_LAG,
+) -> WorldReport:
+    """Score a video of a synthetic scene against its ground truth.
+
+    Args:
+        frames: uint8 (T, H, W, 3) the video to score.
+        truth: the scene's ground truth (boxes; the mouth tracks and speaking flags timed by its audio).
+        reference_frames: uint8 (T, H, W, 3) the ground-truth render, for its own drift and flicker values.
+        reference_tracks: float (T, C) jaw tracks to compare with instead of ``truth`` (e.g. shuffled for the
+            floor row); defaults to each character's ``mouth_params[:, 0]``.
+        max_lag: lags searched each side, in frames.
+
+    Returns:
+        A :class:`WorldReport`.
+    """
+    openings = read_mouth_openings(frames, truth)
+    jaw = (
+        np.stack([ch.mouth_params[:, 0] for ch in truth.characters], axis=1)
+        if reference_tracks is None
+        else np.asarray(reference_tracks, dtype=np.float64)
+    )
+    if jaw.shape != openings.shape:
+        raise ValueError(f"reference tracks have shape {jaw.shape}, expected {openings.shape}")
+    visible = np.stack([ch.visible for ch in truth.characters], axis=1)
+    speaking = np.stack([ch.speaking for ch in truth.characters], axis=1)
+    if reference_tracks is not None:
+        speaking = jaw > 0.02  # the reference track's own voiced frames
+    scale = np.array([frames.shape[2] / truth.width, frames.shape[1] / truth.height] * 2, dtype=np.float32)
+    scores: list[CharacterScore] = []
+    for c, ch in enumerate(truth.characters):
+        vis = visible[:, c]
+        n = int(vis.sum())
+        drift = identity_drift(face_patches(frames, ch.face_box * scale), truth.fps)
+        ref_drift = (
+            identity_drift(face_patches(reference_frames, ch.face_box * scale), truth.fps)
+            if reference_frames is not None
+            else None
+        )
+        if n < 2 * max_lag + 3:
+            scores.append(
+                CharacterScore(ch.tag, n, float("nan"), 0, float("nan"), float("nan"), float("nan"), drift, ref_drift)
+            )
+            continue
+        meas = openings[:, c]
+        ref = np.where(vis, jaw[:, c], np.nan)
+        sync = sync_tracks(meas, ref, truth.fps, max_lag=max_lag, band=None)
+        scores.append(
+            CharacterScore(
+                tag=ch.tag,
+                visible_frames=n,
+                correlation=pearson(meas[vis], jaw[vis, c]),
+                offset=sync.offset,
+                confidence=sync.confidence,
+                correlation_at_zero=sync.correlation_at_zero,
+                closed_in_silence=closed_in_silence(meas, speaking[:, c]),
+                identity_drift=drift,
+                reference_identity_drift=ref_drift,
+            )
+        )
+    weights = [s.visible_frames for s in scores]
+    cuts = [s.start_frame for s in truth.shots[1:]]
+    offsets = [s.offset for s in scores if np.isfinite(s.confidence)]
+    return WorldReport(
+        characters=scores,
+        correlation=_wmean([s.correlation for s in scores], weights),
+        offset=int(np.median(offsets)) if offsets else 0,
+        confidence=_wmean([s.confidence for s in scores], weights),
+        speaker_attribution=speaker_attribution(openings, speaking, visible),
+        closed_in_silence=_wmean([s.closed_in_silence for s in scores], weights),
+        identity_drift=_wmean([s.identity_drift for s in scores], weights),
+        flicker=flicker(frames, cuts),
+        reference_identity_drift=(
+            _wmean([s.reference_identity_drift for s in scores], weights) if reference_frames is not None else None
+        ),
+        reference_flicker=flicker(reference_frames, cuts) if reference_frames is not None else None,
+    )

@@ -1,0 +1,291 @@
+"""Decoding video frames (bounded) and writing H.264 + AAC mp4 files (atomically) with the bundled ffmpeg."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from talkgen.errors import MediaError
+from talkgen.fs import atomic_path
+from talkgen.media._ffmpeg import FfmpegStream, error_lines, ffmpeg_command
+from talkgen.media.limits import DEFAULT_LIMITS, MediaLimits
+from talkgen.media.probe import MediaInfo, probe
+from talkgen.media.sniff import demuxer_options
+
+logger = logging.getLogger(__name__)
+
+_CORRUPT_MARKERS = ("partial file", "invalid data", "corrupt", "error while decoding", "truncat")
+
+
+def rate_string(fps: float) -> str:
+    """An exact ffmpeg rate for ``fps`` (``29.97002997 -> "30000/1001"``, ``25.0 -> "25"``)."""
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive finite number, got {fps!r}")
+    frac = Fraction(fps).limit_denominator(1001)
+    return str(frac.numerator) if frac.denominator == 1 else f"{frac.numerator}/{frac.denominator}"
+
+
+def _decode_plan(
+    info: MediaInfo, limits: MediaLimits, fps: float | None, size: tuple[int, int] | None
+) -> tuple[list[str], int, int, float, int]:
+    """The ffmpeg command, output width/height/fps and the hard frame cap for decoding ``info``'s video."""
+    v = info.video
+    if v is None or info.width is None or info.height is None or v.fps is None:
+        raise MediaError(f"{info.path}: has no video stream")
+    out_fps = float(fps) if fps is not None else v.fps
+    width, height = (int(size[0]), int(size[1])) if size is not None else (info.width, info.height)
+    if width <= 0 or height <= 0 or width * height > limits.max_pixels:
+        raise ValueError(f"size must be positive and at most {limits.max_pixels} pixels, got {width}x{height}")
+    filters = []
+    if fps is not None:
+        filters.append(f"fps={rate_string(out_fps)}")
+    if size is not None:
+        filters.append(f"scale={width}:{height}:flags=bicubic")
+    outputs = ["-map", f"0:{v.index}", "-loglevel", "error", "-nostats"]
+    if filters:
+        outputs += ["-vf", ",".join(filters)]
+    outputs += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    cmd = ffmpeg_command([(demuxer_options(info.demuxer), str(info.path))], outputs)
+    cap = math.floor(limits.max_duration * out_fps) + 2
+    return cmd, width, height, out_fps, cap
+
+
+def _check_decode_end(info: MediaInfo, rc: int, stderr: str, n: int, out_fps: float, stopped_early: bool) -> None:
+    path = info.path
+    if stopped_early:
+        return
+    if rc != 0:
+        raise MediaError(f"{path}: decoding failed (ffmpeg exit {rc}): {error_lines(stderr) or 'no details'}")
+    if n == 0:
+        raise MediaError(f"{path}: no frames could be decoded (truncated or corrupt?)")
+    expected = info.duration * out_fps if info.duration is not None else None
+    corrupt = any(m in stderr.lower() for m in _CORRUPT_MARKERS)
+    if corrupt and (expected is None or n < 0.9 * expected):
+        detail = f"decoded {n} of about {expected:.0f} frames" if expected else f"decoded {n} frames"
+        raise MediaError(f"{path}: the file is truncated or corrupt ({detail}): {error_lines(stderr)}")
+    if corrupt:
+        logger.warning("%s: decoder reported errors (%s) but %d frames were decoded", path, error_lines(stderr), n)
+
+
+def iter_frames(
+    path: str | os.PathLike[str],
+    limits: MediaLimits | None = None,
+    *,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    max_frames: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield decoded RGB frames one at a time, ``uint8 (H, W, 3)``, without holding the video in memory.
+
+    Same arguments and checks as :func:`read_video`; stops after ``max_frames`` frames when given.
+    """
+    limits = limits or DEFAULT_LIMITS
+    info = probe(path, limits)
+    cmd, width, height, out_fps, cap = _decode_plan(info, limits, fps, size)
+    frame_bytes = width * height * 3
+    n = 0
+    with FfmpegStream(cmd, timeout=limits.decode_timeout, what=str(info.path)) as stream:
+        while max_frames is None or n < max_frames:
+            buf = stream.read_exact(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            n += 1
+            if n > cap:
+                raise MediaError(
+                    f"{info.path}: more than {limits.max_duration:g} s of video while decoding (max_duration)"
+                )
+            yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+        stopped = max_frames is not None and n >= max_frames
+        if stopped:
+            stream.close()
+            return
+        rc, stderr = stream.finish()
+    _check_decode_end(info, rc, stderr, n, out_fps, stopped)
+
+
+def read_video(
+    path: str | os.PathLike[str],
+    limits: MediaLimits | None = None,
+    *,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    max_frames: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """Decode a video file's first video stream into memory.
+
+    Args:
+        path: a local media file; probed and checked against ``limits`` first.
+        limits: bounds (default :data:`DEFAULT_LIMITS`); ``max_decoded_bytes`` bounds the returned array and
+            ``max_duration`` is enforced again while decoding (headers can lie).
+        fps: resample to this frame rate (ffmpeg ``fps`` filter); the file's own rate when ``None``.
+        size: ``(width, height)`` to scale to; the decoded (rotation-applied) size when ``None``.
+        max_frames: stop after this many frames.
+
+    Returns:
+        ``(frames, fps)``: ``uint8`` array ``(T, H, W, 3)`` RGB and the frame rate of ``frames``.
+
+    Raises:
+        MediaError: refused by :func:`probe`, too large to hold (``max_decoded_bytes``), truncated or corrupt,
+            or decoding exceeded ``limits.decode_timeout``.
+    """
+    limits = limits or DEFAULT_LIMITS
+    info = probe(path, limits)
+    cmd, width, height, out_fps, cap = _decode_plan(info, limits, fps, size)
+    frame_bytes = width * height * 3
+    mem_cap = limits.max_decoded_bytes // frame_bytes
+    want = min(cap, max_frames) if max_frames is not None else cap
+    expected = math.ceil(info.duration * out_fps) + 2 if info.duration is not None else 256
+    if max_frames is None and info.duration is not None and expected - 2 > mem_cap:
+        raise MediaError(
+            f"{info.path}: about {expected - 2} frames of {width}x{height} need {(expected - 2) * frame_bytes} bytes, "
+            f"over the limit of {limits.max_decoded_bytes} bytes (max_decoded_bytes); use iter_frames, max_frames, "
+            "a smaller size or a lower fps"
+        )
+    frames = np.empty((max(1, min(expected, want, mem_cap)), height, width, 3), np.uint8)
+    n = 0
+    with FfmpegStream(cmd, timeout=limits.decode_timeout, what=str(info.path)) as stream:
+        stdout = stream.proc.stdout
+        while n < want:
+            if n == len(frames):  # header under-estimated the length: grow
+                if n >= mem_cap:
+                    raise MediaError(
+                        f"{info.path}: decoded frames exceed {limits.max_decoded_bytes} bytes (max_decoded_bytes)"
+                    )
+                grown = np.empty((min(2 * n, want, mem_cap), height, width, 3), np.uint8)
+                grown[:n] = frames[:n]
+                frames = grown
+            view = memoryview(frames[n]).cast("B")
+            got = 0
+            while got < frame_bytes:
+                r = stdout.readinto(view[got:]) if stdout is not None else 0
+                if not r:
+                    break
+                got += r
+            if got < frame_bytes:
+                break
+            n += 1
+        stopped = n >= want and max_frames is not None and n >= max_frames
+        if n >= cap and not stopped and stream.read_exact(1):
+            raise MediaError(
+                f"{info.path}: more than {limits.max_duration:g} s of video while decoding (max_duration)"
+            )
+        if stopped:
+            stream.close()
+            rc, stderr = 0, ""
+        else:
+            rc, stderr = stream.finish()
+    _check_decode_end(info, rc, stderr, n, out_fps, stopped)
+    return frames[:n] if n < len(frames) else frames, out_fps
+
+
+def _as_uint8_frames(frames: object) -> np.ndarray:
+    if hasattr(frames, "detach"):  # a torch tensor
+        frames = frames.detach().cpu().numpy()
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] < 1:
+        raise ValueError(f"frames must have shape (T, H, W, 3) with T >= 1, got {arr.shape}")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ValueError("frames contain NaN or infinite values")
+        return np.ascontiguousarray(np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8))
+    raise ValueError(f"frames must be uint8 in [0, 255] or float in [0, 1], got dtype {arr.dtype}")
+
+
+def _as_audio(audio: object) -> np.ndarray:
+    if hasattr(audio, "detach"):
+        audio = audio.detach().cpu().numpy()
+    arr = np.asarray(audio, dtype=np.float32)
+    if arr.ndim == 2 and arr.shape[1] > 2 and arr.shape[0] <= 2:
+        arr = arr.T  # (C, N) -> (N, C)
+    if arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape[1] not in (1, 2)) or arr.shape[0] == 0:
+        raise ValueError(f"audio must be (N,) mono or (N, C) with C in (1, 2), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("audio contains NaN or infinite values")
+    return arr
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: np.ndarray,
+    fps: float,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    *,
+    crf: int = 18,
+    preset: str = "veryfast",
+    audio_bitrate: str = "128k",
+    timeout: float = 600.0,
+) -> Path:
+    """Encode frames (and optionally an audio track) to an H.264 + AAC mp4, written atomically.
+
+    Args:
+        path: output file; written to a temporary name in the same directory, fsynced, then renamed.
+        frames: ``(T, H, W, 3)`` RGB, ``uint8`` in [0, 255] or float in [0, 1] (numpy or a CPU/GPU tensor).
+            Odd sizes are padded by one edge row/column (yuv420p needs even sides).
+        fps: frame rate (any positive value; NTSC rates are written exactly).
+        audio: ``(N,)`` mono or ``(N, C)`` float waveform in [-1, 1] at ``sample_rate``; ``None`` for no track.
+            It is muxed as is: the file lasts as long as the longer of video and audio.
+        sample_rate: audio sample rate in Hz.
+        crf, preset: libx264 quality and speed.
+        audio_bitrate: AAC bitrate.
+        timeout: seconds before encoding is abandoned.
+
+    Returns:
+        The written path.
+
+    Raises:
+        ValueError: malformed frames/audio/fps.
+        MediaError: ffmpeg failed (its message included). Missing parent directories are created.
+    """
+    out = Path(path)
+    video = _as_uint8_frames(frames)
+    rate = rate_string(fps)
+    t, h, w, _ = video.shape
+    if h % 2 or w % 2:
+        logger.warning("%s: padding odd frame size %dx%d to even for yuv420p", out, w, h)
+        video = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        t, h, w, _ = video.shape
+    wav = _as_audio(audio) if audio is not None else None
+    if wav is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
+        raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
+
+    with tempfile.TemporaryDirectory(prefix="talkgen-mux-") as tmpdir, atomic_path(out, suffix=".part") as tmp_out:
+        inputs: list[tuple[list[str], str]] = [
+            (["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", rate], "pipe:0")
+        ]
+        maps = ["-map", "0:v:0"]
+        codecs = ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p"]
+        if wav is not None:
+            import soundfile as sf
+
+            wav_path = os.path.join(tmpdir, "audio.wav")
+            sf.write(wav_path, wav, sample_rate, subtype="FLOAT")
+            inputs.append((["-f", "wav"], wav_path))
+            maps += ["-map", "1:a:0"]
+            codecs += ["-c:a", "aac", "-b:a", audio_bitrate]
+        outputs = [*maps, *codecs, "-movflags", "+faststart", "-loglevel", "error", "-nostats", "-y"]
+        cmd = ffmpeg_command(inputs, [*outputs, "-f", "mp4", str(tmp_out)])
+        with FfmpegStream(cmd, timeout=timeout, what=str(out), stdin_pipe=True) as stream:
+            stdin = stream.proc.stdin
+            broken = stdin is None
+            try:
+                for i in range(t if stdin is not None else 0):
+                    stdin.write(memoryview(video[i]).cast("B"))
+                if stdin is not None:
+                    stdin.close()
+            except BrokenPipeError:
+                broken = True
+            rc, stderr = stream.finish()
+        if rc != 0 or broken:
+            raise MediaError(f"{out}: encoding failed (ffmpeg exit {rc}): {error_lines(stderr) or 'no details'}")
+    logger.debug("wrote %s: %d frames %dx%d at %s fps, audio=%s", out, t, w, h, rate, wav is not None)
+    return out

@@ -1,0 +1,336 @@
+"""MoCha-style structured prompts from templates in ``prompts/``, within a text-encoder token budget.
+
+A compiled prompt names every visible character once with its description, then uses tags only::
+
+    Two video clips. Setting: a small kitchen. Characters: - Person1: a woman with red hair - Person2: a man
+    in a grey coat. First clip: close-up of Person1 talking to Person2, smiling. Second clip: close-up of
+    Person2 talking to Person1.
+
+When the text is longer than the budget, details are removed in a fixed order (actions, expressions, the
+setting, then descriptions get shorter) and every removal is reported as a :class:`Reduction`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from talkgen.errors import ConfigError
+
+TokenCounter = Callable[[str], int]
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "prompts"
+TEMPLATE_KEYS = ("name", "summary", "speaking", "silent")
+BASE_KEYS = ("header", "setting", "characters", "character", "character_separator", "no_description", "clip")
+_COUNTS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten")
+_ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth")
+_SHOT_FIELDS = ("speakers", "visible", "listeners", "others")
+
+
+def byt5_token_count(text: str) -> int:
+    """Tokens ByT5 uses for ``text``: one per UTF-8 byte plus the end-of-sequence token."""
+    return len(text.encode("utf-8")) + 1
+
+
+def tokenizer_counter(tokenizer) -> TokenCounter:
+    """A :data:`TokenCounter` from a Hugging Face tokenizer (e.g. UMT5's), counting special tokens too."""
+    return lambda text: len(tokenizer(text).input_ids)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt template: ``speaking``/``silent`` shot phrases (alternatives, first usable wins) plus the framing.
+
+    Shot phrases may use ``{speakers}``, ``{visible}``, ``{listeners}`` (visible, not speaking) and ``{others}``
+    (characters of the scene not in frame); an alternative is usable when all the fields it uses are non-empty.
+    The framing keys (``header``, ``setting``, ``characters``, ``character``, ``character_separator``,
+    ``no_description``, ``clip``) come from ``prompts/base.yaml`` unless the template overrides them.
+    """
+
+    name: str
+    summary: str
+    speaking: tuple[str, ...]
+    silent: tuple[str, ...]
+    framing: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ShotText:
+    """What one clip shows, in tags: visible characters, who speaks, and optional expression/action text."""
+
+    visible: tuple[str, ...]
+    speakers: tuple[str, ...]
+    expression: str | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """One thing the compiler removed to fit the budget.
+
+    Attributes:
+        kind: ``action``, ``expression``, ``setting``, ``description`` or ``truncate``.
+        target: what it applied to (``clip 2``, ``Person1``, ``setting``, ``prompt``).
+        before: the text before; after: the text after ('' when dropped).
+    """
+
+    kind: str
+    target: str
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        verb = "dropped" if not self.after else "shortened"
+        return f"{verb} {self.kind} of {self.target}: {self.before!r}" + (f" -> {self.after!r}" if self.after else "")
+
+
+@dataclass(frozen=True)
+class CompiledPrompt:
+    """A compiled prompt, its token count and the reductions made to fit ``budget``."""
+
+    text: str
+    tokens: int
+    budget: int
+    reductions: tuple[Reduction, ...] = ()
+
+
+def _check_str_list(value, key: str, path: Path) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else ()
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise ConfigError(f"{path}: {key!r} must be a string or a list of strings")
+    for text in items:
+        for _, name, _, _ in string.Formatter().parse(text):
+            if name is not None and name not in _SHOT_FIELDS:
+                raise ConfigError(f"{path}: {key!r} uses unknown field {{{name}}}; fields: {', '.join(_SHOT_FIELDS)}")
+    return items
+
+
+@lru_cache(maxsize=16)
+def _load_templates(directory: str) -> dict[str, Template]:
+    root = Path(directory)
+    base_path = root / "base.yaml"
+    if not base_path.is_file():
+        raise ConfigError(
+            f"prompt templates not found: {base_path} is missing; expected prompts/base.yaml and <name>.yaml"
+        )
+    base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    if not isinstance(base, dict) or set(base) != set(BASE_KEYS):
+        raise ConfigError(f"{base_path}: needs exactly these keys: {', '.join(BASE_KEYS)}")
+    out = {}
+    for path in sorted(root.glob("*.yaml")):
+        if path.name == "base.yaml":
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if (
+            not isinstance(data, dict)
+            or not set(TEMPLATE_KEYS) <= set(data)
+            or set(data) - set(TEMPLATE_KEYS) - set(BASE_KEYS)
+        ):
+            raise ConfigError(
+                f"{path}: a template needs {', '.join(TEMPLATE_KEYS)} (and may override {', '.join(BASE_KEYS)})"
+            )
+        framing = {**base, **{k: v for k, v in data.items() if k in BASE_KEYS}}
+        out[data["name"]] = Template(
+            name=str(data["name"]),
+            summary=str(data["summary"]),
+            speaking=_check_str_list(data["speaking"], "speaking", path),
+            silent=_check_str_list(data["silent"], "silent", path),
+            framing=framing,
+        )
+    return out
+
+
+def load_templates(directory: str | Path | None = None) -> dict[str, Template]:
+    """All templates in ``directory`` (default: the repository's ``prompts/``), by name."""
+    return _load_templates(str(Path(directory) if directory is not None else TEMPLATE_DIR))
+
+
+def get_template(name: str, directory: str | Path | None = None) -> Template:
+    """One template by name; ConfigError listing the available names when unknown."""
+    templates = load_templates(directory)
+    if name not in templates:
+        raise ConfigError(f"unknown prompt template {name!r}; available: {', '.join(sorted(templates))}")
+    return templates[name]
+
+
+def join_tags(tags: Sequence[str]) -> str:
+    """'Person1', 'Person1 and Person2', 'Person1, Person2 and Person3'."""
+    tags = list(tags)
+    if len(tags) <= 1:
+        return "".join(tags)
+    return ", ".join(tags[:-1]) + " and " + tags[-1]
+
+
+def _count(n: int) -> str:
+    return _COUNTS[n] if n < len(_COUNTS) else str(n)
+
+
+def _ordinal(i: int) -> str:
+    if i < len(_ORDINALS):
+        return _ORDINALS[i]
+    n = i + 1
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _shot_phrase(template: Template, shot: ShotText, all_tags: Sequence[str]) -> str:
+    fields = {
+        "speakers": join_tags(shot.speakers),
+        "visible": join_tags(shot.visible),
+        "listeners": join_tags([t for t in shot.visible if t not in shot.speakers]),
+        "others": join_tags([t for t in all_tags if t not in shot.visible]),
+    }
+    options = template.speaking if shot.speakers else template.silent
+    for text in options:
+        used = [name for _, name, _, _ in string.Formatter().parse(text) if name]
+        if all(fields[name] for name in used):
+            return text.format(**fields)
+    return options[-1].format(**fields)
+
+
+def render_prompt(
+    template: Template,
+    shots: Sequence[ShotText],
+    descriptions: dict[str, str],
+    setting: str = "",
+    cast: Sequence[str] | None = None,
+) -> str:
+    """Render the structured prompt (no budget).
+
+    Args:
+        template: the template.
+        shots: one entry per clip, in order.
+        descriptions: tag -> appearance text for the characters to introduce (in tag order); '' = no description.
+        setting: the scene description ('' = none).
+        cast: every tag of the scene (for ``{others}``); default: the keys of ``descriptions``.
+    """
+    fr = template.framing
+    parts = [fr["header"].format(count=_count(len(shots)), plural="s" if len(shots) != 1 else "")]
+    if setting:
+        parts.append(fr["setting"].format(setting=setting.rstrip(". ")))
+    if descriptions:
+        chars = [
+            fr["character"].format(tag=tag, description=d or fr["no_description"]) for tag, d in descriptions.items()
+        ]
+        parts.append(fr["characters"].format(characters=fr["character_separator"].join(chars).rstrip(". ")))
+    for i, shot in enumerate(shots):
+        details = "".join(f", {d.rstrip('. ')}" for d in (shot.expression, shot.action) if d)
+        phrase = _shot_phrase(template, shot, list(cast if cast is not None else descriptions))
+        parts.append(fr["clip"].format(ordinal=_ordinal(i), shot=phrase, details=details))
+    return " ".join(parts)
+
+
+def _first_clause(text: str) -> str:
+    head = re.split(r"[,;:(]| - | with | who | wearing ", text, maxsplit=1)[0].strip()
+    return head if head and head != text else text
+
+
+def _first_words(text: str, n: int) -> str:
+    words = text.split()
+    return " ".join(words[:n]) if len(words) > n else text
+
+
+def compile_prompt(
+    template: Template,
+    shots: Sequence[ShotText],
+    descriptions: dict[str, str],
+    setting: str = "",
+    *,
+    budget: int = 512,
+    count_tokens: TokenCounter = byt5_token_count,
+    cast: Sequence[str] | None = None,
+) -> CompiledPrompt:
+    """Render the prompt and shrink it until ``count_tokens(text) <= budget``, recording each step.
+
+    Order of removal: actions (last clip first), expressions (last clip first), the setting (first sentence, then
+    all), character descriptions (first clause, then 6 words, then 3 words, longest first), then a hard cut at a
+    word boundary. ``cast`` is every tag of the scene (see :func:`render_prompt`).
+    """
+    if budget < 1:
+        raise ValueError(f"token budget must be positive, got {budget}")
+    shots = list(shots)
+    descs = dict(descriptions)
+    reductions: list[Reduction] = []
+
+    def text() -> str:
+        return render_prompt(template, shots, descs, setting, cast)
+
+    def fits() -> bool:
+        return count_tokens(text()) <= budget
+
+    steps: list[Callable[[], Reduction | None]] = []
+    for kind in ("action", "expression"):
+        for i in reversed(range(len(shots))):
+            steps.append(lambda i=i, kind=kind: _drop_shot_detail(shots, i, kind))
+
+    def shorten_setting(fn: Callable[[str], str]) -> Reduction | None:
+        nonlocal setting
+        before = setting
+        setting = fn(setting)
+        return Reduction("setting", "setting", before, setting) if setting != before else None
+
+    steps.append(lambda: shorten_setting(lambda s: re.split(r"(?<=[.!?])\s", s, maxsplit=1)[0]))
+    steps.append(lambda: shorten_setting(_first_clause))
+    steps.append(lambda: shorten_setting(lambda s: ""))
+    for fn in (_first_clause, lambda s: _first_words(s, 6), lambda s: _first_words(s, 3)):
+        done: set[str] = set()
+        for _ in descs:
+            steps.append(lambda fn=fn, done=done: _shorten_longest(descs, fn, done, count_tokens))
+
+    for step in steps:
+        if fits():
+            break
+        made = step()
+        if made is not None:
+            reductions.append(made)
+    final = text()
+    if count_tokens(final) > budget:
+        cut = _truncate(final, budget, count_tokens)
+        reductions.append(Reduction("truncate", "prompt", final[len(cut) :].strip(), ""))
+        final = cut
+    return CompiledPrompt(final, count_tokens(final), budget, tuple(reductions))
+
+
+def _drop_shot_detail(shots: list[ShotText], i: int, kind: str) -> Reduction | None:
+    before = getattr(shots[i], kind)
+    if not before:
+        return None
+    shots[i] = replace(shots[i], **{kind: None})
+    return Reduction(kind, f"clip {i + 1}", before, "")
+
+
+def _shorten_longest(
+    descs: dict[str, str], fn: Callable[[str], str], done: set[str], count_tokens: TokenCounter
+) -> Reduction | None:
+    """Shorten the longest description not yet shortened at this level (``done``) with ``fn``."""
+    todo = [t for t in descs if t not in done]
+    if not todo:
+        return None
+    tag = max(todo, key=lambda t: count_tokens(descs[t]))
+    done.add(tag)
+    before = descs[tag]
+    after = fn(before)
+    if after == before:
+        return None
+    descs[tag] = after
+    return Reduction("description", tag, before, after)
+
+
+def _truncate(text: str, budget: int, count_tokens: TokenCounter) -> str:
+    """Longest prefix of ``text`` ending at a word boundary whose token count fits ``budget`` (binary search)."""
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count_tokens(text[:mid]) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = text[:lo]
+    if lo < len(text) and " " in cut:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip()

@@ -1,0 +1,87 @@
+"""Source locations and located errors for scene scripts.
+
+Every :class:`~talkgen.errors.ScriptError` raised while reading a script says where and what:
+``file:line:column: what is wrong; hint: how to fix``. Lines and columns are 1-based, like editors show them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from talkgen.errors import ScriptError
+
+MAX_SCRIPT_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A position in a script file (1-based line and column)."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+def script_error(loc: SourceLocation, what: str, hint: str) -> ScriptError:
+    """Build a :class:`ScriptError` whose message is ``file:line:column: what; hint: hint``.
+
+    The returned exception also carries ``location``, ``what`` and ``hint`` attributes for programs (the web app
+    highlights the line).
+    """
+    err = ScriptError(f"{loc}: {what}; hint: {hint}")
+    err.location = loc
+    err.what = what
+    err.hint = hint
+    return err
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def read_script_text(path: str | Path, max_bytes: int = MAX_SCRIPT_BYTES) -> str:
+    """Read a script file as UTF-8 text, refusing huge files and pointing at undecodable bytes.
+
+    Raises:
+        ScriptError: the file is missing, too large, not a file or not UTF-8.
+    """
+    path = Path(path)
+    where = SourceLocation(str(path))
+    try:
+        if not path.is_file():
+            raise script_error(where, "script file not found", "check the path; scripts are .yaml or .fountain files")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise script_error(where, f"script is {size} bytes, more than the limit {max_bytes}", "split the scene")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise script_error(
+            where, f"cannot read the script ({exc.strerror or exc})", "check the file permissions"
+        ) from None
+    return decode_script_bytes(data, str(path))
+
+
+def decode_script_bytes(data: bytes, file: str) -> str:
+    """Decode UTF-8 (an optional BOM is removed); a bad byte becomes a located ScriptError."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise script_error(
+            SourceLocation(file, line, column), "the file is not valid UTF-8 text", "save it as UTF-8"
+        ) from None
+    if "\0" in text:
+        before = text[: text.index("\0")]
+        loc = SourceLocation(file, before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+        raise script_error(loc, "the file contains a NUL character", "save the script as plain UTF-8 text")
+    return text

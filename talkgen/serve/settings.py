@@ -1,0 +1,102 @@
+"""Run-time settings of ``talkgen serve`` (a frozen dataclass validated in ``__post_init__``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from talkgen.errors import ConfigError
+
+TOKENS_ENV = "TALKGEN_SERVE_TOKENS"  # comma-separated bearer tokens
+WEBHOOK_SECRET_ENV = "TALKGEN_WEBHOOK_SECRET"
+MIN_TOKEN_CHARS = 16
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_tokens(token_file: str | Path | None = None) -> tuple[str, ...]:
+    """Bearer tokens from ``token_file`` (one per line, ``#`` comments) and the ``TALKGEN_SERVE_TOKENS`` variable."""
+    tokens: list[str] = []
+    if token_file is not None:
+        path = Path(token_file)
+        if not path.is_file():
+            raise ConfigError(f"token file {path} does not exist; create it with one token per line")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tokens += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    tokens += [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
+    short = [t for t in tokens if len(t) < MIN_TOKEN_CHARS]
+    if short:
+        raise ConfigError(f"{len(short)} token(s) shorter than {MIN_TOKEN_CHARS} characters; use long random tokens")
+    return tuple(dict.fromkeys(tokens))
+
+
+def load_webhook_secret(secret_file: str | Path | None = None) -> bytes | None:
+    """The webhook HMAC key from a file or ``TALKGEN_WEBHOOK_SECRET``; None disables webhooks."""
+    if secret_file is not None:
+        path = Path(secret_file)
+        if not path.is_file():
+            raise ConfigError(f"webhook secret file {path} does not exist")
+        return path.read_bytes().strip() or None
+    value = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    return value.encode() if value else None
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything ``talkgen serve`` needs.
+
+    Attributes:
+        data_dir: ledger, content store and scratch space live here (nothing is written elsewhere).
+        host, port: bind address; loopback by default. A non-loopback host requires tokens.
+        executor: ``local`` (spawned processes), ``ray`` (actors) or ``none`` (API only).
+        workers: worker processes/actors (0 = API only).
+        tokens: accepted bearer tokens; empty = no auth (loopback only).
+        lease_s: job lease; workers heartbeat every ``lease_s / 3``.
+        max_queue: queued+running jobs beyond which submissions get HTTP 429.
+        max_body_bytes: limit for JSON request bodies (HTTP 413 beyond).
+        max_upload_bytes: limit for one upload (also capped by the media limits' ``max_bytes``).
+        cancel_grace_s: a running job ignoring its cancel this long gets its worker killed.
+        reap_s: reaper period in the API process.
+        webhook_secret: HMAC key for webhooks; None = webhooks are refused at submit.
+    """
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8765
+    executor: str = "local"
+    workers: int = 1
+    tokens: tuple[str, ...] = ()
+    lease_s: float = 30.0
+    max_queue: int = 1000
+    max_body_bytes: int = 1 << 20
+    max_upload_bytes: int = 2 << 30
+    cancel_grace_s: float = 10.0
+    reap_s: float = 2.0
+    webhook_secret: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        if self.executor not in ("local", "ray", "none"):
+            raise ConfigError(f"executor must be local, ray or none, got {self.executor!r}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is out of range")
+        if self.lease_s <= 0 or self.reap_s <= 0 or self.cancel_grace_s < 0:
+            raise ConfigError("lease_s and reap_s must be > 0, cancel_grace_s >= 0")
+        if self.max_queue < 1 or self.max_body_bytes < 1024 or self.max_upload_bytes < 1024:
+            raise ConfigError("max_queue must be >= 1 and the byte limits >= 1024")
+        if not self.tokens and not is_loopback(self.host):
+            raise ConfigError(
+                f"refusing to listen on {self.host} without auth: give --token-file or set {TOKENS_ENV}, "
+                "or bind 127.0.0.1"
+            )

@@ -1,0 +1,80 @@
+"""`talkgen eval sync|world` and `talkgen bench` end to end through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from talkgen.cli import main
+from talkgen.eval.bench import BenchCase, markdown_table, run_bench
+from talkgen.eval.signals import rms_envelope, shift_audio
+
+FPS = 25.0
+SR = 16000
+
+
+def test_eval_sync_cli_recovers_offset(tmp_path, astronaut_face, make_jaw_clip, make_speech, capsys):
+    from talkgen.media import write_video
+
+    img, mouth = astronaut_face
+    wav, _ = make_speech(5.0, 21)
+    env = rms_envelope(wav, SR, FPS)
+    frames = make_jaw_clip(img, mouth, 12.0 * env / env.max())
+    video = write_video(tmp_path / "astro.mp4", frames, FPS, shift_audio(wav, 5 / FPS, SR), SR)
+    rc = main(["eval", "sync", str(video), "--plot", str(tmp_path / "s.png"), "--json", str(tmp_path / "s.json")])
+    assert rc == 0
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert abs(data["offset_frames"] - 5) <= 1
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "positive = audio lags video" in capsys.readouterr().out
+
+
+def test_eval_sync_cli_user_errors(tmp_path, capsys):
+    assert main(["eval", "sync", str(tmp_path / "missing.mp4")]) == 2
+    assert main(["eval", "sync", str(tmp_path / "x.mp4"), "--plot", str(tmp_path / "p.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 2 and ".png" in err
+
+
+def test_eval_world_cli(tmp_path, world_clips, capsys):
+    from talkgen.media import write_video
+    from talkgen.synth.truth import truth_path_for
+
+    clip = world_clips["one"]  # tiny three-shot mouths lose too much to H.264 chroma subsampling (see report)
+    video = write_video(tmp_path / "w.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)
+    clip.truth.save(truth_path_for(video))
+    rc = main(["eval", "world", str(video), "--reference", str(video), "--json", str(tmp_path / "w.json")])
+    assert rc == 0
+    rep = json.loads((tmp_path / "w.json").read_text())
+    assert rep["offset"] == 0 and rep["correlation"] >= 0.9  # through H.264 at crf 18
+    assert "Person1: corr" in capsys.readouterr().out
+    assert main(["eval", "world", str(video), "--truth", str(tmp_path / "none.json")]) == 2
+
+
+def test_bench_rows_and_table():
+    rows = run_bench((BenchCase("tiny close-up", 9001, 1, "cut", size=64, num_lines=1),), model=_noisy_model)
+    ceiling, floor, model = rows
+    assert ceiling.correlation >= 0.9 and ceiling.abs_offset == 0
+    assert floor.confidence < ceiling.confidence and floor.correlation < 0.5
+    assert ceiling.flicker_ratio == pytest.approx(1.0) and model.flicker_ratio > 1.5
+    table = markdown_table(rows)
+    assert table.count("\n") == 4 and "ceiling" in table and "floor" in table and "noisy" not in table
+
+
+def _noisy_model(case, rc):
+    rng = np.random.default_rng(0)
+    noise = rng.integers(-40, 41, size=rc.frames.shape)
+    return np.clip(rc.frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def test_bench_cli_ci_suite(tmp_path, capsys):
+    rc = main(["bench", "--suite", "ci", "-o", str(tmp_path / "b.json"), "--model", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| ceiling (ground-truth renders) |" in out and "| floor (shuffled audio) |" in out
+    assert "generation pipeline" in out
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert [r["name"] for r in data["rows"]][:2] == ["ceiling (ground-truth renders)", "floor (shuffled audio)"]
+    assert main(["bench", "--suite", "nope"]) == 2

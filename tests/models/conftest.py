@@ -1,0 +1,58 @@
+"""Tiny random components for the model tests (2 layers, 2 heads, 32x32 pixels = 4x4 latents, 9 frames)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+TINY_WAN = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "in_channels": 4,
+    "out_channels": 4,
+    "text_dim": 8,
+    "freq_dim": 16,
+    "ffn_dim": 32,
+    "num_layers": 2,
+    "cross_attn_norm": True,
+    "rope_max_seq_len": 64,
+}
+AUDIO_DIM = 6
+
+
+def randomize_new_layers(model: TalkingCharacterTransformer3DModel, seed: int = 0) -> None:
+    """Give the zero-initialised layers (audio output projections, condition embedding, nulls) random values."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "audio_attn.to_out" in name or "condition_" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
+
+
+@pytest.fixture
+def tiny_wan_config() -> dict:
+    """WanTransformer3DModel kwargs of the tiny test config."""
+    return dict(TINY_WAN)
+
+
+@pytest.fixture
+def tiny_model() -> TalkingCharacterTransformer3DModel:
+    torch.manual_seed(0)
+    model = TalkingCharacterTransformer3DModel(**TINY_WAN, audio_dim=AUDIO_DIM).eval()
+    randomize_new_layers(model)
+    return model
+
+
+@pytest.fixture
+def tiny_inputs() -> dict[str, torch.Tensor]:
+    """Batch of 2: latents (2, 4, 3, 4, 4), 3 latent frames = 9 video frames, 2 audio streams."""
+    gen = torch.Generator().manual_seed(1)
+    return {
+        "hidden_states": torch.randn(2, 4, 3, 4, 4, generator=gen),
+        "timestep": torch.tensor([100.0, 700.0]),
+        "encoder_hidden_states": torch.randn(2, 5, 8, generator=gen),
+        "audio_embeds": torch.randn(2, 2, 9, AUDIO_DIM, generator=gen),
+    }

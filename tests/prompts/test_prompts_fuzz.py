@@ -1,0 +1,80 @@
+"""Property tests: random text into the YAML and Fountain readers only ever raises ScriptError, quickly."""
+
+from __future__ import annotations
+
+import time
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from talkgen.errors import ScriptError
+from talkgen.prompts import estimate_timing, parse_fountain, parse_yaml_scene, plan_scene
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.floats(allow_nan=True), st.text(max_size=30))
+_values = st.recursive(
+    _scalars,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=20,
+)
+_keys = st.sampled_from(["name", "description", "voice", "text", "speaker", "audio", "pause", "Ana", "lines", "x"])
+_line = st.dictionaries(_keys, _values, max_size=4)
+_doc = st.fixed_dictionaries(
+    {},
+    optional={
+        "title": _values,
+        "shot": st.dictionaries(st.sampled_from(["mode", "fps", "max_clip_seconds", "template", "y"]), _values),
+        "characters": st.lists(st.dictionaries(_keys, _values, max_size=3) | _values, max_size=4),
+        "lines": st.lists(_line | _values, max_size=5),
+    },
+)
+
+
+def _parse_yaml(text: str) -> None:
+    start = time.monotonic()
+    try:
+        scene = parse_yaml_scene(text, "f.yaml", check_files=False)
+        plan_scene(scene, estimate_timing)
+    except ScriptError as exc:
+        assert str(exc).startswith("f.yaml:") and "; hint: " in str(exc)
+    assert time.monotonic() - start < 5
+
+
+@FAST
+@given(st.text(max_size=300))
+def test_random_text_as_yaml(text):
+    _parse_yaml(text)
+
+
+@FAST
+@given(_doc)
+def test_random_structured_yaml(doc):
+    _parse_yaml(yaml.safe_dump(doc, allow_unicode=True))
+
+
+@FAST
+@given(st.lists(st.sampled_from(["ANA", "BEN (V.O.)", "(smiling)", "(beat)", "", "", "Hello there.", "INT. ROOM",
+                                 ".HEAD", "@bob", "[[ANA: tall]]", "/*", "*/", "CUT TO:", "Title: x", "Mode: cuts",
+                                 "> centered <", "==="]) | st.text(), max_size=40))  # fmt: skip
+def test_random_fountain(rows):
+    text = "\n".join(rows) if isinstance(rows, list) else rows
+    start = time.monotonic()
+    try:
+        for scene in parse_fountain(text, "f.fountain"):
+            plan_scene(scene, estimate_timing)
+    except ScriptError as exc:
+        assert str(exc).startswith("f.fountain:") and "; hint: " in str(exc)
+    assert time.monotonic() - start < 5
+
+
+def test_pathological_inputs_are_fast():
+    start = time.monotonic()
+    for text in ("[" * 20000, "/*" * 50000, "[[" * 50000, "a: &a [*a, *a]\n" * 10, "- " * 5000 + "x"):
+        for fn in (lambda t: parse_yaml_scene(t, "f.yaml"), lambda t: parse_fountain(t, "f.fountain")):
+            try:
+                fn(text)
+            except ScriptError:
+                pass
+    assert time.monotonic() - start < 10
