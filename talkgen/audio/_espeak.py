@@ -109,7 +109,9 @@ class Library:
         i = 0
         while events[i].type != EVENT_LIST_TERMINATED:
             ev = events[i]
-            name = bytes(ev.id.string).split(b"\0", 1)[0].decode("utf-8", "replace") if ev.type == EVENT_PHONEME else ""
+            name = (
+                bytes(ev.id.string).split(b"\0", 1)[0].decode("utf-8", "replace") if ev.type == EVENT_PHONEME else ""
+            )
             number = ev.id.number if ev.type == EVENT_SAMPLERATE else 0
             self._events.append([ev.type, ev.audio_position, ev.text_position, ev.length, name, number])
             i += 1
@@ -128,7 +130,9 @@ class Library:
         if err != 0:
             return {"error": f"espeak-ng synthesis failed (code {err}) for text {text[:40]!r}"}, b""
         rates = [e[5] for e in self._events if e[0] == EVENT_SAMPLERATE and e[5] > 0]
-        return {"sample_rate": rates[-1] if rates else self.native_rate, "events": self._events}, b"".join(self._chunks)
+        return {"sample_rate": rates[-1] if rates else self.native_rate, "events": self._events}, b"".join(
+            self._chunks
+        )
 
     def voices(self) -> list[dict]:
         arr = self.lib.espeak_ListVoices(None)

@@ -16,7 +16,9 @@ WHISPER_HOP = 160
 LOG_MEL_RATE = WHISPER_SAMPLE_RATE / WHISPER_HOP  # 100 feature frames per second
 
 
-def log_mel(waveform: np.ndarray | torch.Tensor, sample_rate: int = WHISPER_SAMPLE_RATE, n_mels: int = 80) -> torch.Tensor:
+def log_mel(
+    waveform: np.ndarray | torch.Tensor, sample_rate: int = WHISPER_SAMPLE_RATE, n_mels: int = 80
+) -> torch.Tensor:
     """Whisper log-mel spectrogram of a mono waveform.
 
     Args:

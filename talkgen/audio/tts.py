@@ -92,8 +92,12 @@ class _Client:
             hello, _ = _espeak.read_message(self.proc.stdout, with_payload=False)
         except EOFError as exc:
             self.close()
-            raise SpeechError("the offline speech engine (espeak-ng) failed to start; reinstall espeakng-loader") from exc
-        self.voices = [VoiceInfo(v["name"], v["identifier"], tuple(v["languages"]), v["gender"]) for v in hello["voices"]]
+            raise SpeechError(
+                "the offline speech engine (espeak-ng) failed to start; reinstall espeakng-loader"
+            ) from exc
+        self.voices = [
+            VoiceInfo(v["name"], v["identifier"], tuple(v["languages"]), v["gender"]) for v in hello["voices"]
+        ]
         self.data_path = Path(hello["data_path"])
 
     def ensure(self) -> None:

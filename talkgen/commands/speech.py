@@ -39,8 +39,8 @@ def say(
     """Speak TEXT offline into a wav file, optionally with its phoneme timeline."""
     from talkgen.audio.io import save_wav
     from talkgen.audio.tts import synthesize
-    from talkgen.fs import atomic_write_text
     from talkgen.errors import TalkgenError
+    from talkgen.fs import atomic_write_text
 
     if output.suffix.lower() != ".wav":
         raise TalkgenError(f"output {output} must end in .wav")

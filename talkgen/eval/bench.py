@@ -53,7 +53,7 @@ SUITES: dict[str, tuple[BenchCase, ...]] = {
         BenchCase("dubbing pair, two-shot", 9006, 2, "continuous", num_lines=2, dub=True),
     ),
     "ci": (
-        BenchCase("close-up", 9001, 1, "cut", size=64, num_lines=1),
+        BenchCase("close-up", 9001, 1, "cut", size=128, num_lines=1),
         BenchCase("three characters in one shot", 9003, 3, "continuous", size=128, num_lines=2),
     ),
 }
