@@ -29,13 +29,16 @@ logger = logging.getLogger(__name__)
 
 def _sample_patch(frame: np.ndarray, box: np.ndarray, grid: int) -> np.ndarray:
     """Bilinear ``grid x grid`` samples of ``frame`` (H, W, 3) inside ``box`` [x0, y0, x1, y1]; float32 (g, g, 3)."""
-    import cv2
+    from scipy.ndimage import map_coordinates
 
     x0, y0, x1, y1 = (float(v) for v in box)
     xs = np.linspace(x0, x1, grid, dtype=np.float32) - 0.5
     ys = np.linspace(y0, y1, grid, dtype=np.float32) - 0.5
     mx, my = np.meshgrid(xs, ys)
-    return cv2.remap(frame.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    image = frame.astype(np.float32)
+    return np.stack(
+        [map_coordinates(image[..., c], [my, mx], order=1, mode="nearest") for c in range(image.shape[-1])], axis=-1
+    )
 
 
 def box_patches(frames: np.ndarray, boxes: np.ndarray, grid: int = 24) -> np.ndarray:
@@ -240,7 +243,11 @@ class CharacterScore:
 
 @dataclass
 class WorldReport:
-    """Synthetic-world scores of a clip; aggregate fields are visible-frame-weighted means over characters."""
+    """Synthetic-world scores of a clip.
+
+    ``correlation`` / ``confidence`` are means over characters weighted by visible speaking frames, ``offset`` the
+    median over speaking characters; the other aggregates are weighted by visible frames.
+    """
 
     characters: list[CharacterScore]
     correlation: float
@@ -342,13 +349,15 @@ def evaluate_world(
             )
         )
     weights = [s.visible_frames for s in scores]
+    # sync aggregates weight each character by its visible speaking frames (a silent character has no sync)
+    talk = [int((speaking[:, c] & visible[:, c]).sum()) for c in range(len(scores))]
     cuts = [s.start_frame for s in truth.shots[1:]]
-    offsets = [s.offset for s in scores if np.isfinite(s.confidence)]
+    offsets = [s.offset for s, n in zip(scores, talk, strict=True) if np.isfinite(s.confidence) and n > 0]
     return WorldReport(
         characters=scores,
-        correlation=_wmean([s.correlation for s in scores], weights),
+        correlation=_wmean([s.correlation for s in scores], talk),
         offset=int(np.median(offsets)) if offsets else 0,
-        confidence=_wmean([s.confidence for s in scores], weights),
+        confidence=_wmean([s.confidence for s in scores], talk),
         speaker_attribution=speaker_attribution(openings, speaking, visible),
         closed_in_silence=_wmean([s.closed_in_silence for s in scores], weights),
         identity_drift=_wmean([s.identity_drift for s in scores], weights),

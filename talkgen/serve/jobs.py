@@ -24,9 +24,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +31,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, field_validator
 
-from talkgen.errors import SpeechError, TalkgenError
+from talkgen.errors import TalkgenError
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -168,32 +165,24 @@ class JobKind:
 
 # -- say ---------------------------------------------------------------------------------------------------------
 def run_say(spec: SayRequest, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_cancel: CancelFn):
-    """Synthesise ``spec.text`` in a fresh child process (see :mod:`talkgen.serve._say_child`: espeak-ng output
-    depends on the process's synthesis history), so the wav hash depends on the request only."""
+    """Synthesise ``spec.text`` into ``speech.wav`` + ``words.json``; the bytes depend on the request only
+    (talkgen.audio.tts forks a pristine espeak-ng state for every synthesis)."""
+    from talkgen.audio.io import save_wav
+    from talkgen.audio.tts import synthesize
+
     progress(0.05, "synthesising")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "talkgen.serve._say_child", str(out_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    if should_cancel():
+        raise JobCancelled()
+    speech = synthesize(
+        spec.text, spec.voice, variant=spec.variant, rate=spec.rate, pitch=spec.pitch, sample_rate=spec.sample_rate
     )
-    try:
-        child.stdin.write(json.dumps(spec.model_dump(mode="json")).encode())
-        child.stdin.close()
-        while child.poll() is None:
-            if should_cancel():
-                raise JobCancelled()
-            time.sleep(0.02)
-        stderr = child.stderr.read().decode(errors="replace").strip()
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stderr.close()
-    if child.returncode == 2 and stderr.startswith("error: "):
-        raise SpeechError(stderr.removeprefix("error: ").splitlines()[0])
-    if child.returncode != 0:
-        raise RuntimeError(f"say synthesis process exited with {child.returncode}: {stderr[-500:]}")
+    save_wav(out_dir / "speech.wav", speech.waveform, speech.sample_rate)
+    timeline = {
+        "duration": speech.duration,
+        "words": [{"text": w.text, "start": w.start, "end": w.end} for w in speech.words],
+        "phonemes": [{"symbol": p.symbol, "start": p.start, "end": p.end} for p in speech.phonemes],
+    }
+    (out_dir / "words.json").write_text(json.dumps(timeline, sort_keys=True, indent=1))
     progress(1.0, "done")
     return {"speech.wav": out_dir / "speech.wav", "words.json": out_dir / "words.json"}
 
