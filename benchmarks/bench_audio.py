@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import cpu_model
 
 from talkgen.audio.tts import synthesize
 from talkgen.audio.visemes import mouth_track
@@ -23,16 +24,6 @@ TEXTS = [
     "Good morning everyone, and welcome to the show. Today we are talking about boats.",
     "Pack my box with five dozen liquor jugs, then bring them over to the old barn.",
 ]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def _cpu_seconds(fn) -> tuple[float, float]:
@@ -51,7 +42,7 @@ def main() -> dict:
     tracks = 20
     wall_vis, cpu_vis = _cpu_seconds(lambda: [mouth_track(s.phonemes, fps=25) for _ in range(tracks) for s in speech])
     result = {
-        "machine": {"cpu": _cpu_model(), "cores": torch.get_num_threads(),
+        "machine": {"cpu": cpu_model(), "cores": torch.get_num_threads(),
                     "python": platform.python_version(), "torch": torch.__version__},
         "speech_seconds": round(audio_s, 2),
         "tts_16k_speech_s_per_wall_s": round(audio_s / wall_16k, 1),

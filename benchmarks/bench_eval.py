@@ -8,31 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from common import best_time, cpu_model
 
 
 def main() -> None:
@@ -45,18 +26,18 @@ def main() -> None:
     clip = render_clip(make_scene(103, 3, "continuous", num_lines=3), size=128)
     frames, truth = clip.frames.numpy(), clip.truth
     n = len(frames)
-    t_world = _best(lambda: evaluate_world(frames, truth))
-    t_base = _best(lambda: flicker(frames))
+    t_world = best_time(lambda: evaluate_world(frames, truth))
+    t_base = best_time(lambda: flicker(frames))
     rng = np.random.default_rng(0)
     x = rng.random(750)
-    t_sync = _best(lambda: sync_tracks(x, x, 25.0), repeat=5)
+    t_sync = best_time(lambda: sync_tracks(x, x, 25.0), repeat=5)
     face = np.repeat(np.ascontiguousarray(__import__("skimage.data").data.astronaut()[0:256, 96:352])[None], 50, 0)
-    t_face = _best(lambda: FaceMeshTracker().track(face), repeat=2)
+    t_face = best_time(lambda: FaceMeshTracker().track(face), repeat=2)
     t0 = time.perf_counter()
     rows = run_bench(SUITES["ci"])
     t_bench = time.perf_counter() - t0
     result = {
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__},
         "world_eval_frames_per_s_3chars_128px": n / t_world,
         "baseline_frame_diff_frames_per_s_128px": n / t_base,
         "world_eval_cost_vs_baseline": t_world / t_base,

@@ -8,8 +8,6 @@ run: a bare ``ffmpeg -i`` subprocess (probe) and imageio-ffmpeg's own ``read_fra
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import subprocess
 import tempfile
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
+from common import best_time, machine_info
 
 from talkgen.audio.io import load_audio
 from talkgen.media import probe, read_video, write_video
@@ -27,23 +26,7 @@ FPS = 25
 
 
 def _machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "ffmpeg": imageio_ffmpeg.get_ffmpeg_version(),
-    }
+    return {**machine_info(), "ffmpeg": imageio_ffmpeg.get_ffmpeg_version()}
 
 
 def _frames(t: int, h: int, w: int) -> np.ndarray:
@@ -57,15 +40,6 @@ def _frames(t: int, h: int, w: int) -> np.ndarray:
     return out
 
 
-def _best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     results: dict = {"machine": _machine(), "fps": FPS, "cases": {}}
     sr = 16000
@@ -74,8 +48,8 @@ def main() -> None:
             frames = _frames(t, h, w)
             audio = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(t / FPS * sr)) / sr)).astype(np.float32)
             path = Path(tmp) / f"{name}.mp4"
-            enc = _best(lambda p=path, f=frames: write_video(p, f, FPS))
-            enc_audio = _best(lambda p=path, f=frames, a=audio: write_video(p, f, FPS, a, sr))
+            enc = best_time(lambda p=path, f=frames: write_video(p, f, FPS))
+            enc_audio = best_time(lambda p=path, f=frames, a=audio: write_video(p, f, FPS, a, sr))
 
             def base_encode(f=frames, w=w, h=h, name=name) -> None:
                 gen = imageio_ffmpeg.write_frames(
@@ -92,14 +66,14 @@ def main() -> None:
                     gen.send(fr)
                 gen.close()
 
-            enc_base = _best(base_encode)
-            dec = _best(lambda p=path: read_video(p))
+            enc_base = best_time(base_encode)
+            dec = best_time(lambda p=path: read_video(p))
 
             def base_decode(p=path) -> None:
                 for _ in imageio_ffmpeg.read_frames(str(p)):
                     pass
 
-            dec_base = _best(base_decode)
+            dec_base = best_time(base_decode)
             probes = []
             for _ in range(15):
                 t0 = time.perf_counter()
@@ -114,7 +88,7 @@ def main() -> None:
                     check=False,
                 )
                 bare.append(time.perf_counter() - t0)
-            aud = _best(lambda p=path: load_audio(p, sr))
+            aud = best_time(lambda p=path: load_audio(p, sr))
             results["cases"][name] = {
                 "frames": t,
                 "size": f"{w}x{h}",

@@ -11,8 +11,6 @@ Run: ``python benchmarks/bench_models.py`` -> ``benchmarks/results/models.json``
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import time
 from functools import partial
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import machine_info
 from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
 
 from talkgen.models.attention import SpeechWindowAttnProcessor, speech_windows
@@ -32,23 +31,6 @@ from talkgen.models.transformer_talking import (
 )
 
 RESULTS = Path(__file__).parent / "results" / "models.json"
-
-
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def timed(fn, repeat: int = 7, warmup: int = 2) -> float:
@@ -146,7 +128,7 @@ def bench_window_attention() -> list[dict]:
 
 
 def main() -> None:
-    record = {"machine": machine(), "forward": bench_forward(), "window_attention": bench_window_attention()}
+    record = {"machine": machine_info(), "forward": bench_forward(), "window_attention": bench_window_attention()}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     for row in record["forward"]:

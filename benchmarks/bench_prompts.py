@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 
 import torch
 import yaml
+from common import cpu_model
 
 from talkgen.prompts import CachedTiming, estimate_timing, load_scenes, plan_scene, speech_timing
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "samples" / "scenes").glob("*.*"))
 logger = logging.getLogger("bench_prompts")
-
-
-def _cpu_model() -> str:
-    try:
-        for row in Path("/proc/cpuinfo").read_text().splitlines():
-            if row.startswith("model name"):
-                return row.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _per_call_ms(fn, repeat: int) -> float:
@@ -56,7 +46,7 @@ def main() -> dict:
         speech_seconds += plan.duration
     tts_plan = (time.perf_counter() - start) * 1000 / len(scenes)
     result = {
-        "machine": {"cpu": _cpu_model(), "cores": torch.get_num_threads(), "torch": torch.__version__},
+        "machine": {"cpu": cpu_model(), "cores": torch.get_num_threads(), "torch": torch.__version__},
         "scenes": len(scenes),
         "baseline_yaml_csafe_load_ms_per_file": round(baseline / len(yamls), 3),
         "load_and_validate_ms_per_file": round(parse / len(yamls), 3),

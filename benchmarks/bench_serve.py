@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import cpu_model
 from fastapi.testclient import TestClient
 
 from talkgen.serve.api import create_app
@@ -27,16 +28,6 @@ from talkgen.serve.worker import WorkerConfig, ledger_path
 
 N_SUBMIT = 500
 N_JOBS = 20
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def spec(i: int) -> dict:

@@ -9,23 +9,13 @@ Writes benchmarks/results/synth.json.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
+from common import cpu_model
 
 from talkgen.synth.scene import make_scene, perform, render_performance, speak_lines
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _jobs(n: int, frames: int):
@@ -83,7 +73,7 @@ def main() -> None:
     jobs = _jobs(16, frames)
     results = {
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "cores": torch.get_num_threads(),
             "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
