@@ -1,0 +1,61 @@
+"""CLI commands for training (``talkgen train dit|vae --config FILE``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from talkgen.errors import ConfigError
+
+
+def _run(task: str, config_path: Path, steps: int | None, output_dir: Path | None, resume: str | None) -> None:
+    from talkgen.training import TrainConfig, build_trainer
+
+    config = TrainConfig.from_yaml(config_path)
+    if config.task != task:
+        raise ConfigError(f"{config_path} is a {config.task!r} config; use `talkgen train {config.task}`")
+    changes: dict[str, object] = {}
+    if steps is not None:
+        changes["steps"] = steps
+    if output_dir is not None:
+        changes["output_dir"] = str(output_dir)
+    if resume is not None:
+        changes["resume_from"] = resume
+    trainer = build_trainer(config.replace(**changes) if changes else config)
+    records = trainer.train(progress=True)
+    final = trainer.export()
+    if records:
+        typer.echo(f"step {records[-1]['step']} loss {records[-1]['loss']:.6f}")
+    typer.echo(str(final))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` command group to ``app``."""
+    train = typer.Typer(help="Train the talking-character DiT or its VAE on the synthetic world.")
+    app.add_typer(train, name="train")
+
+    config_opt = typer.Option(..., "--config", "-c", help="Training config YAML (see configs/).")
+    steps_opt = typer.Option(None, "--steps", help="Override the config's total steps.")
+    out_opt = typer.Option(None, "--output-dir", help="Override the config's output_dir.")
+    resume_opt = typer.Option(None, "--resume", help="Checkpoint folder or 'latest' to resume from.")
+
+    @train.command("dit")
+    def dit(
+        config: Path = config_opt,
+        steps: int | None = steps_opt,
+        output_dir: Path | None = out_opt,
+        resume: str | None = resume_opt,
+    ) -> None:
+        """Flow-matching training of the transformer (and built-in audio encoder) on frozen-VAE latents."""
+        _run("dit", config, steps, output_dir, resume)
+
+    @train.command("vae")
+    def vae(
+        config: Path = config_opt,
+        steps: int | None = steps_opt,
+        output_dir: Path | None = out_opt,
+        resume: str | None = resume_opt,
+    ) -> None:
+        """Reconstruction + KL training of the video VAE."""
+        _run("vae", config, steps, output_dir, resume)

@@ -1,0 +1,413 @@
+"""TalkingCharacterPipeline: prompt + per-character speech (+ optional reference image) -> talking video.
+
+Components (registered, saved and loaded as one folder with ``model_index.json``): ``vae`` (diffusers
+``AutoencoderKLWan``), ``text_encoder`` (``T5EncoderModel`` / UMT5) with its ``tokenizer``, ``audio_encoder`` (any
+:class:`~talkgen.models.audio_encoder.AudioEncoderMixin` module), ``transformer``
+(:class:`~talkgen.models.transformer_talking.TalkingCharacterTransformer3DModel`) and ``scheduler`` (diffusers
+``FlowMatchEulerDiscreteScheduler``; the pipeline never steps latents itself).
+
+Long takes are generated in windows: each window after the first is conditioned on the last
+``motion_latent_frames`` latents of the previous one (the transformer's ``motion_latents``), overlaps it by that many
+latent frames, and the stitched latent sequence is decoded once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+
+from talkgen.models.text_encoder import encode_prompts
+from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
+
+logger = logging.getLogger(__name__)
+
+AUDIO_SAMPLE_RATE = 16_000
+
+
+@dataclass
+class TalkingCharacterPipelineOutput(BaseOutput):
+    """``frames``: (B, F, H, W, 3) floats in [0, 1] (``np``), a (B, F, 3, H, W) tensor (``pt``) or latents."""
+
+    frames: np.ndarray | torch.Tensor
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How a take of ``num_latent_frames`` latents splits into windows of ``window_latent_frames``.
+
+    ``starts[k]`` is the global latent index of window k's first latent; windows overlap by ``overlap`` latents;
+    ``padded_latent_frames`` >= ``num_latent_frames`` is what the windows cover (the excess is cropped).
+    """
+
+    num_latent_frames: int
+    window_latent_frames: int
+    overlap: int
+    starts: tuple[int, ...]
+
+    @property
+    def padded_latent_frames(self) -> int:
+        return self.starts[-1] + self.window_latent_frames
+
+
+def plan_windows(num_latent_frames: int, window_latent_frames: int, overlap: int) -> WindowPlan:
+    """Split ``num_latent_frames`` into windows of ``window_latent_frames`` that overlap by ``overlap`` latents."""
+    if window_latent_frames < 1 or num_latent_frames < 1:
+        raise ValueError("latent frame counts must be >= 1")
+    if window_latent_frames >= num_latent_frames:
+        return WindowPlan(num_latent_frames, num_latent_frames, 0, (0,))
+    if not 1 <= overlap < window_latent_frames:
+        raise ValueError(f"motion_latent_frames must lie in [1, {window_latent_frames - 1}], got {overlap}")
+    stride = window_latent_frames - overlap
+    count = 1 + math.ceil((num_latent_frames - window_latent_frames) / stride)
+    return WindowPlan(num_latent_frames, window_latent_frames, overlap, tuple(k * stride for k in range(count)))
+
+
+def _as_streams(audio: object, batch_size: int) -> torch.Tensor:
+    """Audio as (B, S, N) float32: accepts (N,), (S, N), (B, S, N) arrays/tensors or a list of per-stream waves."""
+    if isinstance(audio, list | tuple):
+        waves = [torch.as_tensor(np.asarray(w), dtype=torch.float32).reshape(-1) for w in audio]
+        if not waves:
+            raise ValueError("audio needs at least one stream")
+        length = max(w.shape[0] for w in waves)
+        stacked = torch.stack([torch.nn.functional.pad(w, (0, length - w.shape[0])) for w in waves])
+        audio = stacked
+    tensor = torch.as_tensor(audio, dtype=torch.float32)
+    if tensor.ndim == 1:
+        tensor = tensor[None]
+    if tensor.ndim == 2:
+        tensor = tensor[None].expand(batch_size, -1, -1)
+    if tensor.ndim != 3 or tensor.shape[0] != batch_size:
+        raise ValueError(
+            f"audio must be (N,), (streams, N), (batch={batch_size}, streams, N) or a list of waves, got"
+            f" {tuple(tensor.shape)}"
+        )
+    return tensor
+
+
+class TalkingCharacterPipeline(DiffusionPipeline):
+    """Speech + text (+ reference image) to talking-character video with multi-condition time-adaptive CFG."""
+
+    model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(
+        self,
+        vae: AutoencoderKLWan,
+        text_encoder,
+        tokenizer,
+        audio_encoder,
+        transformer,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        max_text_length: int = 64,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            audio_encoder=audio_encoder,
+            transformer=transformer,
+            scheduler=scheduler,
+        )
+        self.register_to_config(max_text_length=max_text_length)
+        self.vae_scale_factor_temporal = 2 ** sum(vae.config.temperal_downsample) if vae is not None else 4
+        self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample) if vae is not None else 8
+        self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
+
+    # ------------------------------------------------------------------------------------------- encoders
+    def encode_text(self, prompts: list[str], device: torch.device) -> torch.Tensor:
+        """B prompts -> (B, L, D) text states (zeros past each prompt)."""
+        states, _ = encode_prompts(self.text_encoder, self.tokenizer, prompts, self.config.max_text_length, device)
+        return states.to(self.transformer.dtype)
+
+    @torch.no_grad()
+    def encode_image(self, image: object, batch_size: int, height: int, width: int, device: torch.device):
+        """Reference image (H, W, 3) uint8 array / (B, 3, H, W) tensor in [0, 1] -> (B, C, 1, h, w) latents."""
+        if isinstance(image, np.ndarray):
+            if image.ndim != 3 or image.shape[-1] != 3:
+                raise ValueError(f"image array must be (H, W, 3), got {image.shape}")
+            scale = 255.0 if image.dtype == np.uint8 else 1.0
+            image = torch.from_numpy(np.ascontiguousarray(image)).float().div(scale).permute(2, 0, 1)
+        pixels = torch.as_tensor(image, dtype=torch.float32)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        if pixels.ndim != 4 or pixels.shape[1] != 3:
+            raise ValueError(f"image must be (B, 3, H, W) in [0, 1], got {tuple(pixels.shape)}")
+        if pixels.shape[0] == 1:
+            pixels = pixels.expand(batch_size, -1, -1, -1)
+        pixels = torch.nn.functional.interpolate(pixels, size=(height, width), mode="bilinear", antialias=True)
+        pixels = (pixels * 2 - 1).clamp(-1, 1).to(device=device, dtype=self.vae.dtype)
+        latents = self.vae.encode(pixels[:, :, None]).latent_dist.mode()
+        return self._normalize_latents(latents).to(self.transformer.dtype)
+
+    def _latent_stats(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1, self.vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(self.vae.config.latents_mean).view(shape).to(latents.device, latents.dtype)
+        std = torch.tensor(self.vae.config.latents_std).view(shape).to(latents.device, latents.dtype)
+        return mean, std
+
+    def _normalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        mean, std = self._latent_stats(latents)
+        return (latents - mean) / std
+
+    def _denormalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        mean, std = self._latent_stats(latents)
+        return latents * std + mean
+
+    # ------------------------------------------------------------------------------------------- guidance
+    def guided_velocity(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        text_scale: float,
+        audio_scale: float,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor,
+        audio_embeds: torch.Tensor,
+        conditions: dict[str, torch.Tensor | None],
+        batched: bool = True,
+    ) -> torch.Tensor:
+        """Guided velocity for one step; every needed pass goes through the transformer as one batch.
+
+        Args:
+            latents: (B, C, F, h, w). timestep: scalar tensor. text_scale, audio_scale: s_txt, s_aud at this step.
+            prompt_embeds / negative_prompt_embeds: (B, L, D). audio_embeds: (B, S, T, C_audio).
+            conditions: ``reference_latents`` / ``motion_latents`` (kept in every pass) or None.
+            batched: run the passes as one forward (False: one forward each; same result, for tests).
+
+        Returns:
+            (B, C, F, h, w) velocity.
+        """
+        passes = needed_passes(text_scale, audio_scale)
+        batch = latents.shape[0]
+        text_of = {"uncond": negative_prompt_embeds, "text": prompt_embeds, "text_audio": prompt_embeds}
+
+        def run(names: tuple[str, ...]) -> torch.Tensor:
+            k = len(names)
+            null_audio = torch.cat(
+                [torch.full((batch,), name != "text_audio", dtype=torch.bool, device=latents.device) for name in names]
+            )
+            extra = {
+                name: (None if v is None else v.repeat(k, *([1] * (v.ndim - 1)))) for name, v in conditions.items()
+            }
+            return self.transformer(
+                hidden_states=latents.repeat(k, 1, 1, 1, 1),
+                timestep=timestep.expand(batch * k),
+                encoder_hidden_states=torch.cat([text_of[name] for name in names]),
+                audio_embeds=audio_embeds.repeat(k, 1, 1, 1),
+                null_conditions={"audio": null_audio},
+                return_dict=False,
+                **extra,
+            )[0]
+
+        if batched:
+            outputs = dict(zip(passes, run(passes).chunk(len(passes)), strict=True))
+        else:
+            outputs = {name: run((name,)) for name in passes}
+        return multi_condition_cfg(outputs, text_scale, audio_scale)
+
+    # ------------------------------------------------------------------------------------------- sampling
+    def _check_inputs(self, num_frames: int, height: int, width: int, fps: float, steps: int) -> None:
+        r, s = self.vae_scale_factor_temporal, self.vae_scale_factor_spatial
+        p = self.transformer.config.patch_size[1]
+        if num_frames < 1 or (num_frames - 1) % r:
+            raise ValueError(f"num_frames must be {r} k + 1 (causal VAE), got {num_frames}")
+        if height % (s * p) or width % (s * p) or height <= 0 or width <= 0:
+            raise ValueError(f"height and width must be positive multiples of {s * p}, got {height}x{width}")
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+
+    def _denoise_window(
+        self,
+        latents: torch.Tensor,
+        num_inference_steps: int,
+        guidance: GuidanceConfig,
+        embeds: dict[str, torch.Tensor],
+        conditions: dict[str, torch.Tensor | None],
+        callback_on_step_end: Callable | None,
+        progress,
+    ) -> torch.Tensor:
+        """Denoise one window's (B, C, F_w, h, w) noise with the scheduler; returns clean latents."""
+        device = latents.device
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        for i, t in enumerate(self.scheduler.timesteps):
+            sigma = float(self.scheduler.sigmas[i])
+            text_scale, audio_scale = guidance.scales(sigma)
+            velocity = self.guided_velocity(
+                latents.to(self.transformer.dtype),
+                t.reshape(1).to(device),
+                text_scale,
+                audio_scale,
+                embeds["prompt"],
+                embeds["negative"],
+                embeds["audio"],
+                conditions,
+            )
+            latents = self.scheduler.step(velocity.float(), t, latents, return_dict=False)[0]
+            if callback_on_step_end is not None:
+                result = callback_on_step_end(self, i, t, {"latents": latents}) or {}
+                latents = result.get("latents", latents)
+            progress.update()
+        return latents
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        audio: object,
+        image: object | None = None,
+        negative_prompt: str | list[str] | None = None,
+        num_frames: int = 25,
+        height: int = 128,
+        width: int = 128,
+        fps: float = 25.0,
+        num_inference_steps: int = 20,
+        guidance: GuidanceConfig | None = None,
+        window_frames: int | None = None,
+        motion_latent_frames: int = 1,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
+    ) -> TalkingCharacterPipelineOutput | tuple:
+        """Generate a talking-character video.
+
+        Args:
+            prompt: one prompt or B prompts. audio: 16 kHz speech, one stream per character: (N,), (S, N),
+                (B, S, N) or a list of S waves (zero-padded to the longest); it should cover ``num_frames / fps`` s.
+            image: optional reference first frame ((H, W, 3) uint8 or (B, 3, H, W) in [0, 1]).
+            negative_prompt: text of the unconditional pass (default: empty).
+            num_frames: video frames, 4 k + 1. height, width: pixels (multiples of 16). fps: video frame rate.
+            num_inference_steps: scheduler steps per window. guidance: CFG settings (default ``GuidanceConfig()``).
+            window_frames: video frames per window (4 k + 1) for long takes; None = one window.
+            motion_latent_frames: latent frames each window shares with (and is conditioned on from) the previous one.
+            generator: seeds the noise. latents: optional (B, C, F_noise, h, w) starting noise, F_noise covering
+                all windows (``plan_windows(...).padded_latent_frames``).
+            output_type: ``np``, ``pt`` or ``latent``. return_dict: return the output dataclass (else a 1-tuple).
+            callback_on_step_end: ``f(pipe, step, timestep, {"latents": ...}) -> dict`` after each step.
+
+        Returns:
+            :class:`TalkingCharacterPipelineOutput` with ``frames`` (B, num_frames, H, W, 3) for ``np``.
+        """
+        # 1. Check inputs.
+        guidance = guidance or GuidanceConfig()
+        self._check_inputs(num_frames, height, width, fps, num_inference_steps)
+        if output_type not in ("np", "pt", "latent"):
+            raise ValueError(f"output_type must be np, pt or latent, got {output_type!r}")
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        batch = len(prompts)
+        negatives = [negative_prompt or ""] * batch if not isinstance(negative_prompt, list) else negative_prompt
+        if len(negatives) != batch:
+            raise ValueError(f"negative_prompt has {len(negatives)} entries for {batch} prompts")
+        device = self._execution_device
+        r = self.vae_scale_factor_temporal
+        latent_frames = (num_frames - 1) // r + 1
+        window = latent_frames if window_frames is None else None
+        if window is None:
+            self._check_inputs(window_frames, height, width, fps, num_inference_steps)
+            window = (window_frames - 1) // r + 1
+        plan = plan_windows(latent_frames, window, motion_latent_frames)
+
+        # 2. Encode text, audio (for every frame the windows cover) and the reference image.
+        embeds = {
+            "prompt": self.encode_text(prompts, device),
+            "negative": self.encode_text(negatives, device),
+        }
+        covered_frames = r * (plan.padded_latent_frames - 1) + 1
+        waves = _as_streams(audio, batch)
+        audio_features = self.audio_encoder(waves, fps, covered_frames).to(device, self.transformer.dtype)
+        reference = None
+        if image is not None:
+            reference = self.encode_image(image, batch, height, width, device)
+
+        # 3. Noise for every window.
+        shape = (
+            batch,
+            self.transformer.config.in_channels,
+            plan.padded_latent_frames,
+            height // self.vae_scale_factor_spatial,
+            width // self.vae_scale_factor_spatial,
+        )
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+        noise = latents.to(device=device, dtype=torch.float32)
+
+        # 4. Denoise window by window; each later window is conditioned on the previous window's last latents.
+        clean: torch.Tensor | None = None
+        motion = None
+        with self.progress_bar(total=num_inference_steps * len(plan.starts)) as progress:
+            for start in plan.starts:
+                window_audio = audio_features[:, :, r * start : r * (start + plan.window_latent_frames - 1) + 1]
+                conditions = {"reference_latents": reference, "motion_latents": motion}
+                window_noise = noise[:, :, start : start + plan.window_latent_frames]
+                out = self._denoise_window(
+                    window_noise,
+                    num_inference_steps,
+                    guidance,
+                    {**embeds, "audio": window_audio},
+                    conditions,
+                    callback_on_step_end,
+                    progress,
+                )
+                clean = out if clean is None else torch.cat([clean, out[:, :, plan.overlap :]], dim=2)
+                if plan.overlap:
+                    motion = out[:, :, -plan.overlap :].to(self.transformer.dtype)
+        clean = clean[:, :, :latent_frames]
+
+        # 5. Decode.
+        if output_type == "latent":
+            frames = clean
+        else:
+            video = self.vae.decode(self._denormalize_latents(clean.to(self.vae.dtype)), return_dict=False)[0]
+            frames = self.video_processor.postprocess_video(video, output_type=output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,)
+        return TalkingCharacterPipelineOutput(frames=frames)
+
+
+def build_tiny_pipeline(
+    seed: int = 0, num_layers: int | None = None, preset: str = "tiny"
+) -> TalkingCharacterPipeline:
+    """A pipeline with randomly initialised components of ``preset`` (``num_layers`` overrides the depth)."""
+    from talkgen.models.audio_encoder import BuiltinAudioEncoder
+    from talkgen.models.presets import get_preset
+    from talkgen.models.text_encoder import build_tiny_text_encoder
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    spec = get_preset(preset)
+    config = spec.config("transformer")
+    if num_layers is not None:
+        config["num_layers"] = num_layers
+    audio_config = spec.config("audio_encoder")
+    audio_config.pop("kind", None)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        transformer = TalkingCharacterTransformer3DModel(**config).eval()
+        vae = AutoencoderKLWan(**spec.config("vae")).eval()
+        text_encoder, tokenizer = build_tiny_text_encoder(spec.config("text_encoder"))
+        audio_encoder = BuiltinAudioEncoder(**audio_config).eval()
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    return TalkingCharacterPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        audio_encoder=audio_encoder,
+        transformer=transformer,
+        scheduler=scheduler,
+        max_text_length=spec.text_len,
+    )

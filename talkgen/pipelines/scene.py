@@ -1,0 +1,169 @@
+"""Scene rendering: a :class:`~talkgen.prompts.ShotPlan` -> per-line speech -> per-character streams -> clips.
+
+:func:`render_scene` runs the pipeline once per planned clip (each clip a long take in windows when it is longer
+than ``window_frames``), with one 16 kHz audio stream per visible character (silence where that character does
+not speak), and returns the stitched frames, the mixed dialogue track and timings. :func:`subtitles_srt` writes
+the plan's lines as SubRip subtitles.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from talkgen.pipelines.guidance import GuidanceConfig
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class SceneRenderConfig:
+    """Run-time options of :func:`render_scene`.
+
+    Attributes:
+        seed: seeds one generator per clip (``seed + clip index``). num_inference_steps: steps per window.
+        height, width: pixels (multiples of 16). window_frames: video frames per window (4 k + 1).
+        guidance: CFG settings.
+    """
+
+    seed: int = 0
+    num_inference_steps: int = 20
+    height: int = 128
+    width: int = 128
+    window_frames: int = 25
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+
+    def __post_init__(self) -> None:
+        if self.num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
+            raise ValueError(f"height and width must be positive multiples of 16, got {self.height}x{self.width}")
+        if self.window_frames < 5 or (self.window_frames - 1) % 4:
+            raise ValueError(f"window_frames must be 4 k + 1 and >= 5, got {self.window_frames}")
+
+
+@dataclass
+class SceneResult:
+    """``frames`` (T, H, W, 3) float in [0, 1]; ``audio`` (N,) dialogue at 16 kHz; ``timings`` in seconds."""
+
+    frames: np.ndarray
+    audio: np.ndarray
+    sample_rate: int
+    timings: dict[str, float]
+
+
+def line_waveforms(plan, sample_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
+    """(N,) float32 speech of every line of ``plan.scene``: its audio file, else offline TTS in the speaker's voice."""
+    from talkgen.audio.io import load_audio
+    from talkgen.audio.tts import synthesize
+
+    waves = []
+    for line in plan.scene.lines:
+        if line.audio is not None:
+            waves.append(load_audio(line.audio, sample_rate=sample_rate).astype(np.float32))
+            continue
+        voice = plan.scene.character(line.speaker).voice
+        speech = synthesize(
+            line.text or "", voice.name, variant=voice.variant, rate=voice.rate, pitch=voice.pitch,
+            sample_rate=sample_rate,
+        )  # fmt: skip
+        waves.append(speech.waveform)
+    return waves
+
+
+def _place(track: np.ndarray, wave: np.ndarray, start: float, offset: float, duration: float, rate: int) -> None:
+    """Add ``wave[offset : offset + duration]`` (seconds) into ``track`` at ``start`` seconds."""
+    a, src = round(start * rate), round(offset * rate)
+    n = min(round(duration * rate), len(wave) - src, len(track) - a)
+    if n > 0:
+        track[a : a + n] += wave[src : src + n]
+
+
+def dialogue_track(plan, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(N,) mix of every line at its start on the timeline, ``plan.duration`` seconds long."""
+    track = np.zeros(round(plan.duration * sample_rate), dtype=np.float32)
+    for planned in plan.lines:
+        wave = waves[planned.index]
+        _place(track, wave, planned.start, 0.0, len(wave) / sample_rate, sample_rate)
+    return np.clip(track, -1.0, 1.0)
+
+
+def clip_streams(clip, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE) -> tuple[tuple[str, ...], np.ndarray]:
+    """Per-character audio of one clip: (tags, (S, N) float32), one stream per visible character (max 4)."""
+    tags = tuple(clip.visible) or tuple(clip.speakers) or ("@silent",)
+    extra = [seg.tag for seg in clip.segments if seg.tag not in tags]
+    if extra:
+        logger.warning("clip %d: speakers %s are not visible; their speech is not used for faces", clip.index, extra)
+    if len(tags) > 4:
+        raise ValueError(f"clip {clip.index} shows {len(tags)} characters; at most 4 are supported")
+    streams = np.zeros((len(tags), max(1, round(clip.duration * sample_rate))), dtype=np.float32)
+    for seg in clip.segments:
+        if seg.tag in tags:
+            wave = waves[seg.line_index]
+            _place(streams[tags.index(seg.tag)], wave, seg.clip_offset, seg.line_offset, seg.duration, sample_rate)
+    return tags, streams
+
+
+def render_scene(pipe, plan, config: SceneRenderConfig, waves: list[np.ndarray] | None = None) -> SceneResult:
+    """Generate every clip of ``plan`` with ``pipe`` and stitch them.
+
+    Args:
+        pipe: a :class:`~talkgen.pipelines.pipeline_talking.TalkingCharacterPipeline`.
+        plan: the shot plan. config: run-time options. waves: per-line speech (default: :func:`line_waveforms`).
+
+    Returns:
+        :class:`SceneResult` with ``plan.num_frames`` frames.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    waves = line_waveforms(plan) if waves is None else waves
+    timings["speech_s"] = time.perf_counter() - start
+    device = pipe._execution_device
+    pieces = []
+    start = time.perf_counter()
+    for clip in plan.clips:
+        _, streams = clip_streams(clip, waves)
+        frames = 4 * math.ceil((clip.num_frames - 1) / 4) + 1  # the causal VAE's 4 k + 1
+        min_samples = math.ceil(frames / plan.fps * SAMPLE_RATE) + 1
+        if streams.shape[1] < min_samples:
+            streams = np.pad(streams, ((0, 0), (0, min_samples - streams.shape[1])))
+        generator = torch.Generator(device=device).manual_seed(config.seed + clip.index)
+        out = pipe(
+            clip.prompt,
+            streams,
+            num_frames=frames,
+            height=config.height,
+            width=config.width,
+            fps=plan.fps,
+            num_inference_steps=config.num_inference_steps,
+            guidance=config.guidance,
+            window_frames=min(frames, config.window_frames),
+            generator=generator,
+            output_type="np",
+        )
+        pieces.append(out.frames[0][: clip.num_frames])
+    timings["generate_s"] = time.perf_counter() - start
+    return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SAMPLE_RATE, timings)
+
+
+def _srt_time(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def subtitles_srt(plan) -> str:
+    """SubRip subtitles, one cue per line (``Name: text``)."""
+    cues = []
+    for number, planned in enumerate(plan.lines, start=1):
+        line = plan.scene.lines[planned.index]
+        name = plan.scene.character(line.speaker).name
+        text = line.text or (line.audio.name if line.audio is not None else "")
+        cues.append(f"{number}\n{_srt_time(planned.start)} --> {_srt_time(planned.end)}\n{name}: {text}\n")
+    return "\n".join(cues)

@@ -1,0 +1,183 @@
+"""Run-time options of a training run: one frozen dataclass, validated on construction, loadable from YAML.
+
+Architecture comes from a model preset (:mod:`talkgen.models.presets`); the ``*_overrides`` mappings replace some
+of a preset component's kwargs (tests and small experiments use them to shrink the model). Everything else is a
+run-time option of the loop (optimiser, schedule, dropout, checkpoints, logging).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from talkgen.errors import ConfigError
+
+TASKS = ("dit", "vae")
+SIGMA_SAMPLINGS = ("uniform", "logit_normal")
+MIXED_PRECISIONS = ("no", "fp16", "bf16")
+COMPONENTS = ("transformer", "vae", "text_encoder", "audio_encoder")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of one training run (DiT or VAE).
+
+    Attributes:
+        task: ``"dit"`` (flow matching on VAE latents) or ``"vae"`` (reconstruction + KL).
+        preset: model preset name. ``*_overrides``: kwargs replacing the preset's for that component.
+        output_dir: where checkpoints (``checkpoint-<step>/``) and ``log.jsonl`` go. resume_from: a checkpoint dir,
+            ``"latest"`` (newest under ``output_dir``) or None.
+        vae_path: a trained VAE folder (``save_pretrained``) for DiT training; None = the preset's random VAE.
+        size, num_frames, fps, max_characters: synthetic clips (``num_frames = 4 k + 1``, ``size`` divisible by 16).
+        data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples).
+        steps, batch_size, learning_rate, weight_decay, adam_beta1/2, adam_eps, warmup_steps, max_grad_norm:
+            optimisation (AdamW, linear warmup + cosine decay to 0 at ``steps``, global-norm gradient clipping).
+        ema_decay: EMA of the trained weights (0 disables EMA).
+        text_only_share: share of samples trained as text-only video (audio nulled), MoCha's joint training.
+        text_dropout, audio_dropout, reference_dropout: per-condition dropout to the learned/empty null.
+        sigma_sampling, logit_mean, logit_std, shift: how training sigmas are drawn (shift as in Wan / SD3).
+        kl_weight: VAE KL term weight. seed: seed of the model init and of the loop's random draws.
+        log_every, checkpoint_every: in steps (checkpoint 0 = only at the end). mixed_precision: accelerate's.
+        cpu: force the CPU even when an accelerator is visible (exact-resume tests, debugging).
+        train_audio_encoder: train the built-in audio encoder with the DiT (else it stays frozen).
+    """
+
+    task: str = "dit"
+    preset: str = "tiny"
+    transformer_overrides: dict[str, Any] = field(default_factory=dict)
+    vae_overrides: dict[str, Any] = field(default_factory=dict)
+    text_encoder_overrides: dict[str, Any] = field(default_factory=dict)
+    audio_encoder_overrides: dict[str, Any] = field(default_factory=dict)
+    output_dir: str = "runs/tiny"
+    resume_from: str | None = None
+    vae_path: str | None = None
+    size: int = 128
+    num_frames: int = 25
+    fps: float = 25.0
+    max_characters: int = 3
+    data_seed: int = 0
+    text_len: int = 64
+    steps: int = 1000
+    batch_size: int = 2
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    warmup_steps: int = 100
+    max_grad_norm: float = 1.0
+    ema_decay: float = 0.999
+    text_only_share: float = 0.2
+    text_dropout: float = 0.1
+    audio_dropout: float = 0.1
+    reference_dropout: float = 0.5
+    sigma_sampling: str = "logit_normal"
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    shift: float = 1.0
+    kl_weight: float = 1e-6
+    seed: int = 0
+    log_every: int = 1
+    checkpoint_every: int = 500
+    mixed_precision: str = "no"
+    cpu: bool = False
+    train_audio_encoder: bool = True
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        from talkgen.models.presets import get_preset
+
+        get_preset(self.preset)
+        for component in COMPONENTS:
+            value = getattr(self, f"{component}_overrides")
+            if value is None:
+                value = {}
+            if not isinstance(value, dict | MappingProxyType):
+                raise ConfigError(f"{component}_overrides must be a mapping, got {type(value).__name__}")
+            object.__setattr__(self, f"{component}_overrides", MappingProxyType(dict(value)))
+        if self.size < 16 or self.size % 16:
+            raise ConfigError(f"size must be a positive multiple of 16 pixels, got {self.size}")
+        if self.num_frames < 1 or (self.num_frames - 1) % 4:
+            raise ConfigError(f"num_frames must be 4 k + 1 (causal VAE), got {self.num_frames}")
+        if self.fps <= 0:
+            raise ConfigError(f"fps must be positive, got {self.fps}")
+        if not 1 <= self.max_characters <= 3:
+            raise ConfigError(f"max_characters must be 1-3, got {self.max_characters}")
+        for name in ("steps", "batch_size", "text_len", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "checkpoint_every", "data_seed", "seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.weight_decay < 0 or self.adam_eps <= 0 or self.max_grad_norm <= 0 or self.kl_weight < 0:
+            raise ConfigError("weight_decay and kl_weight must be >= 0; adam_eps and max_grad_norm must be > 0")
+        for name in ("adam_beta1", "adam_beta2", "ema_decay"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("text_only_share", "text_dropout", "audio_dropout", "reference_dropout"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.sigma_sampling not in SIGMA_SAMPLINGS:
+            choices = ", ".join(SIGMA_SAMPLINGS)
+            raise ConfigError(f"sigma_sampling must be one of {choices}, got {self.sigma_sampling!r}")
+        if self.logit_std <= 0 or self.shift <= 0:
+            raise ConfigError(f"logit_std and shift must be positive, got {self.logit_std}, {self.shift}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ConfigError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
+
+    def component_config(self, component: str) -> dict[str, Any]:
+        """The preset's kwargs for ``component`` with this run's overrides applied (a fresh dict)."""
+        from talkgen.models.presets import get_preset
+
+        merged = get_preset(self.preset).config(component)
+        merged.update(dict(getattr(self, f"{component}_overrides")))
+        return merged
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data view (for YAML/JSON)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = dict(value) if isinstance(value, MappingProxyType) else value
+        return out
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a mapping; unknown keys are a :class:`ConfigError` naming them."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a training config must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training config keys: {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"invalid training config: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        """Load a YAML file (a flat mapping of the fields above)."""
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"training config {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        try:
+            return cls.from_dict(data or {})
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,192 @@
+"""DiT training: rectified-flow matching on frozen-VAE latents with text, speech and reference conditions.
+
+Flow convention (diffusers ``FlowMatchEulerDiscreteScheduler``): ``x_t = (1 - sigma) x_0 + sigma eps``, timestep
+``= 1000 sigma``, and the model predicts the velocity ``eps - x_0``. A share of samples (``text_only_share``) is
+text-only video with the audio replaced by the learned null (MoCha's joint training); text, audio and the
+reference frame are each dropped to their null at their own rate, for guidance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from talkgen.errors import ConfigError
+from talkgen.training.config import TrainConfig
+from talkgen.training.loop import TrainingTask
+
+NUM_TRAIN_TIMESTEPS = 1000
+
+
+def sample_sigmas(
+    batch_size: int,
+    generator: torch.Generator,
+    sampling: str = "logit_normal",
+    logit_mean: float = 0.0,
+    logit_std: float = 1.0,
+    shift: float = 1.0,
+) -> torch.Tensor:
+    """(B,) training sigmas in (0, 1): uniform or logit-normal (SD3), then ``shift s / (1 + (shift - 1) s)``."""
+    if sampling == "uniform":
+        sigmas = torch.rand(batch_size, generator=generator)
+    elif sampling == "logit_normal":
+        sigmas = torch.sigmoid(torch.randn(batch_size, generator=generator) * logit_std + logit_mean)
+    else:
+        raise ValueError(f"unknown sigma sampling {sampling!r}")
+    return shift * sigmas / (1 + (shift - 1) * sigmas)
+
+
+def flow_matching_pair(
+    latents: torch.Tensor, noise: torch.Tensor, sigmas: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noisy input and velocity target: ``x_t = (1 - sigma) x_0 + sigma eps``, ``target = eps - x_0``.
+
+    Args:
+        latents: (B, C, F, H, W) clean x_0. noise: eps, same shape. sigmas: (B,) in [0, 1].
+    """
+    s = sigmas.to(latents.dtype).view(-1, *([1] * (latents.ndim - 1)))
+    return (1 - s) * latents + s * noise, noise - latents
+
+
+class DiTTrainModule(nn.Module):
+    """The trained part of the DiT run: the transformer and (optionally trainable) built-in audio encoder."""
+
+    def __init__(self, transformer: nn.Module, audio_encoder: nn.Module) -> None:
+        super().__init__()
+        self.transformer = transformer
+        self.audio_encoder = audio_encoder
+
+    def forward(
+        self,
+        noisy_latents: torch.Tensor,
+        timestep: torch.Tensor,
+        text_states: torch.Tensor,
+        audio_streams: torch.Tensor,
+        fps: float,
+        num_frames: int,
+        reference_latents: torch.Tensor,
+        null_conditions: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """(B, C, F, H, W) noisy latents -> (B, C, F, H, W) predicted velocity; audio_streams (B, S, N) 16 kHz."""
+        audio = self.audio_encoder(audio_streams, fps, num_frames)  # (B, S, T, C_audio)
+        return self.transformer(
+            noisy_latents,
+            timestep,
+            text_states,
+            audio_embeds=audio,
+            reference_latents=reference_latents,
+            null_conditions=null_conditions,
+            return_dict=False,
+        )[0]
+
+
+def _check_shapes(transformer: dict, vae: dict, text: dict, audio: dict) -> None:
+    if transformer.get("in_channels") != vae.get("z_dim"):
+        raise ConfigError(f"transformer in_channels {transformer.get('in_channels')} != vae z_dim {vae.get('z_dim')}")
+    if transformer.get("text_dim") != text.get("d_model"):
+        raise ConfigError(f"transformer text_dim {transformer.get('text_dim')} != text d_model {text.get('d_model')}")
+    if transformer.get("audio_dim") != audio.get("out_dim"):
+        raise ConfigError(
+            f"transformer audio_dim {transformer.get('audio_dim')} != audio encoder out_dim {audio.get('out_dim')}"
+        )
+
+
+class DiTTask(TrainingTask):
+    """Flow-matching task: builds the transformer, audio encoder (trained), tiny T5 and VAE (frozen)."""
+
+    name = "dit"
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        from diffusers import AutoencoderKLWan
+
+        from talkgen.models.audio_encoder import BuiltinAudioEncoder
+        from talkgen.models.text_encoder import build_tiny_text_encoder
+        from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+        tcfg, vcfg = config.component_config("transformer"), config.component_config("vae")
+        text_cfg, audio_cfg = config.component_config("text_encoder"), config.component_config("audio_encoder")
+        if audio_cfg.pop("kind", "builtin") != "builtin" or not text_cfg:
+            raise ConfigError(f"preset {config.preset!r}: training supports the built-in audio encoder and tiny T5")
+        _check_shapes(tcfg, vcfg, text_cfg, audio_cfg)
+        torch.manual_seed(config.seed)
+        transformer = TalkingCharacterTransformer3DModel(**tcfg)
+        audio_encoder = BuiltinAudioEncoder(**audio_cfg)
+        audio_encoder.requires_grad_(config.train_audio_encoder)
+        self.module = DiTTrainModule(transformer, audio_encoder)
+        self.text_encoder, self.tokenizer = build_tiny_text_encoder(text_cfg)
+        self.text_encoder.requires_grad_(False)
+        if config.vae_path:
+            if not Path(config.vae_path).is_dir():
+                raise ConfigError(f"vae_path {config.vae_path} is not a folder (expected a save_pretrained VAE)")
+            self.vae = AutoencoderKLWan.from_pretrained(config.vae_path)
+            if self.vae.config.z_dim != tcfg["in_channels"]:
+                raise ConfigError(
+                    f"VAE at {config.vae_path} has z_dim {self.vae.config.z_dim}, expected {tcfg['in_channels']}"
+                )
+        else:
+            self.vae = AutoencoderKLWan(**vcfg)
+        self.vae.requires_grad_(False).eval()
+        self._null_text: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> None:
+        self.text_encoder.to(device)
+        self.vae.to(device)
+        self._null_text = None
+
+    @torch.no_grad()
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> (B, z, F, H/8, W/8) latents normalised as Wan's pipeline expects."""
+        z = self.vae.encode(video.to(self.vae.device, self.vae.dtype)).latent_dist.mode()
+        mean = torch.tensor(self.vae.config.latents_mean, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
+        std = torch.tensor(self.vae.config.latents_std, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
+        return (z - mean) / std
+
+    @torch.no_grad()
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        """Captions -> (B, text_len, D) T5 states (zeros past each caption)."""
+        from talkgen.models.text_encoder import encode_prompts
+
+        return encode_prompts(self.text_encoder, self.tokenizer, captions, self.config.text_len)[0]
+
+    def null_text(self) -> torch.Tensor:
+        """(1, text_len, D) states of the empty prompt (the text condition's null, as in CFG)."""
+        if self._null_text is None:
+            self._null_text = self.encode_text([""])
+        return self._null_text
+
+    def loss(self, module, batch: dict[str, Any], generator: torch.Generator):
+        cfg = self.config
+        device = self.vae.device
+        latents = self.encode_video(batch["video"])
+        b = latents.shape[0]
+        sigmas = sample_sigmas(b, generator, cfg.sigma_sampling, cfg.logit_mean, cfg.logit_std, cfg.shift)
+        noise = torch.randn(latents.shape, generator=generator).to(device, latents.dtype)
+        text_only = torch.rand(b, generator=generator) < cfg.text_only_share
+        drop_audio = text_only | (torch.rand(b, generator=generator) < cfg.audio_dropout)
+        drop_text = ~text_only & (torch.rand(b, generator=generator) < cfg.text_dropout)
+        drop_reference = torch.rand(b, generator=generator) < cfg.reference_dropout
+        noisy, target = flow_matching_pair(latents, noise, sigmas.to(device))
+        text = self.encode_text(batch["caption"])
+        text = torch.where(drop_text.to(device)[:, None, None], self.null_text().to(text.dtype), text)
+        audio = batch["audio_streams"] * (~text_only).to(batch["audio_streams"].dtype)[:, None, None]
+        prediction = module(
+            noisy,
+            (sigmas * NUM_TRAIN_TIMESTEPS).to(device),
+            text,
+            audio,
+            cfg.fps,
+            cfg.num_frames,
+            latents[:, :, :1],
+            {"audio": drop_audio.to(device), "reference": drop_reference.to(device)},
+        )
+        loss = F.mse_loss(prediction.float(), target.float())
+        return loss, {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum())}
+
+    def export(self, module: nn.Module, directory: Path) -> None:
+        module.transformer.save_pretrained(directory / "transformer")
+        module.audio_encoder.save_pretrained(directory / "audio_encoder")

@@ -1,0 +1,219 @@
+"""The training loop shared by the DiT and VAE trainers (accelerate; works single-process on CPU).
+
+A :class:`TrainingTask` owns the models and turns a batch of synthetic clips into a scalar loss; :class:`Trainer`
+owns everything else: data order, AdamW, warmup + cosine LR, gradient clipping, EMA, the jsonl log and
+checkpoint/resume. All random draws of a step come from one ``torch.Generator`` saved in checkpoints, and the data
+are addressed by sample index, so a resumed run repeats an uninterrupted one exactly (CPU, float32).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from talkgen.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from talkgen.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+LOG_FILE = "log.jsonl"
+
+
+class TrainingTask:
+    """What a trainer trains. Subclasses set ``module`` (the trained ``nn.Module``) and implement :meth:`loss`."""
+
+    name = "task"
+    module: torch.nn.Module
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+
+    def to(self, device: torch.device) -> None:
+        """Move frozen components to ``device`` (the trained module is placed by accelerate)."""
+
+    def loss(
+        self, module: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Scalar loss of one batch and extra numbers to log; all randomness from ``generator`` (CPU)."""
+        raise NotImplementedError
+
+    def export(self, module: torch.nn.Module, directory: Path) -> None:
+        """Save the trained components with ``save_pretrained`` under ``directory``."""
+        raise NotImplementedError
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack synthetic samples: ``video`` (B, 3, T, H, W), ``audio_streams`` (B, S, N) zero-padded, ``caption``."""
+    length = max(s["audio_streams"].shape[-1] for s in samples)
+    streams = torch.zeros(len(samples), samples[0]["audio_streams"].shape[0], length)
+    for i, s in enumerate(samples):
+        streams[i, :, : s["audio_streams"].shape[-1]] = s["audio_streams"]
+    return {
+        "video": torch.stack([s["video"] for s in samples]),
+        "audio_streams": streams,
+        "caption": [str(s["caption"]) for s in samples],
+    }
+
+
+def synthetic_batches(
+    config: TrainConfig, start_step: int, process_index: int = 0, num_processes: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Batches of synthetic clips; step s on process p renders samples ``data_seed + (s P + p) B + j``."""
+    from talkgen.synth.dataset import SynthConfig, render_sample
+
+    synth = SynthConfig(
+        size=config.size, fps=config.fps, num_frames=config.num_frames, max_characters=config.max_characters
+    )
+    step = start_step
+    while True:
+        first = config.data_seed + (step * num_processes + process_index) * config.batch_size
+        yield collate([render_sample(first + j, synth) for j in range(config.batch_size)])
+        step += 1
+
+
+class Trainer:
+    """Run a :class:`TrainingTask` under ``config``: ``Trainer(config, task).train()``.
+
+    Args:
+        config: the run's options. task: models + loss. batches: an iterator factory ``(start_step) -> batches``
+            (default: :func:`synthetic_batches`), for tests and custom data.
+    """
+
+    def __init__(self, config: TrainConfig, task: TrainingTask, batches=None) -> None:
+        from accelerate import Accelerator
+        from diffusers.optimization import get_cosine_schedule_with_warmup
+        from diffusers.training_utils import EMAModel
+
+        self.config = config
+        self.task = task
+        self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+        self.output_dir = Path(config.output_dir)
+        params = [p for p in task.module.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            params,
+            lr=config.learning_rate,
+            betas=(config.adam_beta1, config.adam_beta2),
+            eps=config.adam_eps,
+            weight_decay=config.weight_decay,
+        )
+        scheduler = get_cosine_schedule_with_warmup(optimizer, min(config.warmup_steps, config.steps), config.steps)
+        self.module, self.optimizer, self.scheduler = self.accelerator.prepare(task.module, optimizer, scheduler)
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
+        task.to(self.accelerator.device)
+        self.ema = EMAModel(self.params, decay=config.ema_decay) if config.ema_decay > 0 else None
+        if self.ema is not None:
+            self.ema.to(self.accelerator.device)
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.step = 0
+        self._batches = batches or (
+            lambda start: synthetic_batches(
+                config, start, self.accelerator.process_index, self.accelerator.num_processes
+            )
+        )
+        if config.resume_from:
+            self.resume(config.resume_from)
+
+    # ------------------------------------------------------------------------------------------- checkpoints
+    def resume(self, checkpoint: str | Path) -> None:
+        """Restore a checkpoint folder (``"latest"``: the newest under ``output_dir``)."""
+        from talkgen.errors import ConfigError
+
+        path = latest_checkpoint(self.output_dir) if str(checkpoint) == "latest" else Path(checkpoint)
+        if path is None:
+            raise ConfigError(f"resume_from: latest, but {self.output_dir} has no checkpoint-<step> folder")
+        self.step = load_checkpoint(
+            path, self.accelerator.unwrap_model(self.module), self.optimizer, self.scheduler, self.generator, self.ema
+        )
+        logger.info("resumed from %s at step %d", path, self.step)
+
+    def save(self) -> Path:
+        """Write ``output_dir/checkpoint-<step>`` (main process only); returns its path."""
+        path = self.output_dir / f"checkpoint-{self.step}"
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            save_checkpoint(
+                path,
+                self.step,
+                self.accelerator.unwrap_model(self.module),
+                self.optimizer,
+                self.scheduler,
+                self.generator,
+                self.ema,
+                extra={"config": self.config.to_dict(), "task": self.task.name},
+            )
+        return path
+
+    def export(self, directory: str | Path | None = None) -> Path:
+        """Save the trained components (EMA weights when EMA is on) with ``save_pretrained``."""
+        directory = Path(directory) if directory is not None else self.output_dir / "final"
+        module = self.accelerator.unwrap_model(self.module)
+        if self.ema is not None:
+            self.ema.store(self.params)
+            self.ema.copy_to(self.params)
+        try:
+            if self.accelerator.is_main_process:
+                self.task.export(module, directory)
+        finally:
+            if self.ema is not None:
+                self.ema.restore(self.params)
+        return directory
+
+    # ------------------------------------------------------------------------------------------- loop
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimisation step; returns the logged numbers."""
+        self.module.train()
+        with self.accelerator.autocast():
+            loss, extras = self.task.loss(self.module, batch, self.generator)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss {loss.item()} at step {self.step + 1}")
+        self.accelerator.backward(loss)
+        grad_norm = self.accelerator.clip_grad_norm_(self.params, self.config.max_grad_norm)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.step(self.params)
+        self.step += 1
+        return {"step": self.step, "loss": loss.item(), "lr": lr, "grad_norm": float(grad_norm), **extras}
+
+    def train(self, until: int | None = None, progress: bool = False) -> list[dict[str, float]]:
+        """Train to ``config.steps`` (or stop after step ``until`` and checkpoint there); returns the log records.
+
+        Checkpoints every ``checkpoint_every`` steps and at the end; appends records to ``output_dir/log.jsonl``.
+        """
+        stop = self.config.steps if until is None else min(until, self.config.steps)
+        records: list[dict[str, float]] = []
+        if self.step >= stop:
+            return records
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        batches = self._batches(self.step)
+        bar = None
+        if progress and self.accelerator.is_main_process:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=stop, initial=self.step, desc=f"train {self.task.name}", unit="step")
+        started = time.perf_counter()
+        with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as log:
+            while self.step < stop:
+                record = self.train_step(next(batches))
+                record["seconds"] = round(time.perf_counter() - started, 4)
+                records.append(record)
+                if self.accelerator.is_main_process and (self.step % self.config.log_every == 0 or self.step == stop):
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{record['loss']:.4f}")
+                every = self.config.checkpoint_every
+                if (every and self.step % every == 0) or self.step == stop:
+                    self.save()
+        if bar is not None:
+            bar.close()
+        return records

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from talkgen.errors import ConfigError
+from talkgen.training import TrainConfig
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("name", ["tiny.yaml", "tiny-vae.yaml"])
+def test_shipped_configs_load(name):
+    config = TrainConfig.from_yaml(CONFIGS / name)
+    assert config.task == ("vae" if "vae" in name else "dit")
+    assert config.component_config("transformer")["num_layers"] >= 1
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"task": "gan"}, "task"),
+        ({"preset": "huge"}, "unknown model preset"),
+        ({"num_frames": 10}, "num_frames must be 4 k"),
+        ({"size": 40}, "multiple of 16"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"text_only_share": 1.5}, "text_only_share"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"sigma_sampling": "beta"}, "sigma_sampling"),
+        ({"steps": 0}, "steps"),
+        ({"mixed_precision": "fp8"}, "mixed_precision"),
+    ],
+)
+def test_bad_values_raise_config_error(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**changes)
+
+
+def test_unknown_keys_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="unknown training config keys: bogus"):
+        TrainConfig.from_dict({"bogus": 1})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [1\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        TrainConfig.from_yaml(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        TrainConfig.from_yaml(tmp_path / "missing.yaml")
+    typed = tmp_path / "typed.yaml"
+    typed.write_text("steps: many\n")
+    with pytest.raises(ConfigError):
+        TrainConfig.from_yaml(typed)
+
+
+def test_config_is_frozen_and_round_trips():
+    config = TrainConfig(vae_overrides={"z_dim": 4})
+    with pytest.raises(AttributeError):
+        config.steps = 5
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert config.component_config("vae")["z_dim"] == 4

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+import math
+
+import torch
+
+from talkgen.training import build_trainer
+from talkgen.training.dit import flow_matching_pair, sample_sigmas
+
+
+def test_flow_matching_matches_diffusers_convention():
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    x0, eps = torch.randn(2, 4, 3, 2, 2), torch.randn(2, 4, 3, 2, 2)
+    sigmas = torch.tensor([0.25, 0.8])
+    noisy, target = flow_matching_pair(x0, eps, sigmas)
+    scheduler = FlowMatchEulerDiscreteScheduler()
+    expected = torch.stack(
+        [
+            scheduler.scale_noise(x0[i : i + 1], torch.tensor([s * 1000]), eps[i : i + 1])[0]
+            for i, s in enumerate(sigmas.tolist())
+        ]
+    )
+    torch.testing.assert_close(noisy, expected)
+    torch.testing.assert_close(target, eps - x0)
+    gen = torch.Generator().manual_seed(0)
+    s = sample_sigmas(64, gen, "logit_normal", shift=3.0)
+    assert s.shape == (64,) and bool(((s > 0) & (s < 1)).all())
+
+
+def test_dit_three_steps_and_exact_resume(tiny_config):
+    uninterrupted = build_trainer(tiny_config.replace(output_dir=tiny_config.output_dir + "-full"))
+    full = uninterrupted.train()
+    assert [r["step"] for r in full] == [1, 2, 3]
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in full)
+    lines = (uninterrupted.output_dir / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
+    assert (uninterrupted.output_dir / "checkpoint-3" / "model.safetensors").is_file()
+    final = uninterrupted.export()
+    assert (final / "transformer" / "config.json").is_file()
+    assert (final / "audio_encoder" / "config.json").is_file()
+
+    first = build_trainer(tiny_config)
+    part = first.train(until=2)
+    assert [r["loss"] for r in part] == [r["loss"] for r in full[:2]]
+    resumed = build_trainer(tiny_config.replace(resume_from="latest"))
+    assert resumed.step == 2
+    rest = resumed.train()
+    assert [r["step"] for r in rest] == [3]
+    assert rest[0]["loss"] == full[2]["loss"]
+    assert rest[0]["grad_norm"] == full[2]["grad_norm"]
+
+
+def test_vae_three_steps_and_resume_from_periodic_checkpoint(tiny_config):
+    config = tiny_config.replace(task="vae", kl_weight=1e-3, checkpoint_every=2)
+    trainer = build_trainer(config)
+    full = trainer.train()
+    assert len(full) == 3 and all(math.isfinite(r["loss"]) and r["kl"] >= 0 for r in full)
+    assert (trainer.output_dir / "checkpoint-2" / "state.json").is_file()
+    resumed = build_trainer(
+        config.replace(output_dir=config.output_dir + "-resumed", resume_from=str(trainer.output_dir / "checkpoint-2"))
+    )
+    rest = resumed.train()
+    assert [r["step"] for r in rest] == [3]
+    assert rest[0]["loss"] == full[2]["loss"]
