@@ -1,0 +1,47 @@
+"""Finding and loading pipeline folders: local directories only, with errors that name the expected layout."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from talkgen.errors import WeightsError
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "talkgen-tiny"
+LAYOUT = (
+    "a pipeline folder with model_index.json and transformer/, vae/, text_encoder/, tokenizer/, audio_encoder/,"
+    " scheduler/ subfolders (safetensors weights)"
+)
+
+
+def model_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every weight file in a pipeline folder, by relative path."""
+    hashes = {}
+    for path in sorted(folder.rglob("*.safetensors")):
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        hashes[str(path.relative_to(folder))] = digest.hexdigest()
+    return hashes
+
+
+def load_talking_pipeline(model: Path | None, random_weights: bool = False, seed: int = 0):
+    """(pipeline, model description) from ``model``, the embedded default, or (opt-in) random tiny weights.
+
+    Raises:
+        WeightsError: no pipeline folder where one was expected, or it failed to load; names the layout.
+    """
+    from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline, build_tiny_pipeline
+
+    folder = Path(model) if model is not None else DEFAULT_MODEL_DIR
+    if (folder / "model_index.json").is_file():
+        try:
+            pipe = TalkingCharacterPipeline.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+        except (OSError, ValueError) as exc:
+            raise WeightsError(f"could not load the pipeline from {folder}: {exc}; expected {LAYOUT}") from None
+        return pipe, {"path": str(folder), "hashes": model_hashes(folder)}
+    if model is None and random_weights:
+        return build_tiny_pipeline(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
+    hint = "" if model is not None else " (or pass --model DIR, or --random-weights for an untrained test model)"
+    raise WeightsError(f"no model at {folder}: expected {LAYOUT}{hint}")
