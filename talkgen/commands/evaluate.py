@@ -91,19 +91,28 @@ def register(app: typer.Typer) -> None:
         model: Path | None = typer.Option(None, "--model", help="Pipeline folder to benchmark (model row)."),
         output: Path | None = typer.Option(None, "-o", "--output", help="Write rows and per-case reports as JSON."),
         suite: str = typer.Option("full", "--suite", help="'full' or 'ci' (reduced size)."),
-        device: str = typer.Option("cpu", "--device", help="Torch device for ground-truth rendering."),
+        device: str = typer.Option("cpu", "--device", help="Torch device for rendering and the model."),
+        random_weights: bool = typer.Option(
+            False, "--random-weights", help="Add a model row with untrained tiny weights (a pipeline smoke test)."
+        ),
+        steps: int = typer.Option(4, "--steps", min=1, help="Sampling steps of the model row."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the model row (plus each case's seed)."),
     ) -> None:
         """Held-out synthetic scenes: a markdown table with ceiling, floor and model rows."""
-        from talkgen.eval.bench import SUITES, markdown_table, run_bench
+        from talkgen.eval.bench import SUITES, markdown_table, pipeline_model, run_bench
 
         if suite not in SUITES:
             raise ConfigError(f"--suite must be one of {sorted(SUITES)}, got {suite!r}")
-        if model is not None and not model.is_dir():
-            raise ConfigError(f"--model {model} is not a directory; pass a pipeline folder (model_index.json)")
-        rows = run_bench(SUITES[suite], device=device)
+        render, name = None, "model"
+        if model is not None or random_weights:
+            from talkgen.pipelines.loading import load_talking_pipeline
+
+            pipe, info = load_talking_pipeline(model, random_weights, seed)
+            pipe.to(device)
+            render = pipeline_model(pipe, steps=steps, seed=seed)
+            name = f"model ({info['path'] or 'untrained tiny weights'}, {steps} steps)"
+        rows = run_bench(SUITES[suite], model=render, model_name=name, device=device)
         typer.echo(markdown_table(rows))
-        if model is not None:
-            typer.echo(f"note: model rows need the generation pipeline, which is not available yet ({model} skipped)")
         if output is not None:
             _write_json(output, {"suite": suite, "rows": [_finite(r.to_dict()) for r in rows]})
             typer.echo(str(output))

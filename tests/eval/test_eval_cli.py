@@ -70,12 +70,17 @@ def _noisy_model(case, rc):
     return np.clip(rc.frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-def test_bench_cli_ci_suite(tmp_path, capsys):
-    rc = main(["bench", "--suite", "ci", "-o", str(tmp_path / "b.json"), "--model", str(tmp_path)])
+def test_bench_cli_ci_suite_with_untrained_model_row(tmp_path, capsys):
+    rc = main(["bench", "--suite", "ci", "-o", str(tmp_path / "b.json"), "--random-weights", "--steps", "1"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "| ceiling (ground-truth renders) |" in out and "| floor (shuffled audio) |" in out
-    assert "generation pipeline" in out
+    assert "| model (untrained tiny weights, 1 steps) |" in out
     data = json.loads((tmp_path / "b.json").read_text())
-    assert [r["name"] for r in data["rows"]][:2] == ["ceiling (ground-truth renders)", "floor (shuffled audio)"]
+    names = [r["name"] for r in data["rows"]]
+    assert names[:2] == ["ceiling (ground-truth renders)", "floor (shuffled audio)"] and len(names) == 3
+    # an untrained model is not in sync with its audio: well below the ceiling
+    ceiling, _, model = data["rows"]
+    assert model["correlation"] is None or model["correlation"] < ceiling["correlation"] - 0.3
+    assert main(["bench", "--suite", "ci", "--model", str(tmp_path)]) == 2  # no model_index.json there
     assert main(["bench", "--suite", "nope"]) == 2
