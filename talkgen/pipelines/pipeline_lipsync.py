@@ -1,0 +1,532 @@
+"""LipSyncPipeline: mask-free lip-sync editing of existing footage to new speech (OmniSync-style).
+
+Components are those of :class:`~talkgen.pipelines.pipeline_talking.TalkingCharacterPipeline` (``vae``,
+``text_encoder``, ``tokenizer``, ``audio_encoder``, ``transformer``, ``scheduler``: diffusers
+``FlowMatchEulerDiscreteScheduler``), registered and saved as one folder. The transformer sees the source video as
+its ``source_latents`` condition in every pass; no mask enters the model.
+
+One call:
+
+1. fit the lengths of footage and new audio (:func:`~talkgen.pipelines.mouth.fit_length`: pad, trim, loop);
+2. locate the mouths (a :class:`~talkgen.pipelines.mouth.MouthLocator` or a given track) and keep the chosen face;
+3. VAE-encode the source at the processing size;
+4. progressive noise init ``x = (1 - tau) z_src + tau eps``, the scheduler starting at ``sigma = tau``;
+5. denoise with the new audio, DS-CFG on the audio term (both passes in one batch);
+6. decode, resize back, match colours and blend into the source inside the edit region
+   (:func:`~talkgen.pipelines.mouth.edit_mask`); frames without a face are the source frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from talkgen.errors import MediaError, WeightsError
+from talkgen.models.text_encoder import encode_prompts
+from talkgen.pipelines.dsc_guidance import (
+    DSCFGConfig,
+    ds_cfg,
+    latent_spatial_map,
+    progressive_init,
+    set_edit_timesteps,
+)
+from talkgen.pipelines.loading import LAYOUT
+from talkgen.pipelines.mouth import (
+    LENGTH_POLICIES,
+    FaceChoice,
+    LengthPlan,
+    MediaPipeMouthLocator,
+    MouthLocator,
+    MouthTrack,
+    audio_frames,
+    blend,
+    colour_drift,
+    edit_mask,
+    fit_audio,
+    fit_length,
+    match_colour,
+    parse_extent,
+    parse_face,
+    select_faces,
+    silent_frames,
+)
+from talkgen.pipelines.pipeline_talking import AUDIO_SAMPLE_RATE
+
+logger = logging.getLogger(__name__)
+
+DRIFT_WARNING = 8.0  # mean colour difference (0-255) inside the edit region worth a warning
+
+
+@dataclass
+class LipSyncPipelineOutput(BaseOutput):
+    """Result of a dub.
+
+    Attributes:
+        frames: (T, H, W, 3) uint8 (``uint8``), float32 in [0, 1] (``np``), a (T, 3, H, W) float tensor (``pt``) or
+            the (1, C, F, h, w) edited latents (``latent``), at the source size.
+        audio: (N,) float32 16 kHz new audio fitted to ``T / fps`` seconds.
+        mask: float32 (T, H, W) blend weight of the edited frames (0 = source pixel).
+        frame_index: int64 (T,) source frame shown at each output frame.
+        colour_drift: largest mean-colour difference (0-255) inside the edit region, output vs source.
+        silent: bool (T,) frames where the new audio is silent (below -45 dBFS): the mouth should be closed there.
+    """
+
+    frames: np.ndarray | torch.Tensor
+    audio: np.ndarray
+    mask: np.ndarray
+    frame_index: np.ndarray
+    colour_drift: float
+    silent: np.ndarray
+
+
+def _as_video(video: object) -> np.ndarray:
+    arr = np.asarray(video.detach().cpu().numpy() if hasattr(video, "detach") else video)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] < 1:
+        raise ValueError(f"video must be (T, H, W, 3) RGB with T >= 1, got {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise ValueError(f"video must be uint8, got {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(T, 3, H, W) float -> (T, 3, height, width), antialiased bilinear (identity at the same size)."""
+    if frames.shape[-2:] == (height, width):
+        return frames
+    return F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+
+
+def latent_statistics(vae: AutoencoderKLWan, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, C, 1, 1, 1) mean and std of the VAE's latents (``latents_mean`` / ``latents_std`` of its config)."""
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean).view(shape).to(like.device, like.dtype)
+    std = torch.tensor(vae.config.latents_std).view(shape).to(like.device, like.dtype)
+    return mean, std
+
+
+class LipSyncPipeline(DiffusionPipeline):
+    """Re-time the lips of existing footage to new speech; only the mouth region changes by default."""
+
+    model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(
+        self,
+        vae: AutoencoderKLWan,
+        text_encoder,
+        tokenizer,
+        audio_encoder,
+        transformer,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        max_text_length: int = 64,
+        default_strength: float = 0.92,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            audio_encoder=audio_encoder,
+            transformer=transformer,
+            scheduler=scheduler,
+        )
+        if not 0.0 <= default_strength <= 1.0:
+            raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")
+        self.register_to_config(max_text_length=max_text_length, default_strength=default_strength)
+        self.vae_scale_factor_temporal = 2 ** sum(vae.config.temperal_downsample) if vae is not None else 4
+        self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample) if vae is not None else 8
+
+    # ------------------------------------------------------------------------------------------- sizes
+    @property
+    def size_multiple(self) -> int:
+        """Processing height and width are multiples of this (VAE factor x patch size)."""
+        return self.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
+
+    def processing_size(self, height: int, width: int, max_side: int | None = None) -> tuple[int, int]:
+        """Default processing size for a source of ``height`` x ``width``: the aspect kept, sides rounded down to
+        :attr:`size_multiple`, the longer side at most ``max_side`` (None: the source's)."""
+        m = self.size_multiple
+        scale = 1.0 if max_side is None else min(1.0, max_side / max(height, width))
+        return max(m, int(height * scale) // m * m), max(m, int(width * scale) // m * m)
+
+    # ------------------------------------------------------------------------------------------- encoders
+    @torch.no_grad()
+    def encode_video(self, frames: np.ndarray, height: int, width: int, device: torch.device) -> torch.Tensor:
+        """uint8 (T, H, W, 3) frames, T = r k + 1 -> normalised (1, C, F, h, w) latents at ``height`` x ``width``."""
+        pixels = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div(255.0)
+        pixels = _resize(pixels, height, width) * 2 - 1
+        video = pixels.clamp(-1, 1).permute(1, 0, 2, 3)[None].to(self.vae.dtype)  # (1, 3, T, H, W)
+        latents = self.vae.encode(video).latent_dist.mode()
+        mean, std = latent_statistics(self.vae, latents)
+        return ((latents - mean) / std).to(self.transformer.dtype)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, height: int, width: int) -> np.ndarray:
+        """Normalised (1, C, F, h, w) latents -> uint8 (T, height, width, 3) frames (resized from the VAE's size)."""
+        mean, std = latent_statistics(self.vae, latents)
+        video = self.vae.decode((latents * std + mean).to(self.vae.dtype), return_dict=False)[0]  # (1, 3, T, H, W)
+        frames = ((video[0].float().clamp(-1, 1) + 1) / 2).permute(1, 0, 2, 3)  # (T, 3, H, W)
+        frames = _resize(frames, height, width).clamp(0, 1)
+        return (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def encode_text(self, prompt: str, device: torch.device) -> torch.Tensor:
+        states, _ = encode_prompts(self.text_encoder, self.tokenizer, [prompt], self.config.max_text_length, device)
+        return states.to(self.transformer.dtype)
+
+    # ------------------------------------------------------------------------------------------- guidance
+    def guided_velocity(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        weight: float,
+        spatial: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        audio_embeds: torch.Tensor,
+        source_latents: torch.Tensor,
+    ) -> torch.Tensor:
+        """DS-CFG velocity of one step; the audio and null-audio passes run as one batch of 2.
+
+        Args:
+            latents, source_latents: (1, C, F, h, w). timestep: (1,). weight: ``w(t)``. spatial: (F, h, w) map.
+            prompt_embeds: (1, L, D). audio_embeds: (1, 1, T, C_audio).
+        """
+        dev = latents.device
+        v = self.transformer(
+            hidden_states=latents.repeat(2, 1, 1, 1, 1),
+            timestep=timestep.expand(2),
+            encoder_hidden_states=prompt_embeds.repeat(2, 1, 1),
+            audio_embeds=audio_embeds.repeat(2, 1, 1, 1),
+            source_latents=source_latents.repeat(2, 1, 1, 1, 1),
+            null_conditions={"audio": torch.tensor([False, True], device=dev)},
+            return_dict=False,
+        )[0]
+        v_audio, v_null = v.chunk(2)
+        return ds_cfg(v_audio, v_null, spatial, weight)
+
+    def _locate(self, video: np.ndarray, plan: LengthPlan, mouths, face: FaceChoice) -> MouthTrack:
+        if mouths is None:
+            mouths = MediaPipeMouthLocator()
+        if isinstance(mouths, MouthTrack):
+            track = mouths
+        else:
+            track = mouths.locate(video)
+        if track.num_frames != len(video):
+            raise ValueError(f"mouth track has {track.num_frames} frames for a {len(video)}-frame video")
+        height, width = video.shape[1:3]
+        if (track.width, track.height) != (width, height):
+            track = track.scaled(width, height)
+        return select_faces(track.take(plan.frame_index), face)
+
+    def _spatial_map(self, track: MouthTrack, guidance: DSCFGConfig, height: int, width: int, frames: int):
+        """(F_latent, h, w) DS-CFG map for the processing size; the track is padded like the frames."""
+        scaled = track.scaled(width, height)
+        pad = np.minimum(np.arange(frames), track.num_frames - 1)
+        centers = scaled.centers[pad]
+        if guidance.sigma_px is not None:
+            sigmas = np.full(centers.shape[:2], guidance.sigma_px * width / track.width, dtype=np.float32)
+        else:
+            sigmas = guidance.sigma_scale * np.maximum(scaled.widths()[pad], 1.0)
+        s, r = self.vae_scale_factor_spatial, self.vae_scale_factor_temporal
+        return latent_spatial_map(centers, sigmas, height // s, width // s, guidance.base_ratio, s, r)
+
+    # ------------------------------------------------------------------------------------------- sampling
+    def _denoise(
+        self,
+        latents: torch.Tensor,
+        strength: float,
+        num_inference_steps: int,
+        guidance: DSCFGConfig,
+        conditions: dict[str, torch.Tensor],
+        callback_on_step_end: Callable | None,
+    ) -> torch.Tensor:
+        """Denoise (1, C, F, h, w) latents from ``sigma = strength`` to 0 with the scheduler and DS-CFG.
+
+        ``conditions``: ``prompt_embeds``, ``audio_embeds``, ``source_latents`` and the ``spatial`` map.
+        """
+        device = latents.device
+        timesteps = set_edit_timesteps(self.scheduler, num_inference_steps, strength, device=device)
+        with self.progress_bar(total=len(timesteps)) as progress:
+            for i, t in enumerate(timesteps):
+                weight = guidance.temporal_weight(min(1.0, float(self.scheduler.sigmas[i])))
+                velocity = self.guided_velocity(
+                    latents.to(self.transformer.dtype), t.reshape(1).to(device), weight, **conditions
+                )
+                latents = self.scheduler.step(velocity.float(), t, latents, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    result = callback_on_step_end(self, i, t, {"latents": latents}) or {}
+                    latents = result.get("latents", latents)
+                progress.update()
+        return latents
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        video: np.ndarray,
+        audio: np.ndarray,
+        mouths: MouthTrack | MouthLocator | None = None,
+        prompt: str = "",
+        strength: float | None = None,
+        extent: str | float = "mouth",
+        face: FaceChoice = "all",
+        length_policy: str = "pad",
+        fps: float = 25.0,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 20,
+        guidance: DSCFGConfig | None = None,
+        colour_correction: bool = True,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "uint8",
+        return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
+    ) -> LipSyncPipelineOutput | tuple:
+        """Dub ``video`` with ``audio``.
+
+        Args:
+            video: uint8 (T, H, W, 3) RGB source frames. audio: (N,) new speech at 16 kHz.
+            mouths: a precomputed :class:`MouthTrack` of the T source frames, a :class:`MouthLocator` (default:
+                MediaPipe face mesh, one face).
+            prompt: optional text condition (the same in both guidance passes).
+            strength: tau in [0, 1] (default: the ``default_strength`` of the config); 0 returns the source.
+            extent: edit region, ``"mouth"`` (default; outside the feathered mouth region every pixel is the source
+                pixel), ``"face"``, ``"frame"`` or a number in [0, 1].
+            face: which face speaks: ``"all"``, a slot index or a pixel box ``(x0, y0, x1, y1)``.
+            length_policy: ``pad`` (default, never drops speech), ``trim`` or ``loop`` (see ``fit_length``).
+            fps: frame rate of ``video``. height, width: processing size (multiples of :attr:`size_multiple`;
+                default: the source size rounded down).
+            num_inference_steps: scheduler steps from ``sigma = strength`` to 0. guidance: DS-CFG settings.
+            colour_correction: shift the edited region's mean colour to the source's per frame.
+            generator: seeds the noise. latents: optional (1, C, F, h, w) noise ``eps``.
+            output_type: ``uint8``, ``np`` (float in [0, 1]), ``pt`` or ``latent``. return_dict: else a tuple.
+            callback_on_step_end: ``f(pipe, step, timestep, {"latents": ...}) -> dict`` after each step.
+
+        Returns:
+            :class:`LipSyncPipelineOutput` (else ``(frames,)``); ``frames`` has
+            ``fit_length(T, audio frames, length_policy).num_frames`` frames.
+        """
+        # 1. Check inputs and fit the lengths.
+        source = _as_video(video)
+        wave_in = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if not len(wave_in) or not np.isfinite(wave_in).all():
+            raise ValueError("audio must be a non-empty finite (N,) waveform at 16 kHz")
+        strength = self.config.default_strength if strength is None else float(strength)
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must lie in [0, 1], got {strength}")
+        if fps <= 0 or num_inference_steps < 1:
+            raise ValueError("fps must be positive and num_inference_steps >= 1")
+        if output_type not in ("uint8", "np", "pt", "latent"):
+            raise ValueError(f"output_type must be uint8, np, pt or latent, got {output_type!r}")
+        guidance = guidance or DSCFGConfig()
+        plan = fit_length(len(source), audio_frames(len(wave_in), AUDIO_SAMPLE_RATE, fps), length_policy)
+        frames = source[plan.frame_index]
+        wave = fit_audio(wave_in, plan.num_frames, fps, AUDIO_SAMPLE_RATE)
+        src_h, src_w = frames.shape[1:3]
+        default_h, default_w = self.processing_size(src_h, src_w)
+        proc_h, proc_w = height or default_h, width or default_w
+        if proc_h % self.size_multiple or proc_w % self.size_multiple:
+            raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {proc_h}x{proc_w}")
+        device = self._execution_device
+
+        # 2. Mouths of the chosen face per output frame; the edit region.
+        track = self._locate(source, plan, mouths, face)
+        mask = edit_mask(track, extent) if strength > 0 else np.zeros(frames.shape[:3], np.float32)
+        logger.info("dub: %d frames, a mouth on %d, strength %.2f", plan.num_frames, track.has_face.sum(), strength)
+
+        # 3. Encode the source (padded with its last frame to r k + 1 frames) unless nothing is edited.
+        r = self.vae_scale_factor_temporal
+        padded = -(-(plan.num_frames - 1) // r) * r + 1
+        edit = strength > 0 and bool(track.has_face.any())
+        if strength > 0 and not edit:
+            logger.warning("no face found in any frame: the video is returned unchanged")
+            mask = np.zeros_like(mask)
+        x = None
+        if edit or output_type == "latent":
+            frames_padded = frames[np.minimum(np.arange(padded), plan.num_frames - 1)]
+            source_latents = self.encode_video(frames_padded, proc_h, proc_w, device)
+
+            # 4. Progressive noise init; the scheduler starts at sigma = strength.
+            if latents is None:
+                noise = randn_tensor(source_latents.shape, generator=generator, device=device, dtype=torch.float32)
+            elif tuple(latents.shape) != tuple(source_latents.shape):
+                raise ValueError(f"latents must have shape {tuple(source_latents.shape)}, got {tuple(latents.shape)}")
+            else:
+                noise = latents.to(device=device, dtype=torch.float32)
+            x = progressive_init(source_latents.float(), noise, strength)
+
+            # 5. Denoise with the new audio and DS-CFG.
+            if edit:
+                audio_in = torch.from_numpy(fit_audio(wave, padded, fps, AUDIO_SAMPLE_RATE))[None, None]
+                conditions = {
+                    "prompt_embeds": self.encode_text(prompt, device),
+                    "audio_embeds": self.audio_encoder(audio_in.to(device), fps, padded).to(
+                        device, self.transformer.dtype
+                    ),
+                    "source_latents": source_latents.to(self.transformer.dtype),
+                    "spatial": self._spatial_map(track, guidance, proc_h, proc_w, padded).to(device),
+                }
+                x = self._denoise(x, strength, num_inference_steps, guidance, conditions, callback_on_step_end)
+
+        # 6. Decode, resize back, match colours, blend into the source.
+        if output_type == "latent":
+            out_frames: np.ndarray | torch.Tensor = x
+            drift = 0.0
+        else:
+            if x is not None and mask.any():
+                edited = self.decode_latents(x, src_h, src_w)[: plan.num_frames]
+                if colour_correction:
+                    edited = match_colour(frames, edited, mask)
+                result_frames = blend(frames, edited, mask)
+            else:
+                result_frames = frames.copy()
+            drift = colour_drift(frames, result_frames, mask)
+            if drift > DRIFT_WARNING:
+                logger.warning("colour drift %.1f/255 inside the edit region", drift)
+            if output_type == "uint8":
+                out_frames = result_frames
+            elif output_type == "np":
+                out_frames = result_frames.astype(np.float32) / 255.0
+            else:
+                out_frames = torch.from_numpy(result_frames).permute(0, 3, 1, 2).float() / 255.0
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (out_frames,)
+        silent = silent_frames(wave, plan.num_frames, fps, AUDIO_SAMPLE_RATE)
+        return LipSyncPipelineOutput(out_frames, wave, mask, plan.frame_index, drift, silent)
+
+
+@dataclass(frozen=True)
+class DubConfig:
+    """Run-time settings of :func:`dub_video` (the CLI's flags).
+
+    Attributes:
+        strength: tau in [0, 1] (None: the pipeline's default). extent: ``mouth``, ``face``, ``frame`` or a number
+            in [0, 1]. face: ``all``, a face index or ``x0,y0,x1,y1``. length_policy: ``pad``, ``trim`` or ``loop``.
+        steps: sampling steps. seed: noise seed. max_side: longest processing side in pixels (None: the source's).
+        max_faces: faces MediaPipe tracks (an index or box choice needs them all).
+    """
+
+    strength: float | None = None
+    extent: str = "mouth"
+    face: str = "all"
+    length_policy: str = "pad"
+    steps: int = 20
+    seed: int = 0
+    max_side: int | None = 256
+    max_faces: int = 1
+
+    def __post_init__(self) -> None:
+        if self.strength is not None and not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"strength must lie in [0, 1], got {self.strength}")
+        parse_extent(self.extent)
+        parse_face(self.face)
+        if self.length_policy not in LENGTH_POLICIES:
+            raise ValueError(f"length policy must be one of {', '.join(LENGTH_POLICIES)}, got {self.length_policy!r}")
+        if not 1 <= self.steps <= 1000:
+            raise ValueError(f"steps must be 1..1000, got {self.steps}")
+        if self.max_side is not None and self.max_side < 16:
+            raise ValueError(f"max side must be >= 16 pixels, got {self.max_side}")
+        if not 1 <= self.max_faces <= 16:
+            raise ValueError(f"max faces must be 1..16, got {self.max_faces}")
+
+
+@dataclass(frozen=True)
+class DubReport:
+    """What :func:`dub_video` wrote: the mp4, frame counts, faces found and the colour drift."""
+
+    output: Path
+    num_frames: int
+    source_frames: int
+    fps: float
+    face_frames: int
+    processing_size: tuple[int, int]
+    colour_drift: float
+    seconds: float
+
+
+def dub_video(
+    pipe: LipSyncPipeline,
+    video: str | os.PathLike,
+    output: str | os.PathLike,
+    speech: np.ndarray,
+    config: DubConfig | None = None,
+    mouths: MouthLocator | None = None,
+    limits=None,
+) -> DubReport:
+    """Dub a video file with new 16 kHz ``speech`` into an H.264 + AAC mp4 carrying the new audio.
+
+    The footage is probed and checked against ``limits`` (:func:`talkgen.media.probe`) before decoding. Mouths come
+    from ``mouths`` (default: MediaPipe face mesh with ``config.max_faces`` faces).
+
+    Raises:
+        MediaError: refused or unreadable footage. ValueError: bad settings.
+    """
+    from talkgen.media import probe, read_video, write_video
+
+    config = config or DubConfig()
+    started = time.perf_counter()
+    info = probe(video, limits)
+    if info.video is None:
+        raise MediaError(f"{video}: no video stream to dub")
+    frames, fps = read_video(video, limits)
+    if not len(frames):
+        raise MediaError(f"{video}: no frames decoded")
+    height, width = pipe.processing_size(frames.shape[1], frames.shape[2], max_side=config.max_side)
+    out = pipe(
+        frames,
+        speech,
+        mouths=mouths or MediaPipeMouthLocator(max_faces=config.max_faces),
+        strength=config.strength,
+        extent=config.extent,
+        face=parse_face(config.face),
+        length_policy=config.length_policy,
+        fps=fps,
+        height=height,
+        width=width,
+        num_inference_steps=config.steps,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    path = write_video(output, out.frames, fps, out.audio, AUDIO_SAMPLE_RATE)
+    face_frames = int((out.mask > 0).any(axis=(1, 2)).sum())
+    return DubReport(
+        path, len(out.frames), len(frames), fps, face_frames, (height, width), out.colour_drift,
+        time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def build_tiny_lipsync_pipeline(seed: int = 0, num_layers: int | None = None, preset: str = "tiny") -> LipSyncPipeline:
+    """A lip-sync pipeline with the randomly initialised components of ``preset`` (see ``build_tiny_pipeline``)."""
+    from talkgen.pipelines.pipeline_talking import build_tiny_pipeline
+
+    talking = build_tiny_pipeline(seed=seed, num_layers=num_layers, preset=preset)
+    return LipSyncPipeline(**talking.components, max_text_length=talking.config.max_text_length)
+
+
+def load_lipsync_pipeline(model_dir, torch_dtype: torch.dtype | None = None) -> LipSyncPipeline:
+    """Load a pipeline folder (``model_index.json`` + component subfolders) from a local directory only.
+
+    Raises:
+        WeightsError: the directory or a component is missing or malformed (names the expected layout).
+    """
+    root = Path(model_dir).expanduser()
+    layout = f"expected {LAYOUT}"
+    if not root.is_dir():
+        raise WeightsError(f"model directory {root} does not exist: {layout}")
+    if not (root / "model_index.json").is_file():
+        raise WeightsError(f"no model_index.json in {root}: {layout}")
+    try:
+        return LipSyncPipeline.from_pretrained(
+            str(root), local_files_only=True, use_safetensors=True, torch_dtype=torch_dtype
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"could not load the pipeline from {root}: {exc}; {layout}") from exc

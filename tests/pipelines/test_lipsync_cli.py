@@ -1,0 +1,89 @@
+"""``talkgen dub`` end to end on a tiny synthetic clip with --random-weights, and its one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import talkgen.cli as cli
+
+
+@pytest.fixture(scope="module")
+def synthetic_clip(tmp_path_factory) -> tuple[Path, Path]:
+    """13 frames of a one-character synthetic clip at 32x32 with its ground truth beside it."""
+    from talkgen.media import write_video
+    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.truth import truth_path_for
+
+    folder = tmp_path_factory.mktemp("dub")
+    clip = render_clip(make_scene(3, num_characters=1, num_lines=1), size=32, num_frames=13)
+    video = write_video(folder / "clip.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)
+    truth = clip.truth.save(truth_path_for(video))
+    return video, truth
+
+
+def test_dub_end_to_end_random_weights(synthetic_clip, tmp_path, capsys):
+    from talkgen.audio.io import load_audio, save_wav
+    from talkgen.media import probe, read_video
+
+    video, truth = synthetic_clip
+    speech = tmp_path / "new.wav"
+    save_wav(speech, (np.random.default_rng(0).standard_normal(16_000) * 0.1).astype(np.float32), 16_000)
+    out = tmp_path / "dubbed.mp4"
+    args = ["dub", str(video), "--audio", str(speech), "-o", str(out), "--random-weights", "--steps", "2"]
+    assert cli.main([*args, "--truth", str(truth), "--seed", "1"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    info = probe(out)
+    assert info.has_audio and info.width == 32 and info.height == 32
+    frames, fps = read_video(out)
+    assert fps == 25.0 and len(frames) == 25  # pad: 1 s of speech is longer than the 13-frame clip
+    assert abs(len(load_audio(out)) / 16_000 - 1.0) < 0.1
+
+
+def test_dub_text_trim_policy(synthetic_clip, tmp_path):
+    from talkgen.media import read_video
+
+    video, truth = synthetic_clip
+    out = tmp_path / "trim.mp4"
+    args = ["dub", str(video), "--text", "Hi there.", "-o", str(out), "--random-weights", "--steps", "1"]
+    assert cli.main([*args, "--truth", str(truth), "--length-policy", "trim", "--extent", "face"]) == 0
+    assert len(read_video(out)[0]) == 13
+
+
+def test_dub_fixed_mouth_box(synthetic_clip, tmp_path, capsys):
+    video, _ = synthetic_clip
+    out = tmp_path / "box.mp4"
+    args = ["dub", str(video), "--text", "Hi.", "-o", str(out), "--random-weights", "--steps", "1"]
+    assert cli.main([*args, "--mouth-box", "10,18,22,24"]) == 0
+    assert "mouth edited on 13" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model", "{tmp}/no-such-model"], "no model at"),
+        (["--random-weights", "--length-policy", "stretch"], "length policy"),
+        (["--random-weights", "--strength", "2"], "strength"),
+        (["--random-weights", "--face", "left"], "face"),
+        (["--random-weights", "--mouth-box", "1,2"], "--mouth-box"),
+        (["--random-weights", "--mouth-box", "3"], "--mouth-box"),
+    ],
+)
+def test_dub_user_errors_are_one_line(synthetic_clip, tmp_path, capsys, extra, message):
+    video, _ = synthetic_clip
+    extra = [e.format(tmp=tmp_path) for e in extra]
+    assert cli.main(["dub", str(video), "--text", "Hi.", "-o", str(tmp_path / "x.mp4"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_dub_refuses_non_media_and_two_speech_sources(tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not media at all")
+    assert cli.main(["dub", str(bad), "--text", "Hi.", "-o", str(tmp_path / "o.mp4"), "--random-weights"]) == 2
+    assert str(bad) in capsys.readouterr().err
+    both = ["dub", str(bad), "--text", "Hi.", "--audio", str(bad), "-o", str(tmp_path / "o.mp4")]
+    assert cli.main(both) == 2
+    assert "exactly one" in capsys.readouterr().err

@@ -1,0 +1,153 @@
+"""LipSyncPipeline with tiny random components on CPU (2 layers, 16x16 pixels, 9 frames, 2 steps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from talkgen.errors import WeightsError
+from talkgen.pipelines.mouth import MouthTrack, edit_mask
+from talkgen.pipelines.pipeline_lipsync import (
+    LipSyncPipeline,
+    LipSyncPipelineOutput,
+    build_tiny_lipsync_pipeline,
+    load_lipsync_pipeline,
+)
+
+FPS = 25.0
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def pipe() -> LipSyncPipeline:
+    pipe = build_tiny_lipsync_pipeline(seed=0, num_layers=2)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # give the zero-initialised audio/condition layers values so that they matter
+        for name, param in pipe.transformer.named_parameters():
+            if "audio_attn.to_out" in name or "condition_" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def clip() -> tuple[np.ndarray, MouthTrack]:
+    """9 frames of 16x16 noise video; one mouth per frame except frame 4 (no face)."""
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, (9, 16, 16, 3), dtype=np.uint8)
+    boxes = np.tile(np.array([5, 9, 9, 12], np.float32), (9, 1))
+    boxes[:, [0, 2]] += np.arange(9)[:, None] * 0.25  # the mouth moves
+    boxes[4] = np.nan
+    return video, MouthTrack.from_boxes(boxes, 16, 16)
+
+
+def _speech(frames: int) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return (rng.standard_normal(int(frames * SR / FPS)) * 0.1).astype(np.float32)
+
+
+def _run(pipe, clip, seed=0, frames=9, **kwargs) -> LipSyncPipelineOutput:
+    video, track = clip
+    call = {"mouths": track, "fps": FPS, "num_inference_steps": 2, **kwargs}
+    return pipe(video, _speech(frames), generator=torch.Generator().manual_seed(seed), **call)
+
+
+def test_mouth_extent_keeps_every_pixel_outside_the_feathered_region(pipe, clip):
+    video, track = clip
+    out = _run(pipe, clip)
+    assert out.frames.shape == video.shape and out.frames.dtype == np.uint8
+    np.testing.assert_array_equal(out.mask, edit_mask(track, "mouth"))
+    outside = out.mask == 0
+    assert outside.any() and (~outside).any()
+    np.testing.assert_array_equal(out.frames[outside], video[outside])
+    np.testing.assert_array_equal(out.frames[4], video[4])  # no face: the source frame
+    assert (out.frames != video).any()  # the mouth region was edited
+    assert out.audio.shape == (int(9 * SR / FPS),)
+
+
+def test_frame_extent_edits_more_but_never_faceless_frames(pipe, clip):
+    video, _ = clip
+    out = _run(pipe, clip, extent="frame")
+    np.testing.assert_array_equal(out.frames[4], video[4])
+    assert np.all(out.mask[[0, 1, 2, 3, 5, 6, 7, 8]] == 1.0)
+    assert (out.frames[0] != video[0]).mean() > 0.5
+
+
+def test_strength_zero_returns_the_source(pipe, clip):
+    video, _ = clip
+    latents = _run(pipe, clip, strength=0.0, output_type="latent").frames
+    source = pipe.encode_video(video, 16, 16, torch.device("cpu"))
+    torch.testing.assert_close(latents, source.float(), rtol=0, atol=0)
+    np.testing.assert_array_equal(_run(pipe, clip, strength=0.0).frames, video)
+
+
+@pytest.mark.parametrize(
+    ("policy", "audio_frames", "expected"),
+    [("pad", 13, 13), ("pad", 5, 9), ("trim", 13, 9), ("trim", 5, 5), ("loop", 13, 13), ("loop", 5, 5)],
+)
+def test_length_policies_give_documented_frame_counts(pipe, clip, policy, audio_frames, expected):
+    video, _ = clip
+    out = _run(pipe, clip, frames=audio_frames, length_policy=policy, strength=0.0)
+    assert out.frames.shape == (expected, 16, 16, 3)
+    assert out.audio.shape == (int(expected * SR / FPS),)
+    np.testing.assert_array_equal(out.frames, video[out.frame_index])
+
+
+def test_pad_policy_runs_the_edit_on_frames_not_multiple_of_four(pipe, clip):
+    video, _ = clip
+    out = _run(pipe, clip, frames=11)  # 11 frames: padded to 13 inside, cropped back
+    assert out.frames.shape == (11, 16, 16, 3)
+    held = np.broadcast_to(video[8], out.frames[9:].shape)  # the last source frame is held
+    np.testing.assert_array_equal(out.frames[9:][out.mask[9:] == 0], held[out.mask[9:] == 0])
+    assert out.mask[9:].any()
+
+
+def test_deterministic_under_a_seed_and_starts_at_strength(pipe, clip):
+    seen = []
+
+    def record(p, i, t, tensors):
+        seen.append(float(t))
+        return tensors
+
+    a = _run(pipe, clip, seed=3, strength=0.5, callback_on_step_end=record).frames
+    b = _run(pipe, clip, seed=3, strength=0.5).frames
+    np.testing.assert_array_equal(a, b)
+    assert seen[0] == pytest.approx(500.0, abs=0.1) and len(seen) == 2
+
+
+def test_audio_changes_the_edit(pipe, clip):
+    video, track = clip
+    a = pipe(video, _speech(9), mouths=track, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    silence = np.zeros(int(9 * SR / FPS), np.float32)
+    b = pipe(video, silence, mouths=track, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert (a.frames != b.frames).any()
+    assert b.silent.all() and not a.silent.any()
+    assert pipe(video, silence, mouths=track, num_inference_steps=1, return_dict=False)[0].shape == video.shape
+
+
+def test_save_load_round_trip_and_missing_dir(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "lipsync")
+    loaded = load_lipsync_pipeline(tmp_path / "lipsync")
+    assert isinstance(loaded, LipSyncPipeline)
+    assert loaded.config.default_strength == pipe.config.default_strength
+    for name in ("transformer", "vae"):
+        ref = getattr(pipe, name).state_dict()
+        for key, value in getattr(loaded, name).state_dict().items():
+            torch.testing.assert_close(value, ref[key])
+    with pytest.raises(WeightsError, match="model_index.json"):
+        load_lipsync_pipeline(tmp_path)
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_lipsync_pipeline(tmp_path / "missing")
+
+
+def test_bad_inputs(pipe, clip):
+    video, track = clip
+    with pytest.raises(ValueError):
+        pipe(video.astype(np.float32), _speech(9), mouths=track)
+    with pytest.raises(ValueError):
+        pipe(video, _speech(9), mouths=track, strength=1.5)
+    with pytest.raises(ValueError):
+        pipe(video, _speech(9), mouths=track, length_policy="stretch")
+    with pytest.raises(ValueError):
+        pipe(video, _speech(9), mouths=track, height=20)
