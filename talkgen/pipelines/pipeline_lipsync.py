@@ -33,6 +33,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from talkgen.errors import MediaError, WeightsError
+from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.models.text_encoder import encode_prompts
 from talkgen.pipelines.dsc_guidance import (
     DSCFGConfig,
@@ -106,14 +107,6 @@ def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
 
 
-def latent_statistics(vae: AutoencoderKLWan, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(1, C, 1, 1, 1) mean and std of the VAE's latents (``latents_mean`` / ``latents_std`` of its config)."""
-    shape = (1, vae.config.z_dim, 1, 1, 1)
-    mean = torch.tensor(vae.config.latents_mean).view(shape).to(like.device, like.dtype)
-    std = torch.tensor(vae.config.latents_std).view(shape).to(like.device, like.dtype)
-    return mean, std
-
-
 class LipSyncPipeline(DiffusionPipeline):
     """Re-time the lips of existing footage to new speech; only the mouth region changes by default."""
 
@@ -167,14 +160,14 @@ class LipSyncPipeline(DiffusionPipeline):
         pixels = _resize(pixels, height, width) * 2 - 1
         video = pixels.clamp(-1, 1).permute(1, 0, 2, 3)[None].to(self.vae.dtype)  # (1, 3, T, H, W)
         latents = self.vae.encode(video).latent_dist.mode()
-        mean, std = latent_statistics(self.vae, latents)
-        return ((latents - mean) / std).to(self.transformer.dtype)
+        return normalize_latents(self.vae, latents).to(self.transformer.dtype)
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, height: int, width: int) -> np.ndarray:
         """Normalised (1, C, F, h, w) latents -> uint8 (T, height, width, 3) frames (resized from the VAE's size)."""
-        mean, std = latent_statistics(self.vae, latents)
-        video = self.vae.decode((latents * std + mean).to(self.vae.dtype), return_dict=False)[0]  # (1, 3, T, H, W)
+        video = self.vae.decode(denormalize_latents(self.vae, latents).to(self.vae.dtype), return_dict=False)[
+            0
+        ]  # (1, 3, T, H, W)
         frames = ((video[0].float().clamp(-1, 1) + 1) / 2).permute(1, 0, 2, 3)  # (T, 3, H, W)
         frames = _resize(frames, height, width).clamp(0, 1)
         return (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

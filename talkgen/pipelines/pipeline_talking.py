@@ -25,6 +25,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
+from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.models.text_encoder import encode_prompts
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
 
@@ -147,21 +148,7 @@ class TalkingCharacterPipeline(DiffusionPipeline):
         pixels = torch.nn.functional.interpolate(pixels, size=(height, width), mode="bilinear", antialias=True)
         pixels = (pixels * 2 - 1).clamp(-1, 1).to(device=device, dtype=self.vae.dtype)
         latents = self.vae.encode(pixels[:, :, None]).latent_dist.mode()
-        return self._normalize_latents(latents).to(self.transformer.dtype)
-
-    def _latent_stats(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (1, self.vae.config.z_dim, 1, 1, 1)
-        mean = torch.tensor(self.vae.config.latents_mean).view(shape).to(latents.device, latents.dtype)
-        std = torch.tensor(self.vae.config.latents_std).view(shape).to(latents.device, latents.dtype)
-        return mean, std
-
-    def _normalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        mean, std = self._latent_stats(latents)
-        return (latents - mean) / std
-
-    def _denormalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        mean, std = self._latent_stats(latents)
-        return latents * std + mean
+        return normalize_latents(self.vae, latents).to(self.transformer.dtype)
 
     # ------------------------------------------------------------------------------------------- guidance
     def guided_velocity(
@@ -372,7 +359,7 @@ class TalkingCharacterPipeline(DiffusionPipeline):
         if output_type == "latent":
             frames = clean
         else:
-            video = self.vae.decode(self._denormalize_latents(clean.to(self.vae.dtype)), return_dict=False)[0]
+            video = self.vae.decode(denormalize_latents(self.vae, clean.to(self.vae.dtype)), return_dict=False)[0]
             frames = self.video_processor.postprocess_video(video, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from talkgen.errors import ConfigError
+from talkgen.models.latents import normalize_latents
 from talkgen.training.config import TrainConfig
 from talkgen.training.loop import TrainingTask
 
@@ -142,9 +143,7 @@ class DiTTask(TrainingTask):
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> (B, z, F, H/8, W/8) latents normalised as Wan's pipeline expects."""
         z = self.vae.encode(video.to(self.vae.device, self.vae.dtype)).latent_dist.mode()
-        mean = torch.tensor(self.vae.config.latents_mean, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
-        std = torch.tensor(self.vae.config.latents_std, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
-        return (z - mean) / std
+        return normalize_latents(self.vae, z)
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> torch.Tensor:
