@@ -6,21 +6,7 @@ from pathlib import Path
 
 import typer
 
-from talkgen.errors import ConfigError, WeightsError
-
-
-def _load_pipeline(model: Path | None, random_weights: bool, seed: int):
-    """The lip-sync pipeline from --model, the embedded default, or random tiny weights (--random-weights)."""
-    from talkgen.pipelines.loading import DEFAULT_MODEL_DIR, LAYOUT
-    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline, load_lipsync_pipeline
-
-    folder = model if model is not None else DEFAULT_MODEL_DIR
-    if model is None and random_weights and not (folder / "model_index.json").is_file():
-        return build_tiny_lipsync_pipeline(seed=seed)
-    if not (folder / "model_index.json").is_file():
-        hint = "" if model is not None else " (or pass --model DIR, or --random-weights for an untrained test model)"
-        raise WeightsError(f"no model at {folder}: expected {LAYOUT}{hint}")
-    return load_lipsync_pipeline(folder)
+from talkgen.errors import ConfigError
 
 
 def _speech(audio: Path | None, text: str | None, voice: str) -> object:
@@ -58,6 +44,7 @@ def dub(
     ),
 ) -> None:
     """Re-time the lips in VIDEO to new speech; outside the mouth region the frames stay bit-identical."""
+    from talkgen.pipelines.loading import load_lipsync
     from talkgen.pipelines.mouth import MediaPipeMouthLocator, StaticMouthLocator, TruthMouthLocator, parse_face
     from talkgen.pipelines.pipeline_lipsync import DubConfig, dub_video
 
@@ -96,7 +83,7 @@ def dub(
     else:
         mouths = MediaPipeMouthLocator(max_faces=config.max_faces)
     speech = _speech(audio, text, voice)
-    pipe = _load_pipeline(model, random_weights, seed)
+    pipe = load_lipsync(model, random_weights, seed)
     try:
         report = dub_video(pipe, video, output, speech, config, mouths=mouths)
     except ValueError as exc:

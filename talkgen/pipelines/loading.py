@@ -45,3 +45,20 @@ def load_talking_pipeline(model: Path | None, random_weights: bool = False, seed
         return build_tiny_pipeline(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
     hint = "" if model is not None else " (or pass --model DIR, or --random-weights for an untrained test model)"
     raise WeightsError(f"no model at {folder}: expected {LAYOUT}{hint}")
+
+
+def load_lipsync(model: Path | None, random_weights: bool = False, seed: int = 0):
+    """The lip-sync pipeline from ``model``, the embedded default, or (opt-in) random tiny weights.
+
+    Raises:
+        WeightsError: no pipeline folder where one was expected, or it failed to load; names the layout.
+    """
+    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline, load_lipsync_pipeline
+
+    folder = Path(model) if model is not None else DEFAULT_MODEL_DIR
+    if model is None and random_weights and not (folder / "model_index.json").is_file():
+        return build_tiny_lipsync_pipeline(seed=seed)
+    if not (folder / "model_index.json").is_file():
+        hint = "" if model is not None else " (or pass --model DIR, or --random-weights for an untrained test model)"
+        raise WeightsError(f"no model at {folder}: expected {LAYOUT}{hint}")
+    return load_lipsync_pipeline(folder)

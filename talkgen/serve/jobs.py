@@ -104,7 +104,9 @@ class GenerateRequest(_Request):
     script: str = Field(..., min_length=1, max_length=100_000)
     assets: dict[str, str] = Field(default_factory=dict, max_length=32)
     seed: int = Field(0, ge=0, le=2**63 - 1)
-    model: str = Field("talkgen-tiny", max_length=200)
+    model: Literal["talkgen-tiny", "untrained-tiny"] = Field(
+        "talkgen-tiny", description="talkgen-tiny (the embedded model) or untrained-tiny (random weights, smoke tests)"
+    )
     width: int | None = Field(None, ge=16, le=4096)
     height: int | None = Field(None, ge=16, le=4096)
     fps: float | None = Field(None, gt=0, le=120)
@@ -122,7 +124,9 @@ class DubRequest(_Request):
     text: str | None = Field(None, min_length=1, max_length=20_000)
     voice: str = Field("en-us", max_length=64)
     seed: int = Field(0, ge=0, le=2**63 - 1)
-    model: str = Field("talkgen-tiny", max_length=200)
+    model: Literal["talkgen-tiny", "untrained-tiny"] = Field(
+        "talkgen-tiny", description="talkgen-tiny (the embedded model) or untrained-tiny (random weights, smoke tests)"
+    )
     strength: float = Field(0.92, gt=0, le=1)
     num_inference_steps: int | None = Field(None, ge=1, le=200)
 

@@ -98,8 +98,11 @@ def test_bad_input_is_refused_and_nothing_escapes_data_dir(tmp_path, say_request
         r = client.put("/v1/uploads", params={"name": "notes.txt"}, content=b"line one\n")
         assert r.status_code == 201 and r.json()["ref"].startswith("sha256:")
         ref = r.json()["ref"]
-        r = client.put("/v1/jobs/g", json={"kind": "generate", "script": "A: hi", "assets": {"notes.txt": ref}})
-        assert r.status_code == 400 and "not available in this build" in r.json()["error"]["message"]
+        r = client.put(
+            "/v1/jobs/g",
+            json={"kind": "generate", "script": "A: hi", "assets": {"notes.txt": ref}, "model": "../../weights"},
+        )
+        assert r.status_code == 422 and "untrained-tiny" in r.text
         r = client.put("/v1/jobs/d", json={"kind": "dub", "footage": "sha256:" + "0" * 64, "bogus": 1})
         assert r.status_code == 422
     assert {p.name for p in tmp_path.iterdir()} == outside_before | {"d"}
