@@ -24,11 +24,16 @@ def generate(
     fps: float | None = typer.Option(None, "--fps", help="Frame rate (default: the script's)."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
     scene: int = typer.Option(1, "--scene", min=1, help="Scene number (1-based) of a Fountain file."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16 (half precision on GPUs)."),
+    cpu_offload: bool = typer.Option(False, "--cpu-offload", help="Keep idle components on the CPU (GPU only)."),
+    vae_tiling: bool = typer.Option(False, "--vae-tiling", help="Decode in spatial tiles to save memory."),
 ) -> None:
     """Render SCRIPT to a talking-character video with its dialogue track, subtitles and a manifest."""
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
 
-    options = GenerateOptions(model, random_weights, seed, steps, size, fps, device, scene)
+    options = GenerateOptions(
+        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling
+    )
     manifest = generate_scene_file(script, output, options)
     typer.echo(
         f"wrote {output} ({manifest['frames']} frames, {manifest['duration_s']:.2f} s, {manifest['clips']} clip(s)),"

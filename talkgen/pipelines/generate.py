@@ -11,6 +11,8 @@ from pathlib import Path
 
 from talkgen.errors import ConfigError
 
+DTYPES = ("float32", "bfloat16", "float16")
+
 
 @dataclass(frozen=True)
 class GenerateOptions:
@@ -24,6 +26,9 @@ class GenerateOptions:
     fps: float | None = None
     device: str = "cpu"
     scene: int = 1
+    dtype: str = "float32"
+    cpu_offload: bool = False
+    vae_tiling: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -34,6 +39,10 @@ class GenerateOptions:
             raise ConfigError(f"fps must be positive, got {self.fps}")
         if self.scene < 1:
             raise ConfigError(f"scene numbers start at 1, got {self.scene}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.cpu_offload and not self.device.startswith("cuda"):
+            raise ConfigError("CPU offload moves idle components off a GPU: it needs --device cuda")
 
 
 def versions() -> dict[str, str]:
@@ -45,6 +54,22 @@ def versions() -> dict[str, str]:
 
     return {"talkgen": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__,
             "transformers": transformers.__version__}  # fmt: skip
+
+
+def prepare_pipeline(pipe, options: GenerateOptions) -> None:
+    """Apply the memory/speed levers: dtype, model CPU offload (GPU only) or device placement, VAE tiling."""
+    import torch
+
+    try:
+        pipe.to(dtype=getattr(torch, options.dtype))
+        if options.cpu_offload:
+            pipe.enable_model_cpu_offload(device=options.device)
+        else:
+            pipe.to(options.device)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise ConfigError(f"device {options.device}: {exc}") from None
+    if options.vae_tiling:
+        pipe.vae.enable_tiling()
 
 
 def generate_scene_file(script: Path, output: Path, options: GenerateOptions) -> dict:
@@ -77,10 +102,7 @@ def generate_scene_file(script: Path, output: Path, options: GenerateOptions) ->
         chosen = replace(chosen, settings=replace(chosen.settings, fps=options.fps))
     plan = plan_scene(chosen, CachedTiming(speech_timing))
     pipe, model_info = load_talking_pipeline(options.model, options.random_weights, options.seed)
-    try:
-        pipe.to(options.device)
-    except (RuntimeError, AssertionError) as exc:
-        raise ConfigError(f"device {options.device}: {exc}") from None
+    prepare_pipeline(pipe, options)
     try:
         result = render_scene(pipe, plan, config)
     except ValueError as exc:
@@ -101,6 +123,7 @@ def generate_scene_file(script: Path, output: Path, options: GenerateOptions) ->
         "duration_s": plan.duration,
         "clips": len(plan.clips),
         "device": options.device,
+        "dtype": options.dtype,
         "model": model_info,
         "guidance": vars(config.guidance),
         "versions": versions(),
