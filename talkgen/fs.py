@@ -6,6 +6,7 @@ A reader never sees a half-written file under the final name, and a crash leaves
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -57,3 +58,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def finite_json(value):
+    """``value`` with NaN/inf floats (in nested dicts and lists) replaced by None, so the JSON stays standard."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: finite_json(x) for k, x in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(x) for x in value]
+    return value
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    """Write ``data`` as indented standard JSON (NaN/inf become null), atomically."""
+    atomic_write_text(path, json.dumps(finite_json(data), indent=2, allow_nan=False))

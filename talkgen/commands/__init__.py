@@ -10,7 +10,7 @@ import importlib
 import typer
 
 # Modules under talkgen.commands that define ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES = ("speech", "media", "synth", "script", "generate", "dub", "evaluate", "train", "serve")
+COMMAND_MODULES = ("speech", "media", "synth", "script", "generate", "dub", "evaluate", "train", "serve", "webapp")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from talkgen.errors import ConfigError
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
+from talkgen.fs import finite_json, write_json
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +44,7 @@ def register(app: typer.Typer) -> None:
             plot_sync(r, plot, title=f"{video.name}: offset {r.offset:+d}, confidence {r.confidence:.3f}")
             typer.echo(str(plot))
         if json_out is not None:
-            _write_json(json_out, _finite(report.to_dict(include_tracks=True)))
+            write_json(json_out, finite_json(report.to_dict(include_tracks=True)))
             typer.echo(str(json_out))
 
     @ev.command("world")
@@ -83,7 +78,7 @@ def register(app: typer.Typer) -> None:
             f"speaker attribution {rep.speaker_attribution:.3f}  flicker {rep.flicker:.4f}{ref_txt}"
         )
         if json_out is not None:
-            _write_json(json_out, rep.to_dict())
+            write_json(json_out, rep.to_dict())
             typer.echo(str(json_out))
 
     @app.command("bench")
@@ -114,16 +109,5 @@ def register(app: typer.Typer) -> None:
         rows = run_bench(SUITES[suite], model=render, model_name=name, device=device)
         typer.echo(markdown_table(rows))
         if output is not None:
-            _write_json(output, {"suite": suite, "rows": [_finite(r.to_dict()) for r in rows]})
+            write_json(output, {"suite": suite, "rows": [finite_json(r.to_dict()) for r in rows]})
             typer.echo(str(output))
-
-
-def _finite(v):
-    """NaN/inf floats become None so the JSON stays standard."""
-    if isinstance(v, float):
-        return v if v == v and abs(v) != float("inf") else None
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_finite(x) for x in v]
-    return v

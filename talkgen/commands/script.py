@@ -3,50 +3,11 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import typer
 
 from talkgen.errors import ConfigError
-
-
-def _format_plan(plan, number: int, total: int) -> str:
-    """A readable, plain-text view of a :class:`talkgen.prompts.ShotPlan`."""
-    scene = plan.scene
-    s = scene.settings
-    template = plan.clips[0].template if plan.clips else "-"
-    out = [
-        f"scene {number}/{total}: {scene.title}  ({scene.source})",
-        f"  {s.mode}, {plan.fps:g} fps, {plan.duration:.2f} s, {plan.num_frames} frames, "
-        f"{len(plan.clips)} clip(s), template {template}",
-        "  characters:",
-    ]
-    for c in scene.characters:
-        voice = "audio files" if all(ln.audio for ln in scene.lines if ln.tag == c.tag) else str(c.voice)
-        out.append(f"    {c.tag:<8} {c.name:<12} voice {voice}")
-        if c.description:
-            out.append(f"             {c.description}")
-    out.append("  lines:")
-    for pl in plan.lines:
-        line = scene.lines[pl.index]
-        said = line.text or f"[{line.audio.name}]"
-        out.append(f"    {pl.index + 1:>3}  {pl.start:6.2f}-{pl.end:6.2f}s  {pl.tag:<8} {textwrap.shorten(said, 70)}")
-    out.append("  clips:")
-    for clip in plan.clips:
-        lines = ",".join(str(i + 1) for i in clip.line_indices) or "-"
-        out.append(
-            f"    clip {clip.index + 1:>2}  {clip.start:6.2f}-{clip.end:6.2f}s  frames {clip.start_frame}-"
-            f"{clip.start_frame + clip.num_frames - 1} ({clip.num_frames})  visible {' '.join(clip.visible)}  "
-            f"speaking {' '.join(clip.speakers) or '-'}  lines {lines}"
-        )
-        out.extend(textwrap.wrap(clip.prompt, 110, initial_indent="      prompt: ", subsequent_indent="        "))
-    out.append(f"  scene prompt ({plan.scene_prompt_tokens}/{plan.token_budget} tokens):")
-    out.extend(textwrap.wrap(plan.scene_prompt, 110, initial_indent="    ", subsequent_indent="    "))
-    if plan.warnings:
-        out.append("  warnings:")
-        out.extend(f"    - {w}" for w in plan.warnings)
-    return "\n".join(out)
 
 
 def _token_counter(tokenizer_dir: Path | None):
@@ -84,6 +45,7 @@ def register(app: typer.Typer) -> None:
         from dataclasses import replace
 
         from talkgen.prompts import CachedTiming, estimate_timing, known_voices, load_scenes, plan_scene, speech_timing
+        from talkgen.prompts.report import format_plan
 
         scenes = load_scenes(file, voices=known_voices())
         if scene is not None:
@@ -102,6 +64,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps([p.to_dict() for _, p in plans], indent=2))
             return
-        typer.echo("\n\n".join(_format_plan(p, n, len(scenes)) for n, p in plans))
+        typer.echo("\n\n".join(format_plan(p, n, len(scenes)) for n, p in plans))
         warned = sum(len(p.warnings) for _, p in plans)
         typer.echo(f"\nok: {len(plans)} scene(s), {sum(len(p.clips) for _, p in plans)} clip(s), {warned} warning(s)")
