@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,8 +73,12 @@ def prepare_pipeline(pipe, options: GenerateOptions) -> None:
         pipe.vae.enable_tiling()
 
 
-def generate_scene_file(script: Path, output: Path, options: GenerateOptions) -> dict:
+def generate_scene_file(
+    script: Path, output: Path, options: GenerateOptions, progress: Callable[[float, str], None] | None = None
+) -> dict:
     """Render the scene script ``script`` to ``output`` (.mp4) with ``.srt`` and ``.manifest.json`` beside it.
+
+    ``progress(fraction, message)`` is called per stage and after every denoising step; it may raise to cancel.
 
     Returns:
         The manifest (seed, settings, model hashes, versions, per-stage timings).
@@ -103,10 +108,19 @@ def generate_scene_file(script: Path, output: Path, options: GenerateOptions) ->
     plan = plan_scene(chosen, CachedTiming(speech_timing))
     pipe, model_info = load_talking_pipeline(options.model, options.random_weights, options.seed)
     prepare_pipeline(pipe, options)
+    report = progress or (lambda fraction, message: None)
+    report(0.05, "planned; loading the model")
+    total = max(1, len(plan.clips) * options.steps)
+
+    def on_step(clip_index: int, step: int) -> None:
+        done = clip_index * options.steps + step + 1
+        report(0.1 + 0.8 * done / total, f"clip {clip_index + 1}/{len(plan.clips)}, step {step + 1}/{options.steps}")
+
     try:
-        result = render_scene(pipe, plan, config)
+        result = render_scene(pipe, plan, config, on_step=on_step)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    report(0.92, "encoding the video")
     start = time.perf_counter()
     write_video(output, result.frames, plan.fps, result.audio, result.sample_rate)
     result.timings["encode_s"] = time.perf_counter() - start
@@ -130,4 +144,5 @@ def generate_scene_file(script: Path, output: Path, options: GenerateOptions) ->
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
     }
     atomic_write_text(output.with_suffix(".manifest.json"), json.dumps(manifest, indent=1))
+    report(1.0, "done")
     return manifest

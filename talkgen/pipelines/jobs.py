@@ -40,12 +40,14 @@ def generate_job(spec, inputs: dict[str, Path], out_dir: Path, progress: Progres
     folder = next(iter(inputs.values())).parent if inputs else out_dir.parent / "script"
     script = folder / "_scene.yaml"  # asset names start with a letter or digit, so this never overwrites one
     atomic_write_text(script, spec.script)  # beside the assets, so the script's relative audio paths resolve
-    if should_cancel():
-        raise JobCancelled()
-    progress(0.05, "rendering")
+
+    def report(fraction: float, message: str) -> None:  # called between denoising steps: the cancel point
+        if should_cancel():
+            raise JobCancelled()
+        progress(fraction, message)
+
     output = out_dir / "scene.mp4"
-    generate_scene_file(script, output, options)
-    progress(1.0, "done")
+    generate_scene_file(script, output, options, report)
     return {p.name: p for p in (output, output.with_suffix(".srt"), output.with_suffix(".manifest.json"))}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,12 +112,19 @@ def clip_streams(clip, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE) 
     return tags, streams
 
 
-def render_scene(pipe, plan, config: SceneRenderConfig, waves: list[np.ndarray] | None = None) -> SceneResult:
+def render_scene(
+    pipe,
+    plan,
+    config: SceneRenderConfig,
+    waves: list[np.ndarray] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> SceneResult:
     """Generate every clip of ``plan`` with ``pipe`` and stitch them.
 
     Args:
         pipe: a :class:`~talkgen.pipelines.pipeline_talking.TalkingCharacterPipeline`.
         plan: the shot plan. config: run-time options. waves: per-line speech (default: :func:`line_waveforms`).
+        on_step: ``f(clip_index, step)`` after every denoising step (progress; it may raise to cancel).
 
     Returns:
         :class:`SceneResult` with ``plan.num_frames`` frames.
@@ -147,10 +155,19 @@ def render_scene(pipe, plan, config: SceneRenderConfig, waves: list[np.ndarray] 
             window_frames=min(frames, config.window_frames),
             generator=generator,
             output_type="np",
+            callback_on_step_end=None if on_step is None else _step_callback(on_step, clip.index),
         )
         pieces.append(out.frames[0][: clip.num_frames])
     timings["generate_s"] = time.perf_counter() - start
     return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SAMPLE_RATE, timings)
+
+
+def _step_callback(on_step: Callable[[int, int], None], clip_index: int) -> Callable:
+    def callback(pipe, step: int, timestep, tensors: dict) -> dict:
+        on_step(clip_index, step)
+        return tensors
+
+    return callback
 
 
 def _srt_time(seconds: float) -> str:

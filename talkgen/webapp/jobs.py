@@ -65,9 +65,7 @@ def generate_scene(text: str, fmt: str, options, out_dir: str | Path, progress: 
     folder = Path(tempfile.mkdtemp(prefix="scene-", dir=out_dir))
     script = folder / f"script.{fmt}"
     atomic_write_text(script, text)
-    progress(0.05, "speech, shot plan, model and sampling")
-    manifest = generate_scene_file(script, folder / "scene.mp4", options)
-    progress(1.0, "done")
+    manifest = generate_scene_file(script, folder / "scene.mp4", options, progress)  # per stage and per step
     summary = (
         f"{scenes[options.scene - 1].title}: {manifest['frames']} frames, {manifest['duration_s']:.2f} s, "
         f"{manifest['clips']} clip(s) in {manifest['timings']['total_s']:.1f} s"

@@ -41,3 +41,26 @@ def test_bfloat16_with_vae_tiling_renders(tmp_path):
 def test_bad_options(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         GenerateOptions(**kwargs)
+
+
+def test_progress_reports_every_step_and_can_cancel(tmp_path):
+    script = tmp_path / "s.yaml"
+    script.write_text(SCRIPT)
+    options = GenerateOptions(random_weights=True, steps=2, size=16)
+    seen: list[tuple[float, str]] = []
+    manifest = generate_scene_file(script, tmp_path / "a.mp4", options, lambda f, m: seen.append((f, m)))
+    steps = [m for _, m in seen if ", step " in m]
+    assert len(steps) == manifest["clips"] * 2
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+    class Stop(Exception):
+        pass
+
+    def cancel(fraction: float, message: str) -> None:
+        if ", step " in message:
+            raise Stop
+
+    with pytest.raises(Stop):
+        generate_scene_file(script, tmp_path / "b.mp4", options, cancel)
+    assert not (tmp_path / "b.mp4").exists() and not (tmp_path / "b.manifest.json").exists()
