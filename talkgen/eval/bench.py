@@ -7,7 +7,7 @@
 
     rows = run_bench(SUITES["ci"])                       # ceiling + floor
     rows = run_bench(SUITES["full"], model=my_render)    # + model row
-    print(markdown_table(rows))
+    table = markdown_table(rows)                         # a markdown table of the rows
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ Typical use::
 
     from talkgen.prompts import load_scene, plan_scene
     plan = plan_scene(load_scene("samples/scenes/dialogue.yaml"))
-    for clip in plan.clips:
-        print(clip.start, clip.end, clip.speakers, clip.prompt)
+    spans = [(clip.start, clip.end, clip.speakers, clip.prompt) for clip in plan.clips]
 
 See ``docs/scripts.md`` for the script format and the plan's fields.
 """

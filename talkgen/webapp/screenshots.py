@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for path in take_screenshots(args.out):
-        print(path)
+        logging.getLogger(__name__).info("wrote %s", path)
 
 
 if __name__ == "__main__":
