@@ -31,7 +31,7 @@ def _run(task: str, config_path: Path, steps: int | None, output_dir: Path | Non
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``train`` command group to ``app``."""
+    """Add the ``train`` command group and the ``export`` and ``prepare`` commands to ``app``."""
     train = typer.Typer(help="Train the talking-character DiT or its VAE on the synthetic world.")
     app.add_typer(train, name="train")
 
@@ -59,3 +59,32 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Reconstruction + KL training of the video VAE."""
         _run("vae", config, steps, output_dir, resume)
+
+    @app.command("export")
+    def export(
+        run_dir: Path = typer.Argument(..., help="A `talkgen train dit` output folder."),
+        model_dir: Path = typer.Option(..., "--output", "-o", help="Pipeline folder to write."),
+        max_shard_mb: int | None = typer.Option(None, "--max-shard-mb", help="Largest weight shard, in MB."),
+    ) -> None:
+        """Write a pipeline folder (model_index.json + components) from a run's EMA weights."""
+        from talkgen.training.export import export_pipeline
+
+        shard = f"{max_shard_mb}MB" if max_shard_mb is not None else None
+        typer.echo(str(export_pipeline(run_dir, model_dir, max_shard_size=shard)))
+
+    @app.command("prepare")
+    def prepare(
+        footage_dir: Path = typer.Argument(..., help="Folder of videos (+ sidecar <stem>.txt / <stem>.srt captions)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Shard folder to write."),
+        scene_threshold: float = typer.Option(30.0, "--scene-threshold", help="Cut above this mean frame diff."),
+        min_frames: int = typer.Option(9, "--min-frames", help="Drop scenes shorter than this."),
+        max_faces: int = typer.Option(1, "--max-faces", help="Face slots tracked per clip."),
+    ) -> None:
+        """Cut users' footage into face clips with 16 kHz audio, captions and speech flags (training shards)."""
+        from talkgen.training.prepare import PrepareConfig, prepare_footage
+
+        config = PrepareConfig(scene_threshold=scene_threshold, min_frames=min_frames, max_faces=max_faces)
+        report = prepare_footage(footage_dir, out, config, progress=True)
+        for item in report["skipped"]:
+            typer.echo(f"skipped {item['file']}: {item['reason']}", err=True)
+        typer.echo(f"{report['clips']} clips from {len(report['files'])} files -> {out}")

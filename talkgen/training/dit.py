@@ -189,3 +189,9 @@ class DiTTask(TrainingTask):
     def export(self, module: nn.Module, directory: Path) -> None:
         module.transformer.save_pretrained(directory / "transformer")
         module.audio_encoder.save_pretrained(directory / "audio_encoder")
+
+    def save_frozen(self, directory: Path) -> None:
+        """Save the frozen VAE, T5 and tokenizer (``vae/``, ``text_encoder/``, ``tokenizer/``) under ``directory``."""
+        self.vae.save_pretrained(directory / "vae")
+        self.text_encoder.save_pretrained(directory / "text_encoder")
+        self.tokenizer.save_pretrained(directory / "tokenizer")

@@ -23,6 +23,7 @@ from talkgen.training.config import TrainConfig
 logger = logging.getLogger(__name__)
 
 LOG_FILE = "log.jsonl"
+FROZEN_DIR = "frozen"
 
 
 class TrainingTask:
@@ -46,6 +47,9 @@ class TrainingTask:
     def export(self, module: torch.nn.Module, directory: Path) -> None:
         """Save the trained components with ``save_pretrained`` under ``directory``."""
         raise NotImplementedError
+
+    def save_frozen(self, directory: Path) -> None:
+        """Save the frozen components the run trains against (for ``talkgen export``); default: none."""
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -193,6 +197,9 @@ class Trainer:
         if self.step >= stop:
             return records
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        frozen = self.output_dir / FROZEN_DIR
+        if self.accelerator.is_main_process and not frozen.exists():
+            self.task.save_frozen(frozen)
         batches = self._batches(self.step)
         bar = None
         if progress and self.accelerator.is_main_process:

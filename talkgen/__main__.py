@@ -1,0 +1,5 @@
+"""``python -m talkgen ...`` runs the CLI (the same as the ``talkgen`` command)."""
+
+from talkgen.cli import run
+
+run()

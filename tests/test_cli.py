@@ -1,0 +1,50 @@
+"""The CLI entry points: version, `say` with its phoneme timeline, one-line user errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import soundfile as sf
+
+from talkgen import __version__
+from talkgen.cli import main
+
+
+def test_version_and_module_entry_point(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"talkgen {__version__}"
+    out = subprocess.run([sys.executable, "-m", "talkgen", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"talkgen {__version__}"
+
+
+def test_say_writes_16k_wav_and_timeline(tmp_path):
+    wav, timeline = tmp_path / "fox.wav", tmp_path / "fox.json"
+    text = "The quick brown fox jumps over the lazy dog."
+    assert main(["say", text, "-o", str(wav), "--phonemes", str(timeline)]) == 0
+    info = sf.info(wav)
+    assert info.samplerate == 16_000 and info.channels == 1
+    data = json.loads(timeline.read_text())
+    last_end = data["phonemes"][-1][2]
+    assert abs(last_end - info.duration) < 0.05
+    assert [w[0] for w in data["words"]][:3] == ["The", "quick", "brown"]
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path, capsys):
+    assert main(["say", "   ", "-o", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "empty" in err
+    assert main(["say", "hi", "--voice", "xx-none", "-o", str(tmp_path / "x.wav")]) == 2
+    assert "unknown voice" in capsys.readouterr().err
+    assert main(["say", "hi", "-o", str(tmp_path / "x.mp3")]) == 2
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "x.mp3").exists()
+    assert main(["nonsense-command"]) == 2
+
+
+def test_voices_lists_language_codes(capsys):
+    assert main(["voices", "-l", "en"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("en-gb ") for line in lines) and all(" " in line for line in lines)
+    assert main(["voices", "--variants"]) == 0
+    assert "f3" in capsys.readouterr().out.split()

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from talkgen.commands.train import register
+from talkgen.errors import ConfigError
+from talkgen.pipelines.loading import load_talking_pipeline
+from talkgen.training import build_trainer
+from talkgen.training.export import export_pipeline
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    return app
+
+
+def test_export_loads_and_generates(app, tiny_config, tmp_path):
+    trainer = build_trainer(tiny_config.replace(steps=1))
+    trainer.train()
+    trainer.export()
+    model_dir = tmp_path / "model"
+    result = CliRunner().invoke(app, ["export", tiny_config.output_dir, "-o", str(model_dir), "--max-shard-mb", "1"])
+    assert result.exit_code == 0, result.output
+    index = json.loads((model_dir / "model_index.json").read_text())
+    assert {"vae", "text_encoder", "tokenizer", "audio_encoder", "transformer", "scheduler"} <= set(index)
+    pipe, info = load_talking_pipeline(model_dir)
+    assert all(name.endswith(".safetensors") for name in info["hashes"])
+    # the frozen T5 and VAE are the ones the run trained against; the transformer carries the EMA weights
+    task = trainer.task
+    for a, b in zip(pipe.text_encoder.state_dict().values(), task.text_encoder.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for a, b in zip(pipe.vae.state_dict().values(), task.vae.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    trainer.ema.copy_to(trainer.params)
+    module = trainer.accelerator.unwrap_model(trainer.module)
+    for a, b in zip(pipe.transformer.parameters(), module.transformer.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert pipe.config.max_text_length == tiny_config.text_len
+    out = pipe(
+        prompt="a person talks",
+        audio=torch.zeros(16000),
+        num_frames=9,
+        height=16,
+        width=16,
+        num_inference_steps=2,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert out.frames.shape == (1, 9, 16, 16, 3)
+
+
+def test_export_of_unfinished_run_is_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="missing"):
+        export_pipeline(tmp_path, tmp_path / "model")
