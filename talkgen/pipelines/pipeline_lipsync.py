@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from talkgen.errors import MediaError, WeightsError
 from talkgen.models.latents import denormalize_latents, normalize_latents
-from talkgen.models.text_encoder import encode_prompts
+from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.dsc_guidance import (
     DSCFGConfig,
     ds_cfg,
@@ -107,11 +107,8 @@ def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
 
 
-class LipSyncPipeline(DiffusionPipeline):
+class LipSyncPipeline(TalkgenPipeline):
     """Re-time the lips of existing footage to new speech; only the mouth region changes by default."""
-
-    model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
-    _callback_tensor_inputs = ["latents"]
 
     def __init__(
         self,
@@ -125,19 +122,10 @@ class LipSyncPipeline(DiffusionPipeline):
         default_strength: float = 0.92,
     ) -> None:
         super().__init__()
-        self.register_modules(
-            vae=vae,
-            text_encoder=text_encoder,
-            tokenizer=tokenizer,
-            audio_encoder=audio_encoder,
-            transformer=transformer,
-            scheduler=scheduler,
-        )
+        self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")
         self.register_to_config(max_text_length=max_text_length, default_strength=default_strength)
-        self.vae_scale_factor_temporal = 2 ** sum(vae.config.temperal_downsample) if vae is not None else 4
-        self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample) if vae is not None else 8
 
     # ------------------------------------------------------------------------------------------- sizes
     @property
@@ -165,16 +153,11 @@ class LipSyncPipeline(DiffusionPipeline):
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, height: int, width: int) -> np.ndarray:
         """Normalised (1, C, F, h, w) latents -> uint8 (T, height, width, 3) frames (resized from the VAE's size)."""
-        video = self.vae.decode(denormalize_latents(self.vae, latents).to(self.vae.dtype), return_dict=False)[
-            0
-        ]  # (1, 3, T, H, W)
+        raw = denormalize_latents(self.vae, latents).to(self.vae.dtype)
+        video = self.vae.decode(raw, return_dict=False)[0]  # (1, 3, T, H, W)
         frames = ((video[0].float().clamp(-1, 1) + 1) / 2).permute(1, 0, 2, 3)  # (T, 3, H, W)
         frames = _resize(frames, height, width).clamp(0, 1)
         return (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-    def encode_text(self, prompt: str, device: torch.device) -> torch.Tensor:
-        states, _ = encode_prompts(self.text_encoder, self.tokenizer, [prompt], self.config.max_text_length, device)
-        return states.to(self.transformer.dtype)
 
     # ------------------------------------------------------------------------------------------- guidance
     def guided_velocity(
@@ -361,7 +344,7 @@ class LipSyncPipeline(DiffusionPipeline):
             if edit:
                 audio_in = torch.from_numpy(fit_audio(wave, padded, fps, AUDIO_SAMPLE_RATE))[None, None]
                 conditions = {
-                    "prompt_embeds": self.encode_text(prompt, device),
+                    "prompt_embeds": self.encode_text([prompt], device),
                     "audio_embeds": self.audio_encoder(audio_in.to(device), fps, padded).to(
                         device, self.transformer.dtype
                     ),

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
 from talkgen.models.latents import denormalize_latents, normalize_latents
-from talkgen.models.text_encoder import encode_prompts
+from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
 
 logger = logging.getLogger(__name__)
@@ -94,11 +94,8 @@ def _as_streams(audio: object, batch_size: int) -> torch.Tensor:
     return tensor
 
 
-class TalkingCharacterPipeline(DiffusionPipeline):
+class TalkingCharacterPipeline(TalkgenPipeline):
     """Speech + text (+ reference image) to talking-character video with multi-condition time-adaptive CFG."""
-
-    model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
-    _callback_tensor_inputs = ["latents"]
 
     def __init__(
         self,
@@ -111,25 +108,11 @@ class TalkingCharacterPipeline(DiffusionPipeline):
         max_text_length: int = 64,
     ) -> None:
         super().__init__()
-        self.register_modules(
-            vae=vae,
-            text_encoder=text_encoder,
-            tokenizer=tokenizer,
-            audio_encoder=audio_encoder,
-            transformer=transformer,
-            scheduler=scheduler,
-        )
+        self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
         self.register_to_config(max_text_length=max_text_length)
-        self.vae_scale_factor_temporal = 2 ** sum(vae.config.temperal_downsample) if vae is not None else 4
-        self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample) if vae is not None else 8
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
 
     # ------------------------------------------------------------------------------------------- encoders
-    def encode_text(self, prompts: list[str], device: torch.device) -> torch.Tensor:
-        """B prompts -> (B, L, D) text states (zeros past each prompt)."""
-        states, _ = encode_prompts(self.text_encoder, self.tokenizer, prompts, self.config.max_text_length, device)
-        return states.to(self.transformer.dtype)
-
     @torch.no_grad()
     def encode_image(self, image: object, batch_size: int, height: int, width: int, device: torch.device):
         """Reference image (H, W, 3) uint8 array / (B, 3, H, W) tensor in [0, 1] -> (B, C, 1, h, w) latents."""
