@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from diffusers import DiffusionPipeline
 
@@ -34,3 +36,13 @@ class TalkgenPipeline(DiffusionPipeline):
         """B prompts -> (B, L, D) text states (zeros past each prompt)."""
         states, _ = encode_prompts(self.text_encoder, self.tokenizer, prompts, self.config.max_text_length, device)
         return states.to(self.transformer.dtype)
+
+    def _scheduler_step(
+        self, velocity: torch.Tensor, t: torch.Tensor, i: int, latents: torch.Tensor, callback: Callable | None
+    ) -> torch.Tensor:
+        """One scheduler step from ``velocity``, then ``callback(pipe, i, t, {"latents": ...})`` if given."""
+        latents = self.scheduler.step(velocity.float(), t, latents, return_dict=False)[0]
+        if callback is not None:
+            result = callback(self, i, t, {"latents": latents}) or {}
+            latents = result.get("latents", latents)
+        return latents

@@ -224,10 +224,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
                 embeds["audio"],
                 conditions,
             )
-            latents = self.scheduler.step(velocity.float(), t, latents, return_dict=False)[0]
-            if callback_on_step_end is not None:
-                result = callback_on_step_end(self, i, t, {"latents": latents}) or {}
-                latents = result.get("latents", latents)
+            latents = self._scheduler_step(velocity, t, i, latents, callback_on_step_end)
             progress.update()
         return latents
 
