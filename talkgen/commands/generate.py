@@ -6,12 +6,6 @@ from pathlib import Path
 
 import typer
 
-from talkgen.pipelines.generate import versions as _versions  # noqa: F401
-
-# Kept for modules that still import these names from here; the library home is talkgen.pipelines.loading.
-from talkgen.pipelines.loading import DEFAULT_MODEL_DIR, LAYOUT  # noqa: F401
-from talkgen.pipelines.loading import load_talking_pipeline as _load_pipeline  # noqa: F401
-
 
 def generate(
     script: Path = typer.Argument(..., help="A .yaml scene script or a .fountain screenplay."),
