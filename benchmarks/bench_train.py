@@ -17,7 +17,7 @@ import torch
 from common import machine_info
 
 from talkgen.training import TrainConfig, build_trainer
-from talkgen.training.loop import synthetic_batches
+from talkgen.training.data import synthetic_batches
 
 
 def _bench(config: TrainConfig, repeat: int) -> dict:

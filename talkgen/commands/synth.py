@@ -69,10 +69,13 @@ def register(app: typer.Typer) -> None:
         fps: float = typer.Option(25.0, help="Frames per second."),
         num_frames: int = typer.Option(49, "--frames", help="Frames per clip."),
         shard_size: int = typer.Option(256, help="Clips per shard folder."),
+        edit_pairs: bool = typer.Option(
+            False, "--edit-pairs", help="Also write each clip re-spoken (NNNNNN.edit.*), for lip-sync training."
+        ),
     ) -> None:
         """Write a sharded dataset of clips with ground truth."""
         from talkgen.synth.dataset import SynthConfig, write_dataset
 
-        config = SynthConfig(size=size, fps=fps, num_frames=num_frames)
+        config = SynthConfig(size=size, fps=fps, num_frames=num_frames, edit_pairs=edit_pairs)
         index = write_dataset(out, n, config, seed=seed, workers=workers, shard_size=shard_size, progress=True)
         typer.echo(str(index))

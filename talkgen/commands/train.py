@@ -9,7 +9,14 @@ import typer
 from talkgen.errors import ConfigError
 
 
-def _run(task: str, config_path: Path, steps: int | None, output_dir: Path | None, resume: str | None) -> None:
+def _run(
+    task: str,
+    config_path: Path,
+    steps: int | None,
+    output_dir: Path | None,
+    resume: str | None,
+    data_dir: Path | None,
+) -> None:
     from talkgen.training import TrainConfig, build_trainer
 
     config = TrainConfig.from_yaml(config_path)
@@ -22,6 +29,8 @@ def _run(task: str, config_path: Path, steps: int | None, output_dir: Path | Non
         changes["output_dir"] = str(output_dir)
     if resume is not None:
         changes["resume_from"] = resume
+    if data_dir is not None:
+        changes["data_dir"] = str(data_dir)
     trainer = build_trainer(config.replace(**changes) if changes else config)
     records = trainer.train(progress=True)
     final = trainer.export()
@@ -32,13 +41,16 @@ def _run(task: str, config_path: Path, steps: int | None, output_dir: Path | Non
 
 def register(app: typer.Typer) -> None:
     """Add the ``train`` command group and the ``export`` and ``prepare`` commands to ``app``."""
-    train = typer.Typer(help="Train the talking-character DiT or its VAE on the synthetic world.")
+    train = typer.Typer(help="Train the talking-character DiT or its VAE on the synthetic world or on shards.")
     app.add_typer(train, name="train")
 
     config_opt = typer.Option(..., "--config", "-c", help="Training config YAML (see configs/).")
     steps_opt = typer.Option(None, "--steps", help="Override the config's total steps.")
     out_opt = typer.Option(None, "--output-dir", help="Override the config's output_dir.")
     resume_opt = typer.Option(None, "--resume", help="Checkpoint folder or 'latest' to resume from.")
+    data_opt = typer.Option(
+        None, "--data-dir", help="Train on shards (talkgen synth dataset / talkgen prepare) instead of the live world."
+    )
 
     @train.command("dit")
     def dit(
@@ -46,9 +58,10 @@ def register(app: typer.Typer) -> None:
         steps: int | None = steps_opt,
         output_dir: Path | None = out_opt,
         resume: str | None = resume_opt,
+        data_dir: Path | None = data_opt,
     ) -> None:
         """Flow-matching training of the transformer (and built-in audio encoder) on frozen-VAE latents."""
-        _run("dit", config, steps, output_dir, resume)
+        _run("dit", config, steps, output_dir, resume, data_dir)
 
     @train.command("vae")
     def vae(
@@ -56,9 +69,10 @@ def register(app: typer.Typer) -> None:
         steps: int | None = steps_opt,
         output_dir: Path | None = out_opt,
         resume: str | None = resume_opt,
+        data_dir: Path | None = data_opt,
     ) -> None:
         """Reconstruction + KL training of the video VAE."""
-        _run("vae", config, steps, output_dir, resume)
+        _run("vae", config, steps, output_dir, resume, data_dir)
 
     @app.command("export")
     def export(

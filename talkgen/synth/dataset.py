@@ -6,6 +6,7 @@ On-disk format written by :func:`write_dataset` (``talkgen synth dataset --n N -
     DIR/shard-00000/000000.mp4           H.264 + AAC (mixed speech), ``size`` x ``size`` at ``fps``
     DIR/shard-00000/000000.truth.json    GroundTruth (talkgen.synth.truth)
     DIR/shard-00000/000000.audio.npz     "streams": float32 (C, N) speech per character at 16 kHz
+    DIR/shard-00000/000000.edit.*        with ``edit_pairs``: the same clip re-spoken (mp4, truth.json, audio.npz)
 
 Sample ``i`` is scene seed ``seed + i``; shards hold ``shard_size`` samples.
 """
@@ -151,9 +152,22 @@ class SyntheticTalkingDataset(IterableDataset):
         return self.length
 
 
-def _write_one(args: tuple[int, int, str, SynthConfig, int]) -> dict[str, object]:
+def _save_clip(stem: Path, clip) -> None:
+    """``stem``.mp4 + .truth.json + .audio.npz of one rendered clip (the npz written atomically)."""
     from talkgen.media import write_video
-    from talkgen.synth.scene import make_scene, render_clip
+
+    def named(suffix: str) -> Path:
+        return stem.with_name(stem.name + suffix)
+
+    write_video(named(".mp4"), clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)
+    clip.truth.save(named(".truth.json"))
+    tmp = named(".audio.tmp.npz").with_name(f".{stem.name}.audio.tmp.npz")
+    np.savez_compressed(tmp, streams=clip.audio_per_character.astype(np.float32))
+    os.replace(tmp, named(".audio.npz"))
+
+
+def _write_one(args: tuple[int, int, str, SynthConfig, int]) -> dict[str, object]:
+    from talkgen.synth.scene import make_scene, perform, redub, render_performance, speak_lines
 
     index, seed, out, config, shard_size = args
     torch.set_num_threads(1)
@@ -162,15 +176,15 @@ def _write_one(args: tuple[int, int, str, SynthConfig, int]) -> dict[str, object
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([int(seed), 0xDA7A])
     scene = make_scene(seed, num_characters=int(rng.integers(1, config.max_characters + 1)))
-    clip = render_clip(
-        scene, size=config.size, fps=config.fps, num_frames=config.num_frames, sample_rate=config.sample_rate
-    )
+    perf = perform(scene, speak_lines(scene, config.sample_rate), config.fps, config.num_frames)
+    clip = render_performance(scene, perf, config.size)
     stem = folder / f"{index:06d}"
-    write_video(stem.with_suffix(".mp4"), clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)
-    clip.truth.save(stem.with_suffix(".truth.json"))
-    tmp = folder / f".{index:06d}.audio.tmp.npz"
-    np.savez_compressed(tmp, streams=clip.audio_per_character.astype(np.float32))
-    os.replace(tmp, stem.with_suffix(".audio.npz"))
+    if config.edit_pairs:  # written first: a clip whose .mp4 exists always has its pair
+        texts = _other_texts(scene, rng)
+        respoken = redub(scene, perf, speak_lines(scene, config.sample_rate, texts))
+        other = render_performance(scene, respoken, config.size)
+        _save_clip(folder / f"{index:06d}.edit", other)
+    _save_clip(stem, clip)
     return {
         "id": index,
         "seed": seed,

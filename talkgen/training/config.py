@@ -32,17 +32,29 @@ class TrainConfig:
             ``"latest"`` (newest under ``output_dir``) or None.
         vae_path: a trained VAE folder (``save_pretrained``) for DiT training; None = the preset's random VAE.
         size, num_frames, fps, max_characters: synthetic clips (``num_frames = 4 k + 1``, ``size`` divisible by 16).
-        data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples).
+        data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples); with
+            ``data_dir``, the seed of the epoch permutations, clip windows and edit draws.
+        data_dir: shards written by ``talkgen synth dataset`` or ``talkgen prepare`` (None: render the synthetic
+            world on the fly). See :mod:`talkgen.training.data`.
         steps, batch_size, learning_rate, weight_decay, adam_beta1/2, adam_eps, warmup_steps, max_grad_norm:
             optimisation (AdamW, linear warmup + cosine decay to 0 at ``steps``, global-norm gradient clipping).
         ema_decay: EMA of the trained weights (0 disables EMA).
         text_only_share: share of samples trained as text-only video (audio nulled), MoCha's joint training.
+        edit_share: share of samples trained as edits (source video + new speech -> re-spoken video), for
+            mask-free lip-sync; needs edit pairs (the synthetic world, or ``talkgen synth dataset --edit-pairs``).
+        motion_share: share of (non-edit) samples conditioned on their first ``motion_latent_frames`` latent frames
+            as motion latents, as long takes continue a window.
         text_dropout, audio_dropout, reference_dropout: per-condition dropout to the learned/empty null.
         sigma_sampling, logit_mean, logit_std, shift: how training sigmas are drawn (shift as in Wan / SD3).
         kl_weight: VAE KL term weight. seed: seed of the model init and of the loop's random draws.
         log_every, checkpoint_every: in steps (checkpoint 0 = only at the end). mixed_precision: accelerate's.
         cpu: force the CPU even when an accelerator is visible (exact-resume tests, debugging).
         train_audio_encoder: train the built-in audio encoder with the DiT (else it stays frozen).
+        gradient_checkpointing: recompute transformer blocks in the backward pass (less memory, ~30% slower).
+        validate_every: every this many steps (0: never) compute a fixed-noise validation loss on
+            ``validation_samples`` held-out synthetic clips and write a validation clip to
+            ``output_dir/validation/`` (DiT: sampled with ``validation_steps`` steps; VAE: reconstruction).
+        tensorboard: also log to ``output_dir/tensorboard`` (needs the ``tensorboard`` package).
     """
 
     task: str = "dit"
@@ -59,6 +71,7 @@ class TrainConfig:
     fps: float = 25.0
     max_characters: int = 3
     data_seed: int = 0
+    data_dir: str | None = None
     text_len: int = 64
     steps: int = 1000
     batch_size: int = 2
@@ -71,6 +84,9 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     ema_decay: float = 0.999
     text_only_share: float = 0.2
+    edit_share: float = 0.0
+    motion_share: float = 0.0
+    motion_latent_frames: int = 1
     text_dropout: float = 0.1
     audio_dropout: float = 0.1
     reference_dropout: float = 0.5
@@ -85,6 +101,11 @@ class TrainConfig:
     mixed_precision: str = "no"
     cpu: bool = False
     train_audio_encoder: bool = True
+    gradient_checkpointing: bool = False
+    validate_every: int = 0
+    validation_samples: int = 2
+    validation_steps: int = 8
+    tensorboard: bool = True
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -107,10 +128,10 @@ class TrainConfig:
             raise ConfigError(f"fps must be positive, got {self.fps}")
         if not 1 <= self.max_characters <= 3:
             raise ConfigError(f"max_characters must be 1-3, got {self.max_characters}")
-        for name in ("steps", "batch_size", "text_len", "log_every"):
+        for name in ("steps", "batch_size", "text_len", "log_every", "validation_samples", "validation_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "checkpoint_every", "data_seed", "seed"):
+        for name in ("warmup_steps", "checkpoint_every", "data_seed", "seed", "validate_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0:
@@ -120,7 +141,14 @@ class TrainConfig:
         for name in ("adam_beta1", "adam_beta2", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        for name in ("text_only_share", "text_dropout", "audio_dropout", "reference_dropout"):
+        for name in (
+            "text_only_share",
+            "edit_share",
+            "motion_share",
+            "text_dropout",
+            "audio_dropout",
+            "reference_dropout",
+        ):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
         if self.sigma_sampling not in SIGMA_SAMPLINGS:
@@ -128,6 +156,16 @@ class TrainConfig:
             raise ConfigError(f"sigma_sampling must be one of {choices}, got {self.sigma_sampling!r}")
         if self.logit_std <= 0 or self.shift <= 0:
             raise ConfigError(f"logit_std and shift must be positive, got {self.logit_std}, {self.shift}")
+        latent_frames = (self.num_frames - 1) // 4 + 1
+        if self.motion_share > 0 and not 1 <= self.motion_latent_frames < latent_frames:
+            raise ConfigError(
+                f"motion_latent_frames must lie in [1, {latent_frames - 1}] for {self.num_frames} frames"
+                f" ({latent_frames} latent frames), got {self.motion_latent_frames}"
+            )
+        if self.data_dir is not None and not isinstance(self.data_dir, str | Path):
+            raise ConfigError(f"data_dir must be a folder path or null, got {type(self.data_dir).__name__}")
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", str(self.data_dir))
         if self.mixed_precision not in MIXED_PRECISIONS:
             raise ConfigError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
 

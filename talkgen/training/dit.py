@@ -69,17 +69,24 @@ class DiTTrainModule(nn.Module):
         audio_streams: torch.Tensor,
         fps: float,
         num_frames: int,
-        reference_latents: torch.Tensor,
+        condition_latents: dict[str, torch.Tensor | None],
         null_conditions: dict[str, torch.Tensor],
     ) -> torch.Tensor:
-        """(B, C, F, H, W) noisy latents -> (B, C, F, H, W) predicted velocity; audio_streams (B, S, N) 16 kHz."""
+        """(B, C, F, H, W) noisy latents -> (B, C, F, H, W) predicted velocity.
+
+        Args:
+            audio_streams: (B, S, N) speech at 16 kHz. condition_latents: ``reference`` / ``source`` / ``motion``
+                latents (or None). null_conditions: per-sample (B,) masks of conditions replaced by their null.
+        """
         audio = self.audio_encoder(audio_streams, fps, num_frames)  # (B, S, T, C_audio)
         return self.transformer(
             noisy_latents,
             timestep,
             text_states,
             audio_embeds=audio,
-            reference_latents=reference_latents,
+            reference_latents=condition_latents.get("reference"),
+            source_latents=condition_latents.get("source"),
+            motion_latents=condition_latents.get("motion"),
             null_conditions=null_conditions,
             return_dict=False,
         )[0]
@@ -118,6 +125,8 @@ class DiTTask(TrainingTask):
         transformer = TalkingCharacterTransformer3DModel(**tcfg)
         audio_encoder = BuiltinAudioEncoder(**audio_cfg)
         audio_encoder.requires_grad_(config.train_audio_encoder)
+        if config.gradient_checkpointing:
+            transformer.enable_gradient_checkpointing()
         self.module = DiTTrainModule(transformer, audio_encoder)
         self.text_encoder, self.tokenizer = build_tiny_text_encoder(text_cfg)
         self.text_encoder.requires_grad_(False)
@@ -163,16 +172,23 @@ class DiTTask(TrainingTask):
         device = self.vae.device
         latents = self.encode_video(batch["video"])
         b = latents.shape[0]
+        edit = batch.get("edit", torch.zeros(b, dtype=torch.bool))
+        source = torch.zeros_like(latents)
+        if edit.any():
+            source[edit.to(device)] = self.encode_video(batch["source_video"][edit])
         sigmas = sample_sigmas(b, generator, cfg.sigma_sampling, cfg.logit_mean, cfg.logit_std, cfg.shift)
         noise = torch.randn(latents.shape, generator=generator).to(device, latents.dtype)
-        text_only = torch.rand(b, generator=generator) < cfg.text_only_share
+        text_only = ~edit & (torch.rand(b, generator=generator) < cfg.text_only_share)
         drop_audio = text_only | (torch.rand(b, generator=generator) < cfg.audio_dropout)
         drop_text = ~text_only & (torch.rand(b, generator=generator) < cfg.text_dropout)
-        drop_reference = torch.rand(b, generator=generator) < cfg.reference_dropout
+        # Edits run without a reference frame, as LipSyncPipeline does; motion continues a window (long takes).
+        drop_reference = edit | (torch.rand(b, generator=generator) < cfg.reference_dropout)
+        use_motion = ~edit & (torch.rand(b, generator=generator) < cfg.motion_share)
         noisy, target = flow_matching_pair(latents, noise, sigmas.to(device))
         text = self.encode_text(batch["caption"])
         text = torch.where(drop_text.to(device)[:, None, None], self.null_text().to(text.dtype), text)
         audio = batch["audio_streams"] * (~text_only).to(batch["audio_streams"].dtype)[:, None, None]
+        motion = latents[:, :, : cfg.motion_latent_frames] if use_motion.any() else None
         prediction = module(
             noisy,
             (sigmas * NUM_TRAIN_TIMESTEPS).to(device),
@@ -180,11 +196,74 @@ class DiTTask(TrainingTask):
             audio,
             cfg.fps,
             cfg.num_frames,
-            latents[:, :, :1],
-            {"audio": drop_audio.to(device), "reference": drop_reference.to(device)},
+            {"reference": latents[:, :, :1], "source": source if edit.any() else None, "motion": motion},
+            {
+                "audio": drop_audio.to(device),
+                "reference": drop_reference.to(device),
+                "source": (~edit).to(device),
+                "motion": (~use_motion).to(device),
+            },
         )
         loss = F.mse_loss(prediction.float(), target.float())
-        return loss, {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum())}
+        extras = {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum()), "edit": int(edit.sum())}
+        extras["motion"] = int(use_motion.sum())
+        return loss, extras
+
+    @torch.no_grad()
+    def validate(self, module, batch: dict[str, Any], clip_path: Path | None) -> dict[str, float]:
+        """Velocity MSE at fixed sigmas and noise with every condition on (no reference: text + speech to video);
+        the clip is sampled from the first clip's caption and speech with ``validation_steps`` steps."""
+        from talkgen.training.validation import VALIDATION_SEED, fixed_sigmas, side_by_side, write_validation_clip
+
+        cfg = self.config
+        device = self.vae.device
+        latents = self.encode_video(batch["video"])
+        b = latents.shape[0]
+        sigmas = fixed_sigmas(b)
+        noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(VALIDATION_SEED))
+        noisy, target = flow_matching_pair(latents, noise.to(device, latents.dtype), sigmas.to(device))
+        keep = torch.zeros(b, dtype=torch.bool, device=device)
+        prediction = module(
+            noisy,
+            (sigmas * NUM_TRAIN_TIMESTEPS).to(device),
+            self.encode_text(batch["caption"]),
+            batch["audio_streams"],
+            cfg.fps,
+            cfg.num_frames,
+            {},
+            {"audio": keep},
+        )
+        numbers = {"val_loss": F.mse_loss(prediction.float(), target.float()).item()}
+        if clip_path is not None:
+            from diffusers import FlowMatchEulerDiscreteScheduler
+
+            from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
+            from talkgen.training.export import SCHEDULER_SHIFT
+
+            pipe = TalkingCharacterPipeline(
+                vae=self.vae,
+                text_encoder=self.text_encoder,
+                tokenizer=self.tokenizer,
+                audio_encoder=module.audio_encoder,
+                transformer=module.transformer,
+                scheduler=FlowMatchEulerDiscreteScheduler(shift=SCHEDULER_SHIFT),
+                max_text_length=cfg.text_len,
+            )
+            pipe.set_progress_bar_config(disable=True)
+            out = pipe(
+                batch["caption"][0],
+                batch["audio_streams"][0].numpy(),
+                num_frames=cfg.num_frames,
+                height=cfg.size,
+                width=cfg.size,
+                fps=cfg.fps,
+                num_inference_steps=cfg.validation_steps,
+                generator=torch.Generator(device=device).manual_seed(VALIDATION_SEED),
+                output_type="np",
+            )
+            frames = side_by_side(out.frames[0], batch["video"][0])
+            write_validation_clip(clip_path, frames, cfg.fps, batch["audio_streams"][0])
+        return numbers
 
     def export(self, module: nn.Module, directory: Path) -> None:
         module.transformer.save_pretrained(directory / "transformer")

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ import torch
 
 from talkgen.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from talkgen.training.config import TrainConfig
+from talkgen.training.data import batches_for
 
 logger = logging.getLogger(__name__)
 
 LOG_FILE = "log.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 FROZEN_DIR = "frozen"
 
 
@@ -51,34 +54,9 @@ class TrainingTask:
     def save_frozen(self, directory: Path) -> None:
         """Save the frozen components the run trains against (for ``talkgen export``); default: none."""
 
-
-def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack synthetic samples: ``video`` (B, 3, T, H, W), ``audio_streams`` (B, S, N) zero-padded, ``caption``."""
-    length = max(s["audio_streams"].shape[-1] for s in samples)
-    streams = torch.zeros(len(samples), samples[0]["audio_streams"].shape[0], length)
-    for i, s in enumerate(samples):
-        streams[i, :, : s["audio_streams"].shape[-1]] = s["audio_streams"]
-    return {
-        "video": torch.stack([s["video"] for s in samples]),
-        "audio_streams": streams,
-        "caption": [str(s["caption"]) for s in samples],
-    }
-
-
-def synthetic_batches(
-    config: TrainConfig, start_step: int, process_index: int = 0, num_processes: int = 1
-) -> Iterator[dict[str, Any]]:
-    """Batches of synthetic clips; step s on process p renders samples ``data_seed + (s P + p) B + j``."""
-    from talkgen.synth.dataset import SynthConfig, render_sample
-
-    synth = SynthConfig(
-        size=config.size, fps=config.fps, num_frames=config.num_frames, max_characters=config.max_characters
-    )
-    step = start_step
-    while True:
-        first = config.data_seed + (step * num_processes + process_index) * config.batch_size
-        yield collate([render_sample(first + j, synth) for j in range(config.batch_size)])
-        step += 1
+    def validate(self, module: torch.nn.Module, batch: dict[str, Any], clip_path: Path | None) -> dict[str, float]:
+        """Fixed-noise validation numbers of ``batch``; with ``clip_path``, also write a clip to watch there."""
+        return {}
 
 
 class Trainer:
@@ -86,7 +64,7 @@ class Trainer:
 
     Args:
         config: the run's options. task: models + loss. batches: an iterator factory ``(start_step) -> batches``
-            (default: :func:`synthetic_batches`), for tests and custom data.
+            for tests and custom data (default: :func:`talkgen.training.data.batches_for`, shards or the world).
     """
 
     def __init__(self, config: TrainConfig, task: TrainingTask, batches=None) -> None:
@@ -115,10 +93,9 @@ class Trainer:
             self.ema.to(self.accelerator.device)
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.step = 0
+        self._validation_batch: dict[str, Any] | None = None
         self._batches = batches or (
-            lambda start: synthetic_batches(
-                config, start, self.accelerator.process_index, self.accelerator.num_processes
-            )
+            lambda start: batches_for(config, start, self.accelerator.process_index, self.accelerator.num_processes)
         )
         if config.resume_from:
             self.resume(config.resume_from)
@@ -153,22 +130,74 @@ class Trainer:
             )
         return path
 
+    @contextmanager
+    def ema_weights(self) -> Iterator[None]:
+        """Swap the EMA weights in for the block (a no-op without EMA); the trained weights come back after."""
+        if self.ema is None:
+            yield
+            return
+        self.ema.store(self.params)
+        self.ema.copy_to(self.params)
+        try:
+            yield
+        finally:
+            self.ema.restore(self.params)
+
     def export(self, directory: str | Path | None = None) -> Path:
         """Save the trained components (EMA weights when EMA is on) with ``save_pretrained``."""
         directory = Path(directory) if directory is not None else self.output_dir / "final"
         module = self.accelerator.unwrap_model(self.module)
-        if self.ema is not None:
-            self.ema.store(self.params)
-            self.ema.copy_to(self.params)
-        try:
+        with self.ema_weights():
             if self.accelerator.is_main_process:
                 self.task.export(module, directory)
-        finally:
-            if self.ema is not None:
-                self.ema.restore(self.params)
         return directory
 
+    def validate(self, write_clip: bool = True) -> dict[str, float]:
+        """The task's validation numbers on the held-out clips, with the EMA weights (main process only).
+
+        Writes ``output_dir/validation/step-<N>.mp4`` when ``write_clip``. Other processes return ``{}``.
+        """
+        from talkgen.training.validation import VALIDATION_DIR, validation_batch
+
+        numbers: dict[str, float] = {}
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            if self._validation_batch is None:
+                self._validation_batch = validation_batch(self.config)
+            module = self.accelerator.unwrap_model(self.module)
+            clip = self.output_dir / VALIDATION_DIR / f"step-{self.step:06d}.mp4" if write_clip else None
+            with self.ema_weights():
+                module.eval()
+                try:
+                    numbers = self.task.validate(module, self._validation_batch, clip)
+                finally:
+                    module.train()
+        self.accelerator.wait_for_everyone()
+        return numbers
+
+    def _tensorboard(self):
+        if not (self.config.tensorboard and self.accelerator.is_main_process):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            logger.warning(
+                "tensorboard is not installed: logging to %s only (pip install tensorboard or set tensorboard: false)",
+                self.output_dir / LOG_FILE,
+            )
+            return None
+        return SummaryWriter(str(self.output_dir / TENSORBOARD_DIR))
+
     # ------------------------------------------------------------------------------------------- loop
+    def _log(self, log, writer, record: dict[str, float], group: str) -> None:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        if writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float):
+                    writer.add_scalar(f"{group}/{key}", value, record["step"])
+            writer.flush()
+
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         """One optimisation step; returns the logged numbers."""
         self.module.train()
@@ -207,20 +236,29 @@ class Trainer:
 
             bar = tqdm(total=stop, initial=self.step, desc=f"train {self.task.name}", unit="step")
         started = time.perf_counter()
-        with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as log:
-            while self.step < stop:
-                record = self.train_step(next(batches))
-                record["seconds"] = round(time.perf_counter() - started, 4)
-                records.append(record)
-                if self.accelerator.is_main_process and (self.step % self.config.log_every == 0 or self.step == stop):
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}")
-                every = self.config.checkpoint_every
-                if (every and self.step % every == 0) or self.step == stop:
-                    self.save()
+        writer = self._tensorboard()
+        try:
+            with open(self.output_dir / LOG_FILE, "a", encoding="utf-8") as log:
+                while self.step < stop:
+                    record = self.train_step(next(batches))
+                    record["seconds"] = round(time.perf_counter() - started, 4)
+                    records.append(record)
+                    logged = self.step % self.config.log_every == 0 or self.step == stop
+                    if self.accelerator.is_main_process and logged:
+                        self._log(log, writer, record, "train")
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{record['loss']:.4f}")
+                    if self.config.validate_every and self.step % self.config.validate_every == 0:
+                        numbers = self.validate()
+                        if numbers:
+                            self._log(log, writer, {"step": self.step, **numbers}, "validation")
+                    every = self.config.checkpoint_every
+                    if (every and self.step % every == 0) or self.step == stop:
+                        self.save()
+        finally:
+            if writer is not None:
+                writer.close()
         if bar is not None:
             bar.close()
         return records

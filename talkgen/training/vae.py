@@ -69,5 +69,20 @@ class VAETask(TrainingTask):
         kl = kl_divergence(mean.float(), logvar.float())
         return rec + self.config.kl_weight * kl, {"reconstruction": rec.item(), "kl": kl.item()}
 
+    @torch.no_grad()
+    def validate(self, module, batch: dict[str, Any], clip_path: Path | None) -> dict[str, float]:
+        """Reconstruction MSE of the posterior mean; the clip shows the first reconstruction beside the original."""
+        device = next(module.parameters()).device
+        video = batch["video"].to(device)
+        recon = module.vae.decode(module.vae.encode(video).latent_dist.mean).sample
+        numbers = {"val_reconstruction": F.mse_loss(recon.float(), video.float()).item()}
+        if clip_path is not None:
+            from talkgen.training.validation import side_by_side, write_validation_clip
+
+            first = ((recon[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu().numpy()
+            frames = side_by_side(first, batch["video"][0])
+            write_validation_clip(clip_path, frames, self.config.fps, batch["audio_streams"][0])
+        return numbers
+
     def export(self, module: nn.Module, directory: Path) -> None:
         module.vae.save_pretrained(directory)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 pytest.importorskip("mediapipe")
@@ -41,7 +42,7 @@ def app() -> typer.Typer:
     return app
 
 
-def test_prepare_writes_good_clips_and_reports_bad_files(app, tmp_path):
+def test_prepare_writes_good_clips_and_reports_bad_files(app, tmp_path, tiny_settings):
     footage = tmp_path / "footage"
     footage.mkdir()
     frames = _face_frames()
@@ -74,6 +75,13 @@ def test_prepare_writes_good_clips_and_reports_bad_files(app, tmp_path):
         assert all(meta["speaking"])
         streams = np.load(stem.with_suffix(".audio.npz"))["streams"]
         assert streams.shape == (1, SR) and streams.dtype == np.float32
+
+    # the shards train the DiT as they are (footage has no edit pairs, so edit_share stays 0)
+    config = tmp_path / "dit.yaml"
+    config.write_text(yaml.safe_dump({**tiny_settings, "task": "dit", "output_dir": str(tmp_path / "run")}))
+    result = CliRunner().invoke(app, ["train", "dit", "-c", str(config), "--steps", "1", "--data-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "step 1 loss" in result.output
 
 
 def test_scene_cuts_segments_speech_and_srt():
