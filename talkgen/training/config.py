@@ -31,6 +31,10 @@ class TrainConfig:
         output_dir: where checkpoints (``checkpoint-<step>/``) and ``log.jsonl`` go. resume_from: a checkpoint dir,
             ``"latest"`` (newest under ``output_dir``) or None.
         vae_path: a trained VAE folder (``save_pretrained``) for DiT training; None = the preset's random VAE.
+        foundation_dir: a local Wan2.1 diffusers folder (``transformer/``, ``vae/``, ``text_encoder/``,
+            ``tokenizer/``): the DiT starts from its transformer (new layers at their identity init) and trains
+            against its frozen VAE and UMT5. Required by presets without a built-in text encoder (``wan-1.3b``).
+        audio_encoder_dir: a local Wav2Vec2 / Whisper folder for presets whose audio encoder is one (frozen).
         size, num_frames, fps, max_characters: synthetic clips (``num_frames = 4 k + 1``, ``size`` divisible by 16).
         data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples); with
             ``data_dir``, the seed of the epoch permutations, clip windows and edit draws.
@@ -66,6 +70,8 @@ class TrainConfig:
     output_dir: str = "runs/tiny"
     resume_from: str | None = None
     vae_path: str | None = None
+    foundation_dir: str | None = None
+    audio_encoder_dir: str | None = None
     size: int = 128
     num_frames: int = 25
     fps: float = 25.0
@@ -162,10 +168,12 @@ class TrainConfig:
                 f"motion_latent_frames must lie in [1, {latent_frames - 1}] for {self.num_frames} frames"
                 f" ({latent_frames} latent frames), got {self.motion_latent_frames}"
             )
-        if self.data_dir is not None and not isinstance(self.data_dir, str | Path):
-            raise ConfigError(f"data_dir must be a folder path or null, got {type(self.data_dir).__name__}")
-        if self.data_dir is not None:
-            object.__setattr__(self, "data_dir", str(self.data_dir))
+        for name in ("data_dir", "vae_path", "foundation_dir", "audio_encoder_dir"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str | Path):
+                raise ConfigError(f"{name} must be a folder path or null, got {type(value).__name__}")
+            if value is not None:
+                object.__setattr__(self, name, str(value))
         if self.mixed_precision not in MIXED_PRECISIONS:
             raise ConfigError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
 

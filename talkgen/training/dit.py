@@ -60,6 +60,14 @@ class DiTTrainModule(nn.Module):
         super().__init__()
         self.transformer = transformer
         self.audio_encoder = audio_encoder
+        self.audio_trainable = any(p.requires_grad for p in audio_encoder.parameters())
+
+    def train(self, mode: bool = True) -> DiTTrainModule:
+        """As ``nn.Module.train``, but a frozen audio encoder stays in eval mode (no dropout in its features)."""
+        super().train(mode)
+        if not self.audio_trainable:
+            self.audio_encoder.eval()
+        return self
 
     def forward(
         self,
@@ -78,7 +86,8 @@ class DiTTrainModule(nn.Module):
             audio_streams: (B, S, N) speech at 16 kHz. condition_latents: ``reference`` / ``source`` / ``motion``
                 latents (or None). null_conditions: per-sample (B,) masks of conditions replaced by their null.
         """
-        audio = self.audio_encoder(audio_streams, fps, num_frames)  # (B, S, T, C_audio)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.audio_trainable):
+            audio = self.audio_encoder(audio_streams, fps, num_frames)  # (B, S, T, C_audio)
         return self.transformer(
             noisy_latents,
             timestep,
@@ -103,6 +112,51 @@ def _check_shapes(transformer: dict, vae: dict, text: dict, audio: dict) -> None
         )
 
 
+def _audio_encoder(config: TrainConfig, audio_cfg: dict) -> nn.Module:
+    """The built-in encoder (trained with ``train_audio_encoder``) or a frozen Wav2Vec2 / Whisper from a local dir."""
+    from talkgen.models.audio_encoder import BuiltinAudioEncoder, Wav2Vec2AudioEncoder, WhisperAudioEncoder
+
+    kind = audio_cfg.pop("kind", "builtin")
+    if kind == "builtin":
+        encoder = BuiltinAudioEncoder(**audio_cfg)
+        return encoder.requires_grad_(config.train_audio_encoder)
+    loaders = {"wav2vec2": Wav2Vec2AudioEncoder.from_dir, "whisper": WhisperAudioEncoder.from_dir}
+    if kind not in loaders:
+        raise ConfigError(f"preset {config.preset!r}: unknown audio encoder kind {kind!r}")
+    if not config.audio_encoder_dir:
+        raise ConfigError(
+            f"preset {config.preset!r} uses a {kind} audio encoder: set audio_encoder_dir to a local {kind} folder"
+            " (config.json + model.safetensors)"
+        )
+    return loaders[kind](config.audio_encoder_dir, layers=audio_cfg.get("layers")).requires_grad_(False)
+
+
+def _audio_dim(encoder: nn.Module) -> int:
+    return int(getattr(encoder, "feature_dim", None) or encoder.config.out_dim)
+
+
+def _foundation_transformer(config: TrainConfig, tcfg: dict) -> nn.Module:
+    """The preset's talking transformer initialised from ``foundation_dir/transformer`` (new layers at init)."""
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    keys = ("audio_dim", "max_audio_streams", "audio_block_indices", "audio_window_neighbors")
+    return TalkingCharacterTransformer3DModel.from_wan(
+        config.foundation_dir, vae_scale_factor_temporal=tcfg.get("vae_scale_factor_temporal", 4),
+        **{k: tcfg[k] for k in keys if k in tcfg},
+    )  # fmt: skip
+
+
+def _load_vae(folder: Path, channels: int) -> nn.Module:
+    from diffusers import AutoencoderKLWan
+
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"{folder} is not a VAE folder (expected config.json + safetensors from save_pretrained)")
+    vae = AutoencoderKLWan.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+    if vae.config.z_dim != channels:
+        raise ConfigError(f"VAE at {folder} has z_dim {vae.config.z_dim}, expected {channels}")
+    return vae
+
+
 class DiTTask(TrainingTask):
     """Flow-matching task: builds the transformer, audio encoder (trained), tiny T5 and VAE (frozen)."""
 
@@ -112,34 +166,41 @@ class DiTTask(TrainingTask):
         super().__init__(config)
         from diffusers import AutoencoderKLWan
 
-        from talkgen.models.audio_encoder import BuiltinAudioEncoder
-        from talkgen.models.text_encoder import build_tiny_text_encoder
-        from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+        from talkgen.models.text_encoder import build_tiny_text_encoder, load_umt5
 
         tcfg, vcfg = config.component_config("transformer"), config.component_config("vae")
         text_cfg, audio_cfg = config.component_config("text_encoder"), config.component_config("audio_encoder")
-        if audio_cfg.pop("kind", "builtin") != "builtin" or not text_cfg:
-            raise ConfigError(f"preset {config.preset!r}: training supports the built-in audio encoder and tiny T5")
-        _check_shapes(tcfg, vcfg, text_cfg, audio_cfg)
         torch.manual_seed(config.seed)
-        transformer = TalkingCharacterTransformer3DModel(**tcfg)
-        audio_encoder = BuiltinAudioEncoder(**audio_cfg)
-        audio_encoder.requires_grad_(config.train_audio_encoder)
+        audio_encoder = _audio_encoder(config, audio_cfg)
+        if config.foundation_dir:
+            transformer = _foundation_transformer(config, tcfg)
+            self.text_encoder, self.tokenizer = load_umt5(config.foundation_dir)
+            self.vae = _load_vae(Path(config.foundation_dir) / "vae", transformer.config.in_channels)
+            _check_shapes(
+                dict(transformer.config),
+                {"z_dim": self.vae.config.z_dim},
+                {"d_model": self.text_encoder.config.d_model},
+                {"out_dim": _audio_dim(audio_encoder)},
+            )
+        else:
+            if not text_cfg:
+                raise ConfigError(
+                    f"preset {config.preset!r} has no built-in text encoder: set foundation_dir to a local Wan2.1"
+                    " diffusers folder (transformer/, vae/, text_encoder/, tokenizer/)"
+                )
+            _check_shapes(tcfg, vcfg, text_cfg, {"out_dim": _audio_dim(audio_encoder)})
+            from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+            transformer = TalkingCharacterTransformer3DModel(**tcfg)
+            self.text_encoder, self.tokenizer = build_tiny_text_encoder(text_cfg)
+            if config.vae_path:
+                self.vae = _load_vae(Path(config.vae_path), tcfg["in_channels"])
+            else:
+                self.vae = AutoencoderKLWan(**vcfg)
         if config.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
         self.module = DiTTrainModule(transformer, audio_encoder)
-        self.text_encoder, self.tokenizer = build_tiny_text_encoder(text_cfg)
-        self.text_encoder.requires_grad_(False)
-        if config.vae_path:
-            if not Path(config.vae_path).is_dir():
-                raise ConfigError(f"vae_path {config.vae_path} is not a folder (expected a save_pretrained VAE)")
-            self.vae = AutoencoderKLWan.from_pretrained(config.vae_path)
-            if self.vae.config.z_dim != tcfg["in_channels"]:
-                raise ConfigError(
-                    f"VAE at {config.vae_path} has z_dim {self.vae.config.z_dim}, expected {tcfg['in_channels']}"
-                )
-        else:
-            self.vae = AutoencoderKLWan(**vcfg)
+        self.text_encoder.requires_grad_(False).eval()
         self.vae.requires_grad_(False).eval()
         self._null_text: torch.Tensor | None = None
 
@@ -267,10 +328,23 @@ class DiTTask(TrainingTask):
 
     def export(self, module: nn.Module, directory: Path) -> None:
         module.transformer.save_pretrained(directory / "transformer")
-        module.audio_encoder.save_pretrained(directory / "audio_encoder")
+        if hasattr(module.audio_encoder, "save_pretrained"):  # frozen Wav2Vec2/Whisper stay where they are
+            module.audio_encoder.save_pretrained(directory / "audio_encoder")
 
     def save_frozen(self, directory: Path) -> None:
-        """Save the frozen VAE, T5 and tokenizer (``vae/``, ``text_encoder/``, ``tokenizer/``) under ``directory``."""
+        """Save the frozen VAE, T5 and tokenizer (``vae/``, ``text_encoder/``, ``tokenizer/``) under ``directory``.
+
+        Foundation runs record their source folders in ``sources.json`` instead of copying gigabytes of weights.
+        """
+        if self.config.foundation_dir:
+            from talkgen.fs import write_json
+
+            cfg = self.config
+            write_json(
+                directory / "sources.json",
+                {"foundation_dir": cfg.foundation_dir, "audio_encoder_dir": cfg.audio_encoder_dir},
+            )
+            return
         self.vae.save_pretrained(directory / "vae")
         self.text_encoder.save_pretrained(directory / "text_encoder")
         self.tokenizer.save_pretrained(directory / "tokenizer")

@@ -51,6 +51,11 @@ def export_pipeline(run_dir: str | Path, model_dir: str | Path, max_shard_size: 
 
     run_dir, model_dir = Path(run_dir), Path(model_dir)
     final, frozen = run_dir / FINAL_DIR, run_dir / FROZEN_DIR
+    if (frozen / "sources.json").is_file():
+        raise ConfigError(
+            f"{run_dir} trained from foundation weights (frozen/sources.json): its trained transformer is"
+            f" {final / 'transformer'} (save_pretrained); pipeline export covers runs with built-in encoders only"
+        )
     needed = [final / "transformer", final / "audio_encoder"] + [
         frozen / name for name in ("vae", "text_encoder", "tokenizer")
     ]

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from talkgen.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from talkgen.training.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
 from talkgen.training.config import TrainConfig
 from talkgen.training.data import batches_for
 
@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 LOG_FILE = "log.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+SHARDED_DIR = "sharded"  # accelerate save_state folder of FSDP checkpoints
 FROZEN_DIR = "frozen"
 
 
@@ -50,6 +51,21 @@ class TrainingTask:
     def export(self, module: torch.nn.Module, directory: Path) -> None:
         """Save the trained components with ``save_pretrained`` under ``directory``."""
         raise NotImplementedError
+
+    def export_state(self, module: torch.nn.Module, state: dict[str, torch.Tensor], directory: Path) -> None:
+        """Save trained components from a gathered full ``state`` dict (FSDP runs, whose params are sharded).
+
+        Each top-level child ``name`` with a diffusers ``save_config`` is written as ``directory/name`` (config +
+        ``diffusion_pytorch_model.safetensors``), loadable with ``from_pretrained``.
+        """
+        from safetensors.torch import save_file
+
+        for name, child in module.named_children():
+            prefix = f"{name}."
+            tensors = {k[len(prefix) :]: v.contiguous() for k, v in state.items() if k.startswith(prefix)}
+            if tensors and hasattr(child, "save_config") and any(p.requires_grad for p in child.parameters()):
+                child.save_config(directory / name)
+                save_file(tensors, str(directory / name / "diffusion_pytorch_model.safetensors"))
 
     def save_frozen(self, directory: Path) -> None:
         """Save the frozen components the run trains against (for ``talkgen export``); default: none."""
@@ -88,6 +104,13 @@ class Trainer:
         self.module, self.optimizer, self.scheduler = self.accelerator.prepare(task.module, optimizer, scheduler)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
         task.to(self.accelerator.device)
+        from accelerate.utils import DistributedType
+
+        self.fsdp = self.accelerator.distributed_type == DistributedType.FSDP
+        if self.fsdp and config.ema_decay > 0:
+            from talkgen.errors import ConfigError
+
+            raise ConfigError("EMA weights are not kept under FSDP (sharded parameters): set ema_decay: 0")
         self.ema = EMAModel(self.params, decay=config.ema_decay) if config.ema_decay > 0 else None
         if self.ema is not None:
             self.ema.to(self.accelerator.device)
@@ -108,6 +131,10 @@ class Trainer:
         path = latest_checkpoint(self.output_dir) if str(checkpoint) == "latest" else Path(checkpoint)
         if path is None:
             raise ConfigError(f"resume_from: latest, but {self.output_dir} has no checkpoint-<step> folder")
+        if self.fsdp:
+            self.step = self._load_sharded(path)
+            logger.info("resumed from %s at step %d", path, self.step)
+            return
         self.step = load_checkpoint(
             path, self.accelerator.unwrap_model(self.module), self.optimizer, self.scheduler, self.generator, self.ema
         )
@@ -117,7 +144,9 @@ class Trainer:
         """Write ``output_dir/checkpoint-<step>`` (main process only); returns its path."""
         path = self.output_dir / f"checkpoint-{self.step}"
         self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
+        if self.fsdp:
+            self._save_sharded(path)
+        elif self.accelerator.is_main_process:
             save_checkpoint(
                 path,
                 self.step,
@@ -129,6 +158,28 @@ class Trainer:
                 extra={"config": self.config.to_dict(), "task": self.task.name},
             )
         return path
+
+    def _save_sharded(self, path: Path) -> None:
+        """FSDP: accelerate writes the sharded model/optimizer/scheduler/RNG; we add the step and loop generator."""
+        from safetensors.torch import save_file
+
+        self.accelerator.save_state(str(path / SHARDED_DIR))
+        if self.accelerator.is_main_process:
+            save_file({"loop": self.generator.get_state()}, str(path / "loop-rng.safetensors"))
+            extra = {"config": self.config.to_dict(), "task": self.task.name, "sharded": True}
+            (path / STATE_FILE).write_text(json.dumps({"step": self.step, "extra": extra}, indent=1), "utf-8")
+        self.accelerator.wait_for_everyone()
+
+    def _load_sharded(self, path: Path) -> int:
+        from safetensors.torch import load_file
+
+        from talkgen.errors import ConfigError
+
+        if not (path / SHARDED_DIR).is_dir():
+            raise ConfigError(f"{path} was not written by an FSDP run (no {SHARDED_DIR}/); resume it without FSDP")
+        self.accelerator.load_state(str(path / SHARDED_DIR))
+        self.generator.set_state(load_file(str(path / "loop-rng.safetensors"))["loop"])
+        return int(json.loads((path / STATE_FILE).read_text(encoding="utf-8"))["step"])
 
     @contextmanager
     def ema_weights(self) -> Iterator[None]:
@@ -147,6 +198,12 @@ class Trainer:
         """Save the trained components (EMA weights when EMA is on) with ``save_pretrained``."""
         directory = Path(directory) if directory is not None else self.output_dir / "final"
         module = self.accelerator.unwrap_model(self.module)
+        if self.fsdp:  # gather the sharded parameters into one full state dict (on the main process)
+            state = self.accelerator.get_state_dict(self.module)
+            if self.accelerator.is_main_process:
+                self.task.export_state(module, state, directory)
+            self.accelerator.wait_for_everyone()
+            return directory
         with self.ema_weights():
             if self.accelerator.is_main_process:
                 self.task.export(module, directory)
@@ -155,17 +212,21 @@ class Trainer:
     def validate(self, write_clip: bool = True) -> dict[str, float]:
         """The task's validation numbers on the held-out clips, with the EMA weights (main process only).
 
-        Writes ``output_dir/validation/step-<N>.mp4`` when ``write_clip``. Other processes return ``{}``.
+        Writes ``output_dir/validation/step-<N>.mp4`` when ``write_clip`` (not under FSDP). Other processes
+        return ``{}``.
         """
         from talkgen.training.validation import VALIDATION_DIR, validation_batch
 
         numbers: dict[str, float] = {}
         self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
+        main = self.accelerator.is_main_process
+        if main or self.fsdp:  # sharded parameters: every process joins the forward's all-gathers
             if self._validation_batch is None:
                 self._validation_batch = validation_batch(self.config)
             module = self.accelerator.unwrap_model(self.module)
-            clip = self.output_dir / VALIDATION_DIR / f"step-{self.step:06d}.mp4" if write_clip else None
+            # FSDP: no clip (sampling on one process would wait forever for the others' all-gathers)
+            write = write_clip and main and not self.fsdp
+            clip = self.output_dir / VALIDATION_DIR / f"step-{self.step:06d}.mp4" if write else None
             with self.ema_weights():
                 module.eval()
                 try:
@@ -173,7 +234,7 @@ class Trainer:
                 finally:
                     module.train()
         self.accelerator.wait_for_everyone()
-        return numbers
+        return numbers if main else {}
 
     def _tensorboard(self):
         if not (self.config.tensorboard and self.accelerator.is_main_process):

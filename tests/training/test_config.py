@@ -10,11 +10,27 @@ from talkgen.training import TrainConfig
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize("name", ["tiny.yaml", "tiny-vae.yaml"])
+@pytest.mark.parametrize("name", ["tiny.yaml", "tiny-vae.yaml", "wan-1.3b.yaml"])
 def test_shipped_configs_load(name):
     config = TrainConfig.from_yaml(CONFIGS / name)
     assert config.task == ("vae" if "vae" in name else "dit")
     assert config.component_config("transformer")["num_layers"] >= 1
+
+
+def test_fsdp_launch_config_wraps_the_transformer_blocks():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from talkgen.models.presets import get_preset
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    launch = load_config_from_file(str(CONFIGS / "accelerate" / "fsdp-wan-1.3b.yaml"))
+    assert str(launch.distributed_type).endswith("FSDP") and launch.mixed_precision == "bf16"
+    wrapped = launch.fsdp_config["fsdp_transformer_layer_cls_to_wrap"]
+    shapes = {**get_preset("wan-1.3b").config("transformer"), "num_layers": 2, "ffn_dim": 32, "text_dim": 16}
+    model = TalkingCharacterTransformer3DModel(**shapes)
+    assert sum(type(m).__name__ == wrapped for m in model.modules()) == 2  # one FSDP unit per block
+    train = TrainConfig.from_yaml(CONFIGS / "wan-1.3b.yaml")
+    assert train.ema_decay == 0 and train.mixed_precision == launch.mixed_precision
 
 
 @pytest.mark.parametrize(
@@ -30,6 +46,9 @@ def test_shipped_configs_load(name):
         ({"sigma_sampling": "beta"}, "sigma_sampling"),
         ({"steps": 0}, "steps"),
         ({"mixed_precision": "fp8"}, "mixed_precision"),
+        ({"edit_share": -0.1}, "edit_share"),
+        ({"validate_every": -1}, "validate_every"),
+        ({"data_dir": 3}, "data_dir must be a folder path"),
     ],
 )
 def test_bad_values_raise_config_error(changes, message):
