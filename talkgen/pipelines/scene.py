@@ -2,8 +2,9 @@
 
 :func:`render_scene` runs the pipeline once per planned clip (each clip a long take in windows when it is longer
 than ``window_frames``), with one 16 kHz audio stream per visible character (silence where that character does
-not speak), and returns the stitched frames, the mixed dialogue track and timings. :func:`subtitles_srt` writes
-the plan's lines as SubRip subtitles.
+not speak), and returns the stitched frames, the mixed dialogue track and timings. Characters with an ``image:``
+give each clip a reference first frame (:func:`reference_frame`: the visible characters' images side by side, in
+on-screen order). :func:`subtitles_srt` writes the plan's lines as SubRip subtitles.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from talkgen.errors import MediaError
 from talkgen.pipelines.guidance import GuidanceConfig
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
+MAX_IMAGE_PIXELS = 40_000_000
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
+NEUTRAL_GREY = 128  # the panel of a visible character without an image
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,14 @@ def dialogue_track(plan, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE
     return np.clip(track, -1.0, 1.0)
 
 
+def clip_tags(clip) -> tuple[str, ...]:
+    """The characters of a clip in on-screen (stream) order: the visible ones, else the speakers."""
+    return tuple(clip.visible) or tuple(clip.speakers) or ("@silent",)
+
+
 def clip_streams(clip, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE) -> tuple[tuple[str, ...], np.ndarray]:
     """Per-character audio of one clip: (tags, (S, N) float32), one stream per visible character (max 4)."""
-    tags = tuple(clip.visible) or tuple(clip.speakers) or ("@silent",)
+    tags = clip_tags(clip)
     extra = [seg.tag for seg in clip.segments if seg.tag not in tags]
     if extra:
         logger.warning("clip %d: speakers %s are not visible; their speech is not used for faces", clip.index, extra)
@@ -110,6 +121,85 @@ def clip_streams(clip, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE) 
             wave = waves[seg.line_index]
             _place(streams[tags.index(seg.tag)], wave, seg.clip_offset, seg.line_offset, seg.duration, sample_rate)
     return tags, streams
+
+
+def load_reference_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS):
+    """Open a character's reference image safely: PNG/JPEG/WebP only, at most ``max_pixels``, RGB, EXIF-upright.
+
+    The size is read from the header and checked before any pixel is decoded.
+
+    Returns:
+        a loaded RGB ``PIL.Image.Image``.
+
+    Raises:
+        MediaError: missing, unreadable, unsupported or oversized file (names the file and the fix).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    name = Path(path).name
+    fix = "use a .png, .jpg or .webp image in the character's `image:` field"
+    if not Path(path).is_file():
+        raise MediaError(f"reference image {name}: file not found; {fix}")
+    try:
+        with Image.open(path, formats=IMAGE_FORMATS) as im:
+            width, height = im.size
+            if width < 1 or height < 1 or width * height > max_pixels:
+                raise MediaError(
+                    f"reference image {name}: {width}x{height} pixels is more than the limit of "
+                    f"{max_pixels / 1e6:g} megapixels; resize it (a few hundred pixels a side is plenty)"
+                )
+            im.load()
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except UnidentifiedImageError:
+        raise MediaError(f"reference image {name}: not a PNG, JPEG or WebP image; {fix}") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"reference image {name}: cannot be decoded ({exc}); {fix}") from None
+
+
+def reference_frame(images: list, height: int, width: int) -> np.ndarray | None:
+    """Compose a reference first frame from one image per visible character (left to right, None = no image).
+
+    Each image is scaled to cover its share of the width (aspect kept, centre-cropped); characters without an
+    image get a neutral mid-grey panel.
+
+    Returns:
+        (height, width, 3) uint8, or None when no character has an image.
+    """
+    from PIL import Image, ImageOps
+
+    if all(im is None for im in images):
+        return None
+    frame = np.full((height, width, 3), NEUTRAL_GREY, dtype=np.uint8)
+    edges = [round(k * width / len(images)) for k in range(len(images) + 1)]
+    for im, x0, x1 in zip(images, edges, edges[1:], strict=False):
+        if im is not None and x1 > x0:
+            panel = ImageOps.fit(im, (x1 - x0, height), method=Image.Resampling.BICUBIC)
+            frame[:, x0:x1] = np.asarray(panel, dtype=np.uint8)
+    return frame
+
+
+def clip_references(plan, height: int, width: int) -> list[np.ndarray | None]:
+    """One reference frame per clip of ``plan`` (:func:`reference_frame` of its visible characters' images).
+
+    Every image is opened once, before anything is generated, so a bad file fails fast.
+    """
+    opened: dict[Path, object] = {}
+    for char in plan.scene.characters:
+        if char.image is not None and char.image not in opened:
+            opened[char.image] = load_reference_image(char.image)
+    if not opened:
+        return [None] * len(plan.clips)
+    refs = []
+    for clip in plan.clips:
+        images = []
+        for tag in clip_tags(clip):
+            try:
+                image = plan.scene.character(tag).image
+            except KeyError:
+                image = None
+            images.append(None if image is None else opened[image])
+        refs.append(reference_frame(images, height, width))
+    return refs
 
 
 def render_scene(
@@ -128,15 +218,19 @@ def render_scene(
 
     Returns:
         :class:`SceneResult` with ``plan.num_frames`` frames.
+
+    Raises:
+        MediaError: a character's reference image cannot be used (checked before any speech or generation).
     """
     timings: dict[str, float] = {}
+    references = clip_references(plan, config.height, config.width)
     start = time.perf_counter()
     waves = line_waveforms(plan) if waves is None else waves
     timings["speech_s"] = time.perf_counter() - start
     device = pipe._execution_device
     pieces = []
     start = time.perf_counter()
-    for clip in plan.clips:
+    for clip, reference in zip(plan.clips, references, strict=True):
         _, streams = clip_streams(clip, waves)
         frames = 4 * math.ceil((clip.num_frames - 1) / 4) + 1  # the causal VAE's 4 k + 1
         min_samples = math.ceil(frames / plan.fps * SAMPLE_RATE) + 1
@@ -146,6 +240,7 @@ def render_scene(
         out = pipe(
             clip.prompt,
             streams,
+            image=reference,
             num_frames=frames,
             height=config.height,
             width=config.width,

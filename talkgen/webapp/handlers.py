@@ -8,7 +8,9 @@ in :mod:`talkgen.webapp.backends` when this build has them.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +31,16 @@ SCRIPT_FILE_ROOTS = (REPO_ROOT / "samples", REPO_ROOT / "audio")
 SCRIPT_FORMATS = ("yaml", "fountain")
 MAX_SCRIPT_CHARS = 200_000
 PREVIEW_TEXT = "Hello, this is how I sound."
+# Uploads attached to a script (reference images, recorded lines): formats, limits, stored size.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
+MAX_IMAGE_PIXELS = 40_000_000
+MAX_STORED_IMAGE_SIDE = 2048
+LINE_AUDIO_RATE = 16_000
+NEEDS_YAML = (
+    "reference images and recorded line audio need the YAML script format (Fountain has no field for them); "
+    "write the scene in YAML (see samples/scenes/dialogue.yaml) and attach again"
+)
 
 
 # ----------------------------------------------------------------------------------------------------- scripts
@@ -78,25 +90,33 @@ class ScriptCheck:
         return self.error is None
 
 
-def _check_file_roots(scene: Scene) -> None:
-    """Refuse audio/image paths outside the shipped sample folders (a browser user must not read server files)."""
+def _check_file_roots(scene: Scene, upload_dir: Path | None = None) -> None:
+    """Refuse audio/image paths outside the shipped sample folders and this session's upload folder (a browser
+    user must not read server files)."""
     from talkgen.prompts.source import SourceLocation, script_error
 
+    roots = [r.resolve() for r in SCRIPT_FILE_ROOTS] + ([Path(upload_dir).resolve()] if upload_dir else [])
     named = [(c.image, c.location) for c in scene.characters] + [(ln.audio, ln.location) for ln in scene.lines]
     for path, loc in named:
         if path is None:
             continue
         resolved = Path(path).resolve()
-        if not any(resolved.is_relative_to(root.resolve()) for root in SCRIPT_FILE_ROOTS):
+        if not any(resolved.is_relative_to(root) for root in roots):
             raise script_error(
                 loc or SourceLocation("script"),
                 f"file {Path(path).name!r} is outside the app's sample folders",
-                "in the web app, scripts may only name files under samples/ or audio/",
+                "in the web app, scripts may only name files under samples/ or audio/, or files attached in the "
+                "Characters panel",
             )
 
 
-def parse_script(text: str, fmt: str = "yaml", *, file: str | None = None) -> tuple[Scene, ...]:
+def parse_script(
+    text: str, fmt: str = "yaml", *, file: str | None = None, upload_dir: str | Path | None = None
+) -> tuple[Scene, ...]:
     """Parse editor text into scenes. Relative file names start at ``samples/scenes/``.
+
+    Args:
+        upload_dir: this session's upload folder (:func:`session_upload_dir`); scripts may name files in it.
 
     Raises:
         ScriptError: located at ``line:column`` of the text.
@@ -114,11 +134,18 @@ def parse_script(text: str, fmt: str = "yaml", *, file: str | None = None) -> tu
     else:
         scenes = (parse_yaml_scene(text, name, base_dir=SCENES_DIR, voices=known_voices()),)
     for scene in scenes:
-        _check_file_roots(scene)
+        _check_file_roots(scene, Path(upload_dir) if upload_dir else None)
     return scenes
 
 
-def check_script(text: str, fmt: str = "yaml", template: str | None = None, *, estimate: bool = True) -> ScriptCheck:
+def check_script(
+    text: str,
+    fmt: str = "yaml",
+    template: str | None = None,
+    *,
+    estimate: bool = True,
+    upload_dir: str | Path | None = None,
+) -> ScriptCheck:
     """Parse and plan a script (as ``talkgen script check``); user mistakes come back in ``.error``, not raised.
 
     Args:
@@ -126,11 +153,12 @@ def check_script(text: str, fmt: str = "yaml", template: str | None = None, *, e
         fmt: ``yaml`` or ``fountain``.
         template: a prompt template name (None: the script's own or the default).
         estimate: estimate line durations from text (instant) instead of synthesising speech.
+        upload_dir: this session's upload folder, whose files the script may name.
     """
     from talkgen.prompts import CachedTiming, estimate_timing, plan_scene, speech_timing
 
     try:
-        scenes = parse_script(text, fmt)
+        scenes = parse_script(text, fmt, upload_dir=upload_dir)
         timing = CachedTiming(estimate_timing if estimate else speech_timing)
         plans = tuple(plan_scene(s, timing, template=template or None) for s in scenes)
     except (ScriptError, ConfigError, SpeechError) as exc:
@@ -169,13 +197,33 @@ def plan_text(check: ScriptCheck) -> str:
     return "\n\n".join(format_plan(p, i, n) for i, p in enumerate(check.plans, start=1))
 
 
+CHARACTER_HEADERS = ("scene", "tag", "name", "voice", "image", "description")
+
+
 def characters_rows(check: ScriptCheck) -> list[list[str]]:
-    """One row per character of every scene: scene, tag, name, voice, description."""
+    """One row per character of every scene: scene, tag, name, voice, reference image file name, description."""
     rows = []
     for i, scene in enumerate(check.scenes, start=1):
         for c in scene.characters:
-            rows.append([str(i), c.tag, c.name, str(c.voice), c.description])
+            image = c.image.name if c.image is not None else ""
+            rows.append([str(i), c.tag, c.name, str(c.voice), image, c.description])
     return rows
+
+
+def line_choices(check: ScriptCheck, width: int = 60) -> list[tuple[str, int]]:
+    """(label, line number) per dialogue line of the first scene: ``"3: Ana: Still better... [audio: x.wav]"``."""
+    if not check.scenes:
+        return []
+    scene = check.scenes[0]
+    choices = []
+    for line in scene.lines:
+        said = line.text or ""
+        said = said if len(said) <= width else said[: width - 3].rstrip() + "..."
+        label = f"{line.index + 1}: {scene.character(line.speaker).name}: {said}"
+        if line.audio is not None:
+            label += f" [audio: {line.audio.name}]"
+        choices.append((label, line.index + 1))
+    return choices
 
 
 # ------------------------------------------------------------------------------------------------------ speech
@@ -206,6 +254,229 @@ def preview_character(check: ScriptCheck, name: str) -> tuple[int, np.ndarray]:
                 v = c.voice
                 return preview_voice(v.name, said, variant=v.variant, rate=v.rate, pitch=v.pitch)
     raise ConfigError(f"no character {name!r} in the script")
+
+
+# ------------------------------------------------------------------------------------------ attached uploads
+def session_upload_dir(root: str | Path, session: str | None) -> Path:
+    """The upload folder of one browser session: ``root/uploads/<digest of the session id>``."""
+    digest = hashlib.sha256((session or "anonymous").encode("utf-8")).hexdigest()[:16]
+    return Path(root).resolve() / "uploads" / digest
+
+
+def store_image(upload: str | Path | None, upload_dir: str | Path, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Path:
+    """Validate an uploaded reference image and store an upright RGB PNG copy of it in ``upload_dir``.
+
+    The size is read from the header and checked before decoding; the copy's longer side is at most
+    :data:`MAX_STORED_IMAGE_SIDE` and its name is a content hash (``image-<hash>.png``).
+
+    Raises:
+        MediaError: no file, wrong type, too many pixels, or an unreadable image (names the file and the fix).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from talkgen.fs import atomic_path
+
+    if not upload:
+        raise MediaError("no image uploaded")
+    src = Path(upload)
+    fix = "upload a PNG, JPEG or WebP image"
+    if src.suffix.lower() not in IMAGE_SUFFIXES:
+        raise MediaError(f"{src.name}: not a {', '.join(IMAGE_SUFFIXES)} file; {fix}")
+    if not src.is_file():
+        raise MediaError(f"{src.name}: file not found; {fix} again")
+    try:
+        with Image.open(src, formats=IMAGE_FORMATS) as im:
+            width, height = im.size
+            if width < 1 or height < 1 or width * height > max_pixels:
+                raise MediaError(
+                    f"{src.name}: {width}x{height} pixels is more than the limit of {max_pixels / 1e6:g} megapixels; "
+                    "upload a smaller image"
+                )
+            im.verify()
+        with Image.open(src, formats=IMAGE_FORMATS) as im:
+            im.load()
+            image = ImageOps.exif_transpose(im).convert("RGB")
+    except UnidentifiedImageError:
+        raise MediaError(f"{src.name}: not a readable PNG, JPEG or WebP image; {fix}") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"{src.name}: the image cannot be decoded ({exc}); {fix}") from None
+    image.thumbnail((MAX_STORED_IMAGE_SIDE, MAX_STORED_IMAGE_SIDE))
+    digest = hashlib.sha256(image.tobytes() + repr(image.size).encode()).hexdigest()[:16]
+    out = Path(upload_dir) / f"image-{digest}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        image.save(tmp, format="PNG")
+    return out
+
+
+def store_line_audio(upload: str | Path | None, upload_dir: str | Path, limits: MediaLimits) -> Path:
+    """Validate uploaded or recorded speech for one line and store it as a 16 kHz mono wav in ``upload_dir``.
+
+    The file is probed against ``limits`` before decoding, then decoded with :func:`talkgen.audio.io.load_audio`;
+    it must be at most ``limits.max_duration`` seconds long and not silent. The copy is named by a content hash.
+
+    Raises:
+        MediaError: no file, a refused or unreadable file, too long, empty or silent (names the file and the fix).
+    """
+    from talkgen.audio.io import load_audio, save_wav
+
+    if not upload:
+        raise MediaError("no audio uploaded or recorded")
+    name = Path(upload).name
+    validate_media(upload, limits, need_video=False)
+    wave = load_audio(upload, sample_rate=LINE_AUDIO_RATE, limits=limits)
+    seconds = len(wave) / LINE_AUDIO_RATE
+    if seconds > limits.max_duration:
+        raise MediaError(f"{name}: {seconds:.1f} s long, more than the limit {limits.max_duration:g} s; trim it")
+    if seconds < 0.05 or not np.isfinite(wave).all() or float(np.abs(wave).max()) < 1e-4:
+        raise MediaError(f"{name}: the audio is empty or silent; upload or record the line's speech")
+    digest = hashlib.sha256(wave.astype(np.float32).tobytes()).hexdigest()[:16]
+    return save_wav(Path(upload_dir) / f"line-{digest}.wav", wave, LINE_AUDIO_RATE)
+
+
+def _parse_for_attach(text: str, fmt: str, upload_dir: Path) -> Scene:
+    """The single YAML scene of ``text``; ConfigError for Fountain, ScriptError (located) for a broken script."""
+    if fmt != "yaml":
+        raise ConfigError(NEEDS_YAML)
+    return parse_script(text, fmt, upload_dir=upload_dir)[0]
+
+
+def _yaml_items(text: str, section: str) -> list:
+    """The item nodes of the top-level ``section`` list of a YAML script (already validated)."""
+    import yaml
+
+    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    for key, value in root.value:
+        if key.value == section:
+            return list(value.value)
+    raise ConfigError(f"the script has no `{section}:` list")
+
+
+def _names(item, name: str) -> bool:
+    """Whether the character mapping ``item`` declares ``name`` (any case, spaces collapsed as the reader does)."""
+    return any(
+        k.value == "name" and " ".join(str(v.value).split()).casefold() == name.casefold() for k, v in item.value
+    )
+
+
+def _one_line(text: str, node) -> str:
+    """The YAML source of a scalar if it sits on one line, else the same text as a double-quoted scalar."""
+    single = node.start_mark.line == node.end_mark.line and node.style not in ("|", ">")
+    return text[node.start_mark.index : node.end_mark.index] if single else json.dumps(" ".join(node.value.split()))
+
+
+def _set_field(text: str, item, field: str, value: str) -> str | None:
+    """``text`` with ``field: value`` set in the YAML mapping ``item`` by a minimal edit (None: no safe place).
+
+    An existing value is replaced in place; a new field goes into a flow mapping before its ``}``, or into a block
+    mapping as a new line after the last field written on a single line, at the mapping's indentation.
+    """
+    import yaml
+
+    for key, val in item.value:
+        if key.value == field:
+            return text[: val.start_mark.index] + value + text[val.end_mark.index :]
+    if item.flow_style:
+        close = text.rindex("}", 0, item.end_mark.index)
+        return text[:close].rstrip() + f", {field}: {value}" + text[close:]
+    single = [
+        v
+        for k, v in item.value
+        if isinstance(v, yaml.ScalarNode)
+        and k.start_mark.line == v.start_mark.line == v.end_mark.line
+        and v.style not in ("|", ">")
+    ]
+    anchor = single[-1] if single else None
+    if anchor is None:
+        return None
+    indent = " " * item.value[0][0].start_mark.column
+    eol = text.find("\n", anchor.end_mark.index)
+    if eol < 0:
+        text, eol = text + "\n", len(text)
+    return text[: eol + 1] + f"{indent}{field}: {value}\n" + text[eol + 1 :]
+
+
+def _set_line_field(text: str, item, field: str, value: str) -> str | None:
+    """Like :func:`_set_field` for a dialogue line; the short form ``- Ana: text`` is expanded to fields first."""
+    from talkgen.prompts.yaml_script import LINE_FIELDS
+
+    if len(item.value) == 1 and item.value[0][0].value not in LINE_FIELDS:
+        key, val = item.value[0]
+        sep = ", " if item.flow_style else "\n" + " " * key.start_mark.column
+        fields = [f"speaker: {_one_line(text, key)}", f"text: {_one_line(text, val)}", f"{field}: {value}"]
+        return text[: key.start_mark.index] + sep.join(fields) + text[val.end_mark.index :]
+    return _set_field(text, item, field, value)
+
+
+def _apply(text: str, edited: str | None, upload_dir: Path, took, field: str, value: Path) -> str:
+    """Check that an edit parses and set what it should; otherwise ask the user to write the field by hand."""
+    manual = f"add `{field}: {json.dumps(str(value))}` to the script by hand"
+    if edited is None:
+        raise ConfigError(f"cannot place `{field}:` automatically here; {manual}")
+    try:
+        scene = parse_script(edited, "yaml", upload_dir=upload_dir)[0]
+    except ScriptError as exc:
+        raise ConfigError(f"adding `{field}:` would break the script ({exc}); {manual}") from None
+    if not took(scene):
+        raise ConfigError(f"adding `{field}:` did not take effect; {manual}")
+    return edited
+
+
+def attach_image(text: str, fmt: str, character: str, upload: str | Path | None, upload_dir: str | Path) -> str:
+    """Store an uploaded reference image (:func:`store_image`) and set the character's ``image:`` to it.
+
+    Args:
+        text, fmt: the script in the editor (YAML only). character: a character's name or tag.
+        upload: the uploaded file. upload_dir: this session's upload folder (:func:`session_upload_dir`).
+
+    Returns:
+        The script with ``image: "<absolute path>"`` set on that character (any earlier image replaced); the
+        rest of the text is unchanged.
+
+    Raises:
+        ConfigError: a Fountain script or an unknown character. ScriptError: the script has an error.
+        MediaError: the upload was refused (the script is not changed).
+    """
+    upload_dir = Path(upload_dir)
+    scene = _parse_for_attach(text, fmt, upload_dir)
+    try:
+        char = scene.character(character or "")
+    except KeyError:
+        raise ConfigError(f"no character {character!r} in the script; check the script and pick one") from None
+    stored = store_image(upload, upload_dir)
+    item = next(node for node in _yaml_items(text, "characters") if _names(node, char.name))
+    edited = _set_field(text, item, "image", json.dumps(str(stored)))
+    return _apply(text, edited, upload_dir, lambda s: s.character(char.name).image == stored, "image", stored)
+
+
+def attach_line_audio(
+    text: str, fmt: str, line: int, upload: str | Path | None, upload_dir: str | Path, limits: MediaLimits
+) -> str:
+    """Store uploaded/recorded speech (:func:`store_line_audio`) and set dialogue line ``line``'s ``audio:`` to it.
+
+    Args:
+        line: the dialogue line's number, from 1 (the value of :func:`line_choices`).
+
+    Returns:
+        The script with ``audio: "<absolute path>"`` on that line (a short ``- Ana: text`` line is expanded to
+        ``speaker:``/``text:`` fields; any earlier audio replaced); the text stays for subtitles.
+
+    Raises:
+        ConfigError: a Fountain script or no such line. ScriptError: the script has an error.
+        MediaError: the upload was refused (the script is not changed).
+    """
+    upload_dir = Path(upload_dir)
+    scene = _parse_for_attach(text, fmt, upload_dir)
+    try:
+        number = int(line)
+    except (TypeError, ValueError):
+        number = 0
+    if not 1 <= number <= len(scene.lines):
+        raise ConfigError(f"no dialogue line {line!r}; pick one of lines 1-{len(scene.lines)}")
+    stored = store_line_audio(upload, upload_dir, limits)
+    item = _yaml_items(text, "lines")[number - 1]
+    edited = _set_line_field(text, item, "audio", json.dumps(str(stored)))
+    return _apply(text, edited, upload_dir, lambda s: s.lines[number - 1].audio == stored, "audio", stored)
 
 
 # ------------------------------------------------------------------------------------------------------- media

@@ -39,10 +39,19 @@ class GenerateResult:
     summary: str
 
 
-def generate_scene(text: str, fmt: str, options, out_dir: str | Path, progress: Progress = _noop) -> GenerateResult:
+def generate_scene(
+    text: str,
+    fmt: str,
+    options,
+    out_dir: str | Path,
+    progress: Progress = _noop,
+    *,
+    upload_dir: str | Path | None = None,
+) -> GenerateResult:
     """Render a script typed in the app with :func:`talkgen.pipelines.generate.generate_scene_file`.
 
-    The script is checked first (with the app's rule that it may only name files under ``samples/``), then saved
+    The script is checked first (with the app's rule that it may only name files under ``samples/`` or the
+    session's ``upload_dir``, where the Characters panel stores reference images and recorded lines), then saved
     as ``script.<fmt>`` in a fresh run folder under ``out_dir``, beside ``scene.mp4``, ``.srt`` and
     ``.manifest.json``: the saved script is the record of what was rendered.
 
@@ -59,7 +68,7 @@ def generate_scene(text: str, fmt: str, options, out_dir: str | Path, progress: 
     if options.steps > MAX_STEPS or options.size > MAX_SIZE:
         raise ConfigError(f"the app renders at most {MAX_STEPS} steps and {MAX_SIZE} pixels")
     progress(0.0, "checking the script")
-    scenes = parse_script(text, fmt)
+    scenes = parse_script(text, fmt, upload_dir=upload_dir)
     if options.scene > len(scenes):
         raise ConfigError(f"scene {options.scene}: the script has {len(scenes)} scene(s) with dialogue")
     folder = Path(tempfile.mkdtemp(prefix="scene-", dir=out_dir))

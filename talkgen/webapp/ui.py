@@ -42,10 +42,18 @@ def _unavailable(message: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- event functions
-def check_script(text: str, fmt: str, template: str | None):
-    """Editor text -> (status HTML, plan text, plan JSON, character rows, character names for the picker)."""
+def _uploads(results_dir: Path, request: gr.Request | None) -> Path:
+    """This browser session's upload folder (scripts of this session may name its files)."""
+    return handlers.session_upload_dir(results_dir, getattr(request, "session_hash", None))
+
+
+def _check(text: str, fmt: str, template: str | None, results_dir: Path, request: gr.Request | None):
     tpl = None if not template or template == SCRIPT_DEFAULT_TEMPLATE else template
-    check = handlers.check_script(text or "", fmt or "yaml", tpl)
+    return handlers.check_script(text or "", fmt or "yaml", tpl, upload_dir=_uploads(results_dir, request))
+
+
+def _check_outputs(text: str, check: handlers.ScriptCheck, who: str | None = None):
+    """(status HTML, plan text, plan JSON, character rows, character picker update) of a check."""
     if not check.ok:
         return handlers.error_html(text or "", check.error), "", None, [], gr.update(choices=[], value=None)
     clips = sum(len(p.clips) for p in check.plans)
@@ -54,8 +62,28 @@ def check_script(text: str, fmt: str, template: str | None):
     status = _ok(f"ok: {len(check.plans)} scene(s), {clips} clip(s), {seconds:.1f} s, {warned} warning(s)")
     names = [c.name for s in check.scenes for c in s.characters]
     rows = handlers.characters_rows(check)
-    picker = gr.update(choices=names, value=names[0] if names else None)
+    picker = gr.update(choices=names, value=who if who in names else (names[0] if names else None))
     return status, handlers.plan_text(check), [p.to_dict() for p in check.plans], rows, picker
+
+
+def _make_check_script(results_dir: Path):
+    def check_script(text: str, fmt: str, template: str | None, request: gr.Request):
+        """Editor text -> (status HTML, plan text, plan JSON, character rows, character names for the picker)."""
+        return _check_outputs(text, _check(text, fmt, template, results_dir, request))
+
+    return check_script
+
+
+def _make_refresh_script(results_dir: Path):
+    def refresh_script(text: str, fmt: str, template: str | None, who: str | None, line, request: gr.Request):
+        """The page's own check: also refreshes the line picker and keeps the chosen character and line."""
+        check = _check(text, fmt, template, results_dir, request)
+        lines = handlers.line_choices(check)
+        values = [value for _, value in lines]
+        picked = line if line in values else (values[0] if values else None)
+        return *_check_outputs(text, check, who), gr.update(choices=lines, value=picked)
+
+    return refresh_script
 
 
 def load_sample(name: str):
@@ -64,17 +92,46 @@ def load_sample(name: str):
     return gr.update(value=text, language="yaml" if fmt == "yaml" else None), fmt
 
 
-def preview_character_voice(text: str, fmt: str, name: str):
-    """Speak the chosen character's first line in its voice; errors become a page message."""
-    if not name:
-        return None, _alert("check the script first, then pick a character")
-    check = handlers.check_script(text or "", fmt or "yaml")
-    if not check.ok:
-        return None, _alert(str(check.error))
-    try:
-        return handlers.preview_character(check, name), ""
-    except TalkgenError as exc:
-        return None, _alert(str(exc))
+def _make_preview_character_voice(results_dir: Path):
+    def preview_character_voice(text: str, fmt: str, name: str, request: gr.Request):
+        """Speak the chosen character's first line in its voice; errors become a page message."""
+        if not name:
+            return None, _alert("check the script first, then pick a character")
+        check = _check(text, fmt, None, results_dir, request)
+        if not check.ok:
+            return None, _alert(str(check.error))
+        try:
+            return handlers.preview_character(check, name), ""
+        except TalkgenError as exc:
+            return None, _alert(str(exc))
+
+    return preview_character_voice
+
+
+def _make_attach_image(results_dir: Path):
+    def attach_image(text: str, fmt: str, name: str, upload: str | None, request: gr.Request):
+        """Store an uploaded reference image and set the character's `image:` -> (script text, status HTML)."""
+        try:
+            edited = handlers.attach_image(text or "", fmt or "yaml", name, upload, _uploads(results_dir, request))
+        except TalkgenError as exc:
+            return gr.update(), _alert(f"image not attached: {exc}")
+        return edited, _ok(f"reference image attached to {name}")
+
+    return attach_image
+
+
+def _make_attach_line_audio(settings: AppSettings, results_dir: Path):
+    def attach_line_audio(text: str, fmt: str, line, upload: str | None, request: gr.Request):
+        """Store uploaded/recorded speech and set the line's `audio:` -> (script text, status HTML)."""
+        try:
+            edited = handlers.attach_line_audio(
+                text or "", fmt or "yaml", line, upload, _uploads(results_dir, request), settings.media_limits
+            )
+        except TalkgenError as exc:
+            return gr.update(), _alert(f"audio not attached: {exc}")
+        return edited, _ok(f"recorded audio attached to line {line}")
+
+    return attach_line_audio
 
 
 def preview_voice(voice: str, text: str):
@@ -110,7 +167,7 @@ def _make_evaluate(settings: AppSettings, results_dir: Path):
 
 
 # ------------------------------------------------------------------------------------------------------- layout
-def _script_tab(samples: list[str]) -> dict:
+def _script_tab(settings: AppSettings, samples: list[str], results_dir: Path) -> dict:
     first = DEFAULT_SAMPLE if DEFAULT_SAMPLE in samples else (samples[0] if samples else None)
     text, fmt = handlers.read_sample(first) if first else ("", "yaml")
     with gr.Row():
@@ -131,16 +188,44 @@ def _script_tab(samples: list[str]) -> dict:
             plan = gr.Textbox(label="Shot plan", lines=18, max_lines=40, elem_id="shot-plan")
     with gr.Accordion("Characters and voices", open=True):
         characters = gr.Dataframe(
-            headers=["scene", "tag", "name", "voice", "description"],
+            headers=list(handlers.CHARACTER_HEADERS),
             label="Characters",
             interactive=False,
             wrap=True,
+            elem_id="characters",
         )
         with gr.Row():
-            who = gr.Dropdown([], label="Character", scale=2)
+            # Custom values: API callers name a character or line without a check in their session first;
+            # the handlers validate them against the script.
+            who = gr.Dropdown([], label="Character", scale=2, elem_id="character-pick", allow_custom_value=True)
             preview_btn = gr.Button("Preview voice", scale=1)
             voice_audio = gr.Audio(label="Voice preview", type="numpy", interactive=False, scale=3)
         voice_msg = gr.HTML()
+        gr.Markdown(
+            "Reference image for the chosen character, and recorded speech for one line (used instead of the "
+            "voice). Both are stored for this session and named in the script (YAML scripts only)."
+        )
+        with gr.Row():
+            image_file = gr.File(
+                label="Reference image (.png, .jpg, .webp)",
+                file_types=list(handlers.IMAGE_SUFFIXES),
+                type="filepath",
+                height=140,
+                scale=3,
+                elem_id="character-image",
+            )
+            image_btn = gr.Button("Attach image to character", scale=1, elem_id="attach-image")
+        with gr.Row():
+            line_pick = gr.Dropdown([], label="Line", scale=2, elem_id="line-pick", allow_custom_value=True)
+            line_audio = gr.Audio(
+                label="Line audio (upload or record)",
+                type="filepath",
+                sources=["upload", "microphone"],
+                scale=2,
+                elem_id="line-audio",
+            )
+            audio_btn = gr.Button("Attach audio to line", scale=1, elem_id="attach-audio")
+        attach_msg = gr.HTML(elem_id="attach-status")
         with gr.Row():
             any_voice = gr.Dropdown(handlers.voice_names(), value="en-us", label="Any voice", scale=1)
             any_text = gr.Textbox(value=handlers.PREVIEW_TEXT, label="Text", scale=3)
@@ -149,21 +234,40 @@ def _script_tab(samples: list[str]) -> dict:
 
     outputs = [status, plan, plan_json, characters, who]
     inputs = [editor, fmt_box, template]
-    check_btn.click(check_script, inputs, outputs, api_name="check_script", concurrency_limit=4)
-    editor.change(check_script, inputs, outputs, api_name=False, trigger_mode="always_last", concurrency_limit=4)
-    template.change(check_script, inputs, outputs, api_name=False, concurrency_limit=4)
+    check = _make_check_script(results_dir)
+    refresh = _make_refresh_script(results_dir)
+    refresh_io = ([*inputs, who, line_pick], [*outputs, line_pick])
+    check_btn.click(check, inputs, outputs, api_name="check_script", concurrency_limit=4).then(
+        refresh, *refresh_io, api_name=False, concurrency_limit=4
+    )
+    editor.change(refresh, *refresh_io, api_name=False, trigger_mode="always_last", concurrency_limit=4)
+    template.change(check, inputs, outputs, api_name=False, concurrency_limit=4)
     sample.input(load_sample, [sample], [editor, fmt_box], api_name="load_sample", concurrency_limit=4).then(
-        check_script, inputs, outputs, api_name=False, concurrency_limit=4
+        refresh, *refresh_io, api_name=False, concurrency_limit=4
     )
     preview_btn.click(
-        preview_character_voice,
+        _make_preview_character_voice(results_dir),
         [editor, fmt_box, who],
         [voice_audio, voice_msg],
         api_name="preview_character",
         concurrency_limit=2,
     )
     any_btn.click(preview_voice, [any_voice, any_text], [voice_audio, voice_msg], api_name="preview_voice")
-    return {"inputs": inputs, "outputs": outputs, "editor": editor, "fmt": fmt_box}
+    image_btn.click(
+        _make_attach_image(results_dir),
+        [editor, fmt_box, who, image_file],
+        [editor, attach_msg],
+        api_name="attach_image",
+        concurrency_limit=2,
+    )
+    audio_btn.click(
+        _make_attach_line_audio(settings, results_dir),
+        [editor, fmt_box, line_pick, line_audio],
+        [editor, attach_msg],
+        api_name="attach_line_audio",
+        concurrency_limit=2,
+    )
+    return {"inputs": refresh_io[0], "outputs": refresh_io[1], "refresh": refresh, "editor": editor, "fmt": fmt_box}
 
 
 def _progress_fn(progress: gr.Progress):
@@ -179,6 +283,7 @@ def _make_generate(results_dir: Path):
         steps: float,
         size: str,
         scene: float,
+        request: gr.Request,
         progress=gr.Progress(track_tqdm=True),  # noqa: B008
     ):
         """Script -> (status HTML, video with subtitles, files to download, manifest JSON)."""
@@ -188,7 +293,14 @@ def _make_generate(results_dir: Path):
             options = GenerateOptions(
                 random_weights=bool(random_weights), seed=int(seed), steps=int(steps), size=int(size), scene=int(scene)
             )
-            res = jobs.generate_scene(text or "", fmt or "yaml", options, results_dir, _progress_fn(progress))
+            res = jobs.generate_scene(
+                text or "",
+                fmt or "yaml",
+                options,
+                results_dir,
+                _progress_fn(progress),
+                upload_dir=_uploads(results_dir, request),
+            )
         except TalkgenError as exc:
             if getattr(exc, "location", None) is not None:
                 return handlers.error_html(text or "", exc), None, None, None
@@ -387,13 +499,13 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
         gr.Markdown("# talkgen\nTalking-character video from scripts, and lip-sync dubbing. Offline.")
         with gr.Tabs():
             with gr.Tab("Script", id="script"):
-                script = _script_tab(samples)
+                script = _script_tab(settings, samples, results_dir)
             with gr.Tab("Generate", id="generate"):
                 _generate_tab(settings, results_dir, script)
             with gr.Tab("Dubbing", id="dubbing"):
                 _dub_tab(settings, results_dir)
             with gr.Tab("Evaluate", id="evaluate"):
                 _evaluate_tab(settings, results_dir)
-        demo.load(check_script, script["inputs"], script["outputs"], api_name=False)
+        demo.load(script["refresh"], script["inputs"], script["outputs"], api_name=False)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo

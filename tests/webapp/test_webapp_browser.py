@@ -59,6 +59,23 @@ def test_unknown_speaker_error_shows_its_line_in_the_page(page, bad_script):
     assert re.search(rf">\s*{line} \|\s+- Bob: It makes a sound", status.locator("pre").inner_text())
 
 
+def test_attach_a_reference_image_to_a_character(page, short_script, tmp_path):
+    from PIL import Image
+
+    expect = _expect()
+    image = tmp_path / "mara.png"
+    Image.new("RGB", (48, 64), (200, 40, 40)).save(image)
+    _replace_script(page, short_script)
+    expect(page.locator("#shot-plan textarea")).to_have_value(re.compile(r"scene 1/1: Hello"))
+    page.locator("#character-image input[type=file]").set_input_files(str(image))
+    expect(page.locator("#character-image")).to_contain_text("mara.png")
+    page.locator("#attach-image").click()
+    expect(page.locator("#attach-status")).to_contain_text("reference image attached to Mara")
+    expect(page.locator(".cm-content").first).to_contain_text(re.compile(r'image: ".*/image-[0-9a-f]+\.png"'))
+    expect(page.locator("#characters")).to_contain_text(re.compile(r"image-[0-9a-f]+\.png"))
+    expect(page.locator("#script-status")).to_contain_text("ok: 1 scene(s)")
+
+
 def test_oversized_upload_is_refused(page, oversized_file):
     page.get_by_role("tab", name="Evaluate").click()
     page.locator("#eval-video input[type=file]").set_input_files(str(oversized_file))

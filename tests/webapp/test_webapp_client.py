@@ -36,6 +36,23 @@ def test_voice_preview_is_audio(client):
     assert message == "" and Path(audio).stat().st_size > 1000
 
 
+def test_attach_line_audio_then_check(client, short_script, tmp_path):
+    import numpy as np
+    from gradio_client import handle_file
+
+    from talkgen.audio.io import save_wav
+
+    t = np.arange(8000) / 16000
+    take = save_wav(tmp_path / "take.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    text, status = client.predict(short_script, "yaml", 1, handle_file(str(take)), api_name="/attach_line_audio")
+    assert "recorded audio attached to line 1" in status, status
+    assert "  - speaker: Mara\n    text: Hello there.\n    audio: " in text
+    status, *_ = client.predict(text, "yaml", "(script default)", api_name="/check_script")
+    assert "ok: 1 scene(s)" in status  # the session's own upload folder is allowed
+    same, status = client.predict(text, "fountain", "Mara", None, api_name="/attach_image")
+    assert "image not attached" in status and "need the YAML script format" in status
+
+
 def test_evaluate_sync_report_and_plot(client, sample_clip):
     from gradio_client import handle_file
 
