@@ -48,3 +48,12 @@ def test_voices_lists_language_codes(capsys):
     assert any(line.startswith("en-gb ") for line in lines) and all(" " in line for line in lines)
     assert main(["voices", "--variants"]) == 0
     assert "f3" in capsys.readouterr().out.split()
+
+
+def test_synth_dataset_writes_edit_pairs_on_request(tmp_path):
+    out = tmp_path / "data"
+    args = ["synth", "dataset", "--n", "1", "--out", str(out), "--size", "16", "--frames", "9", "--edit-pairs"]
+    assert main(args) == 0
+    names = sorted(p.name for p in (out / "shard-00000").iterdir())
+    assert names == [f"000000{s}" for s in sorted([".audio.npz", ".edit.audio.npz", ".edit.mp4", ".edit.truth.json",
+                                                     ".mp4", ".truth.json"])]  # fmt: skip
