@@ -19,14 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from talkgen.errors import MediaError
+from talkgen.media.images import MAX_IMAGE_PIXELS
 from talkgen.pipelines.guidance import GuidanceConfig
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
-MAX_IMAGE_PIXELS = 40_000_000
-IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 NEUTRAL_GREY = 128  # the panel of a visible character without an image
 
 
@@ -124,36 +122,20 @@ def clip_streams(clip, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE) 
 
 
 def load_reference_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS):
-    """Open a character's reference image safely: PNG/JPEG/WebP only, at most ``max_pixels``, RGB, EXIF-upright.
-
-    The size is read from the header and checked before any pixel is decoded.
-
-    Returns:
-        a loaded RGB ``PIL.Image.Image``.
+    """A character's reference image as a loaded RGB ``PIL.Image`` (:func:`talkgen.media.images.load_image`).
 
     Raises:
         MediaError: missing, unreadable, unsupported or oversized file (names the file and the fix).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from talkgen.media.images import load_image
 
-    name = Path(path).name
-    fix = "use a .png, .jpg or .webp image in the character's `image:` field"
-    if not Path(path).is_file():
-        raise MediaError(f"reference image {name}: file not found; {fix}")
-    try:
-        with Image.open(path, formats=IMAGE_FORMATS) as im:
-            width, height = im.size
-            if width < 1 or height < 1 or width * height > max_pixels:
-                raise MediaError(
-                    f"reference image {name}: {width}x{height} pixels is more than the limit of "
-                    f"{max_pixels / 1e6:g} megapixels; resize it (a few hundred pixels a side is plenty)"
-                )
-            im.load()
-            return ImageOps.exif_transpose(im).convert("RGB")
-    except UnidentifiedImageError:
-        raise MediaError(f"reference image {name}: not a PNG, JPEG or WebP image; {fix}") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise MediaError(f"reference image {name}: cannot be decoded ({exc}); {fix}") from None
+    return load_image(
+        path,
+        max_pixels=max_pixels,
+        label=f"reference image {Path(path).name}",
+        fix="use a .png, .jpg or .webp image in the character's `image:` field",
+        shrink="resize it (a few hundred pixels a side is plenty)",
+    )
 
 
 def reference_frame(images: list, height: int, width: int) -> np.ndarray | None:

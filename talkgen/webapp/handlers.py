@@ -20,6 +20,7 @@ import numpy as np
 
 from talkgen.errors import ConfigError, MediaError, ScriptError, SpeechError, TalkgenError
 from talkgen.media import MediaInfo, MediaLimits
+from talkgen.media.images import MAX_IMAGE_PIXELS
 from talkgen.prompts import Scene, ShotPlan
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,6 @@ MAX_SCRIPT_CHARS = 200_000
 PREVIEW_TEXT = "Hello, this is how I sound."
 # Uploads attached to a script (reference images, recorded lines): formats, limits, stored size.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
-MAX_IMAGE_PIXELS = 40_000_000
 MAX_STORED_IMAGE_SIDE = 2048
 LINE_AUDIO_RATE = 16_000
 NEEDS_YAML = (
@@ -272,9 +271,8 @@ def store_image(upload: str | Path | None, upload_dir: str | Path, *, max_pixels
     Raises:
         MediaError: no file, wrong type, too many pixels, or an unreadable image (names the file and the fix).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     from talkgen.fs import atomic_path
+    from talkgen.media.images import load_image
 
     if not upload:
         raise MediaError("no image uploaded")
@@ -282,24 +280,7 @@ def store_image(upload: str | Path | None, upload_dir: str | Path, *, max_pixels
     fix = "upload a PNG, JPEG or WebP image"
     if src.suffix.lower() not in IMAGE_SUFFIXES:
         raise MediaError(f"{src.name}: not a {', '.join(IMAGE_SUFFIXES)} file; {fix}")
-    if not src.is_file():
-        raise MediaError(f"{src.name}: file not found; {fix} again")
-    try:
-        with Image.open(src, formats=IMAGE_FORMATS) as im:
-            width, height = im.size
-            if width < 1 or height < 1 or width * height > max_pixels:
-                raise MediaError(
-                    f"{src.name}: {width}x{height} pixels is more than the limit of {max_pixels / 1e6:g} megapixels; "
-                    "upload a smaller image"
-                )
-            im.verify()
-        with Image.open(src, formats=IMAGE_FORMATS) as im:
-            im.load()
-            image = ImageOps.exif_transpose(im).convert("RGB")
-    except UnidentifiedImageError:
-        raise MediaError(f"{src.name}: not a readable PNG, JPEG or WebP image; {fix}") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise MediaError(f"{src.name}: the image cannot be decoded ({exc}); {fix}") from None
+    image = load_image(src, max_pixels=max_pixels, fix=fix, shrink="upload a smaller image")
     image.thumbnail((MAX_STORED_IMAGE_SIDE, MAX_STORED_IMAGE_SIDE))
     digest = hashlib.sha256(image.tobytes() + repr(image.size).encode()).hexdigest()[:16]
     out = Path(upload_dir) / f"image-{digest}.png"
