@@ -33,6 +33,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from talkgen.errors import MediaError, WeightsError
+from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.dsc_guidance import (
@@ -147,14 +148,16 @@ class LipSyncPipeline(TalkgenPipeline):
         pixels = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div(255.0)
         pixels = _resize(pixels, height, width) * 2 - 1
         video = pixels.clamp(-1, 1).permute(1, 0, 2, 3)[None].to(self.vae.dtype)  # (1, 3, T, H, W)
-        latents = self.vae.encode(video).latent_dist.mode()
+        with fast_cpu_conv3d(self.vae.device):
+            latents = self.vae.encode(video).latent_dist.mode()
         return normalize_latents(self.vae, latents).to(self.transformer.dtype)
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, height: int, width: int) -> np.ndarray:
         """Normalised (1, C, F, h, w) latents -> uint8 (T, height, width, 3) frames (resized from the VAE's size)."""
         raw = denormalize_latents(self.vae, latents).to(self.vae.dtype)
-        video = self.vae.decode(raw, return_dict=False)[0]  # (1, 3, T, H, W)
+        with fast_cpu_conv3d(self.vae.device):
+            video = self.vae.decode(raw, return_dict=False)[0]  # (1, 3, T, H, W)
         frames = ((video[0].float().clamp(-1, 1) + 1) / 2).permute(1, 0, 2, 3)  # (T, 3, H, W)
         frames = _resize(frames, height, width).clamp(0, 1)
         return (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

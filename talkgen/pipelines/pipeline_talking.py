@@ -25,6 +25,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
+from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
@@ -130,7 +131,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             pixels = pixels.expand(batch_size, -1, -1, -1)
         pixels = torch.nn.functional.interpolate(pixels, size=(height, width), mode="bilinear", antialias=True)
         pixels = (pixels * 2 - 1).clamp(-1, 1).to(device=device, dtype=self.vae.dtype)
-        latents = self.vae.encode(pixels[:, :, None]).latent_dist.mode()
+        with fast_cpu_conv3d(self.vae.device):
+            latents = self.vae.encode(pixels[:, :, None]).latent_dist.mode()
         return normalize_latents(self.vae, latents).to(self.transformer.dtype)
 
     # ------------------------------------------------------------------------------------------- guidance
@@ -339,7 +341,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         if output_type == "latent":
             frames = clean
         else:
-            video = self.vae.decode(denormalize_latents(self.vae, clean.to(self.vae.dtype)), return_dict=False)[0]
+            with fast_cpu_conv3d(self.vae.device):
+                video = self.vae.decode(denormalize_latents(self.vae, clean.to(self.vae.dtype)), return_dict=False)[0]
             frames = self.video_processor.postprocess_video(video, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
