@@ -212,7 +212,10 @@ class DiTTask(TrainingTask):
     @torch.no_grad()
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> (B, z, F, H/8, W/8) latents normalised as Wan's pipeline expects."""
-        z = self.vae.encode(video.to(self.vae.device, self.vae.dtype)).latent_dist.mode()
+        from talkgen.models.cpu_conv import fast_cpu_conv3d
+
+        with fast_cpu_conv3d(self.vae.device):  # batch-1 CPU clips take oneDNN (exact up to float32 rounding)
+            z = self.vae.encode(video.to(self.vae.device, self.vae.dtype)).latent_dist.mode()
         return normalize_latents(self.vae, z)
 
     @torch.no_grad()
