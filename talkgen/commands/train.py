@@ -52,27 +52,21 @@ def register(app: typer.Typer) -> None:
         None, "--data-dir", help="Train on shards (talkgen synth dataset / talkgen prepare) instead of the live world."
     )
 
-    @train.command("dit")
-    def dit(
-        config: Path = config_opt,
-        steps: int | None = steps_opt,
-        output_dir: Path | None = out_opt,
-        resume: str | None = resume_opt,
-        data_dir: Path | None = data_opt,
-    ) -> None:
-        """Flow-matching training of the transformer (and built-in audio encoder) on frozen-VAE latents."""
-        _run("dit", config, steps, output_dir, resume, data_dir)
+    def command(task: str, summary: str) -> None:
+        def run(
+            config: Path = config_opt,
+            steps: int | None = steps_opt,
+            output_dir: Path | None = out_opt,
+            resume: str | None = resume_opt,
+            data_dir: Path | None = data_opt,
+        ) -> None:
+            _run(task, config, steps, output_dir, resume, data_dir)
 
-    @train.command("vae")
-    def vae(
-        config: Path = config_opt,
-        steps: int | None = steps_opt,
-        output_dir: Path | None = out_opt,
-        resume: str | None = resume_opt,
-        data_dir: Path | None = data_opt,
-    ) -> None:
-        """Reconstruction + KL training of the video VAE."""
-        _run("vae", config, steps, output_dir, resume, data_dir)
+        run.__doc__ = summary
+        train.command(task)(run)
+
+    command("dit", "Flow-matching training of the transformer (and built-in audio encoder) on frozen-VAE latents.")
+    command("vae", "Reconstruction + KL training of the video VAE.")
 
     @app.command("export")
     def export(

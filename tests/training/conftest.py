@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import typer
 
 from talkgen.training import TrainConfig
 
@@ -61,3 +62,18 @@ def tiny_settings() -> dict:
 @pytest.fixture
 def tiny_config(tmp_path) -> TrainConfig:
     return TrainConfig(**TINY, output_dir=str(tmp_path / "run"))
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    """A Typer app with only the training commands (train, export, prepare) registered."""
+    from talkgen.commands.train import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    return app

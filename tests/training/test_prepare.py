@@ -4,14 +4,12 @@ import json
 
 import numpy as np
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
 pytest.importorskip("mediapipe")
 skimage_data = pytest.importorskip("skimage.data")
 
-from talkgen.commands.train import register  # noqa: E402
 from talkgen.media import write_video  # noqa: E402
 from talkgen.training.prepare import parse_srt, scene_cuts, segments, speech_flags  # noqa: E402
 
@@ -28,18 +26,6 @@ def _face_frames(n: int = 12) -> np.ndarray:
 def _tone(seconds: float, hz: float = 220.0) -> np.ndarray:
     t = np.arange(int(seconds * SR)) / SR
     return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
-
-
-@pytest.fixture
-def app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    register(app)
-    return app
 
 
 def test_prepare_writes_good_clips_and_reports_bad_files(app, tmp_path, tiny_settings):

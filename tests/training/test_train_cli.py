@@ -1,24 +1,9 @@
 from __future__ import annotations
 
-import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
-from talkgen.commands.train import register
 from talkgen.errors import ConfigError
-
-
-@pytest.fixture
-def app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    register(app)
-    return app
 
 
 def test_train_dit_cli_runs_and_exports(app, tmp_path, tiny_settings):
