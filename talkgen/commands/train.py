@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
 
     command("dit", "Flow-matching training of the transformer (and built-in audio encoder) on frozen-VAE latents.")
     command("vae", "Reconstruction + KL training of the video VAE.")
+    command("audio", "Pretraining of the built-in audio encoder on the synthetic world's mouth parameters.")
 
     @app.command("export")
     def export(

@@ -9,11 +9,15 @@ from talkgen.training.config import TrainConfig
 
 
 def build_task(config: TrainConfig):
-    """The :class:`~talkgen.training.loop.TrainingTask` of ``config.task`` ("dit" or "vae")."""
+    """The :class:`~talkgen.training.loop.TrainingTask` of ``config.task`` ("dit", "vae" or "audio")."""
     if config.task == "dit":
         from talkgen.training.dit import DiTTask
 
         return DiTTask(config)
+    if config.task == "audio":
+        from talkgen.training.audio import AudioTask
+
+        return AudioTask(config)
     from talkgen.training.vae import VAETask
 
     return VAETask(config)

@@ -15,7 +15,7 @@ from typing import Any
 
 from talkgen.errors import ConfigError
 
-TASKS = ("dit", "vae")
+TASKS = ("dit", "vae", "audio")
 SIGMA_SAMPLINGS = ("uniform", "logit_normal")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 COMPONENTS = ("transformer", "vae", "text_encoder", "audio_encoder")
@@ -26,7 +26,8 @@ class TrainConfig:
     """Options of one training run (DiT or VAE).
 
     Attributes:
-        task: ``"dit"`` (flow matching on VAE latents) or ``"vae"`` (reconstruction + KL).
+        task: ``"dit"`` (flow matching on VAE latents), ``"vae"`` (reconstruction + KL) or ``"audio"`` (built-in
+            audio encoder pretraining on the synthetic world's mouth parameters, :mod:`talkgen.training.audio`).
         preset: model preset name. ``*_overrides``: kwargs replacing the preset's for that component.
         output_dir: where checkpoints (``checkpoint-<step>/``) and ``log.jsonl`` go. resume_from: a checkpoint dir,
             ``"latest"`` (newest under ``output_dir``) or None.
@@ -50,6 +51,11 @@ class TrainConfig:
             as motion latents, as long takes continue a window.
         text_dropout, audio_dropout, reference_dropout: per-condition dropout to the learned/empty null.
         sigma_sampling, logit_mean, logit_std, shift: how training sigmas are drawn (shift as in Wan / SD3).
+        mouth_weight, mouth_margin: the reconstruction (VAE) and velocity (DiT) losses weigh the synthetic world's
+            mouth boxes, widened by ``mouth_margin`` of their size, ``1 + mouth_weight`` times (0: plain MSE;
+            batches without mouth boxes, such as footage shards, use plain MSE). See
+            :mod:`talkgen.training.weighting`.
+        crop_size: VAE training on random square crops of this many pixels (half near a mouth); None: whole frames.
         kl_weight: VAE KL term weight. seed: seed of the model init and of the loop's random draws.
         log_every, checkpoint_every: in steps (checkpoint 0 = only at the end). mixed_precision: accelerate's.
         cpu: force the CPU even when an accelerator is visible (exact-resume tests, debugging).
@@ -101,6 +107,9 @@ class TrainConfig:
     logit_std: float = 1.0
     shift: float = 1.0
     kl_weight: float = 1e-6
+    mouth_weight: float = 0.0
+    crop_size: int | None = None
+    mouth_margin: float = 0.5
     seed: int = 0
     log_every: int = 1
     checkpoint_every: int = 500
@@ -142,6 +151,12 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.crop_size is not None and (self.crop_size < 16 or self.crop_size % 16):
+            raise ConfigError(f"crop_size must be a multiple of 16 pixels or null, got {self.crop_size}")
+        if self.mouth_weight < 0 or self.mouth_margin < 0:
+            raise ConfigError(
+                f"mouth_weight and mouth_margin must be >= 0, got {self.mouth_weight}, {self.mouth_margin}"
+            )
         if self.weight_decay < 0 or self.adam_eps <= 0 or self.max_grad_norm <= 0 or self.kl_weight < 0:
             raise ConfigError("weight_decay and kl_weight must be >= 0; adam_eps and max_grad_norm must be > 0")
         for name in ("adam_beta1", "adam_beta2", "ema_decay"):

@@ -57,7 +57,8 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack samples into a batch.
 
     Returns ``video`` (B, 3, T, H, W), ``audio_streams`` (B, S, N) zero-padded, ``caption`` list, ``edit`` (B,) bool
-    and ``source_video`` (B, 3, T, H, W) (the original clip of edit samples; zeros elsewhere).
+    and ``source_video`` (B, 3, T, H, W) (the original clip of edit samples; zeros elsewhere); ``mouth_box``
+    (B, C, T, 4) pixel boxes (NaN: off-screen) when every sample has them (the synthetic world).
     """
     length = max(s["audio_streams"].shape[-1] for s in samples)
     streams = torch.zeros(len(samples), samples[0]["audio_streams"].shape[0], length)
@@ -69,13 +70,16 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     for i, s in enumerate(samples):
         if s.get("source_video") is not None:
             source[i], edit[i] = s["source_video"], True
-    return {
+    batch = {
         "video": video,
         "audio_streams": streams,
         "caption": [str(s["caption"]) for s in samples],
         "edit": edit,
         "source_video": source,
     }
+    if all(s.get("mouth_box") is not None for s in samples):
+        batch["mouth_box"] = torch.stack([torch.as_tensor(s["mouth_box"]) for s in samples])
+    return batch
 
 
 def _global_indices(config: TrainConfig, step: int, process_index: int, num_processes: int) -> range:
@@ -105,6 +109,7 @@ def synthetic_sample(config: TrainConfig, index: int) -> dict[str, Any]:
             "audio_streams": sample["edit_audio_streams"],
             "caption": sample["caption"],
             "source_video": sample["video"],
+            "mouth_box": sample["mouth_box"],  # the re-spoken clip keeps the performance's head motion
         }
     return sample
 

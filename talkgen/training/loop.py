@@ -42,6 +42,16 @@ class TrainingTask:
     def to(self, device: torch.device) -> None:
         """Move frozen components to ``device`` (the trained module is placed by accelerate)."""
 
+    def batches(self, start_step: int, process_index: int, num_processes: int) -> Iterator[dict[str, Any]]:
+        """The run's endless batches from ``start_step`` on (default: shards or the synthetic world)."""
+        return batches_for(self.config, start_step, process_index, num_processes)
+
+    def validation_data(self) -> dict[str, Any]:
+        """The held-out batch that :meth:`validate` scores (default: held-out clips of the run's data)."""
+        from talkgen.training.validation import validation_batch
+
+        return validation_batch(self.config)
+
     def loss(
         self, module: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -118,7 +128,7 @@ class Trainer:
         self.step = 0
         self._validation_batch: dict[str, Any] | None = None
         self._batches = batches or (
-            lambda start: batches_for(config, start, self.accelerator.process_index, self.accelerator.num_processes)
+            lambda start: task.batches(start, self.accelerator.process_index, self.accelerator.num_processes)
         )
         if config.resume_from:
             self.resume(config.resume_from)
@@ -215,14 +225,14 @@ class Trainer:
         Writes ``output_dir/validation/step-<N>.mp4`` when ``write_clip`` (not under FSDP). Other processes
         return ``{}``.
         """
-        from talkgen.training.validation import VALIDATION_DIR, validation_batch
+        from talkgen.training.validation import VALIDATION_DIR
 
         numbers: dict[str, float] = {}
         self.accelerator.wait_for_everyone()
         main = self.accelerator.is_main_process
         if main or self.fsdp:  # sharded parameters: every process joins the forward's all-gathers
             if self._validation_batch is None:
-                self._validation_batch = validation_batch(self.config)
+                self._validation_batch = self.task.validation_data()
             module = self.accelerator.unwrap_model(self.module)
             # FSDP: no clip (sampling on one process would wait forever for the others' all-gathers)
             write = write_clip and main and not self.fsdp

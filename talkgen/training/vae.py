@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from talkgen.training.config import TrainConfig
 from talkgen.training.loop import TrainingTask
+from talkgen.training.weighting import mouth_mask, weighted_mse
 
 
 class VAETrainModule(nn.Module):
@@ -52,8 +53,49 @@ class VAETask(TrainingTask):
         self.scale_temporal = 2 ** sum(cfg.temperal_downsample)
         self.scale_spatial = 2 ** (len(cfg.dim_mult) - 1)
 
+    def loss_weight(self, batch: dict[str, Any], shape: torch.Size) -> torch.Tensor | None:
+        """(B, 1, T, H, W) pixel weights on the mouth boxes (``mouth_weight``), or None for plain MSE."""
+        if self.config.mouth_weight <= 0 or batch.get("mouth_box") is None:
+            return None
+        mask = mouth_mask(batch["mouth_box"], shape[-2], shape[-1], self.config.mouth_margin)
+        return 1.0 + self.config.mouth_weight * mask
+
+    def crop(
+        self, video: torch.Tensor, weight: torch.Tensor | None, mouth_box: torch.Tensor | None, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Random ``crop_size`` square windows of (B, 3, T, H, W) clips (and their weights), the same for all frames.
+
+        Half of the windows (when the batch has mouth boxes) are centred near a visible mouth, so the small lips are
+        seen often; the rest are uniform. The VAE is fully convolutional, so it trains on crops and runs on frames.
+        """
+        size = self.config.crop_size
+        b, _, t, h, w = video.shape
+        if size is None or size >= min(h, w):
+            return video, weight
+        step = self.scale_spatial
+        video_out, weight_out = [], []
+        for i in range(b):
+            x0 = int(torch.randint(0, w - size + 1, (1,), generator=generator))
+            y0 = int(torch.randint(0, h - size + 1, (1,), generator=generator))
+            near_mouth = bool(torch.rand(1, generator=generator) < 0.5)
+            if near_mouth and mouth_box is not None:
+                boxes = mouth_box[i].reshape(-1, 4)
+                boxes = boxes[torch.isfinite(boxes).all(-1)]
+                if len(boxes):
+                    box = boxes[int(torch.randint(0, len(boxes), (1,), generator=generator))]
+                    jitter = (torch.rand(2, generator=generator) - 0.5) * (size / 2)
+                    x0 = int(min(max((box[0] + box[2]) / 2 - size / 2 + jitter[0], 0), w - size))
+                    y0 = int(min(max((box[1] + box[3]) / 2 - size / 2 + jitter[1], 0), h - size))
+            x0, y0 = x0 // step * step, y0 // step * step
+            video_out.append(video[i, :, :, y0 : y0 + size, x0 : x0 + size])
+            if weight is not None:
+                weight_out.append(weight[i, :, :, y0 : y0 + size, x0 : x0 + size])
+        return torch.stack(video_out), (torch.stack(weight_out) if weight is not None else None)
+
     def loss(self, module, batch: dict[str, Any], generator: torch.Generator):
         video = batch["video"]
+        weight = self.loss_weight(batch, video.shape)
+        video, weight = self.crop(video, weight, batch.get("mouth_box"), generator)
         b, _, t, h, w = video.shape
         latent_shape = (
             b,
@@ -65,7 +107,7 @@ class VAETask(TrainingTask):
         noise = torch.randn(latent_shape, generator=generator)
         device = next(module.parameters()).device
         recon, mean, logvar = module(video.to(device), noise.to(device))
-        rec = F.mse_loss(recon.float(), video.to(device).float())
+        rec = weighted_mse(recon, video.to(device), weight)
         kl = kl_divergence(mean.float(), logvar.float())
         return rec + self.config.kl_weight * kl, {"reconstruction": rec.item(), "kl": kl.item()}
 
