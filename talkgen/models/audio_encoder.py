@@ -79,13 +79,24 @@ class BuiltinAudioEncoder(AudioEncoderMixin, ModelMixin, ConfigMixin):
     Args:
         n_mels: mel bins of the log-mel front end (80 or 128). hidden_dim: model width.
         num_layers, num_heads: transformer encoder size. out_dim: feature channels (``feature_dim``).
+        context_seconds: the transformer sees at most this much speech at once: longer input is encoded in
+            overlapping windows whose middles are kept (a quarter of the window of context on each side), so a
+            30 s take gets the features of the short clips the encoder was trained on. 0: the whole input at once.
     """
 
     @register_to_config
     def __init__(
-        self, n_mels: int = 80, hidden_dim: int = 192, num_layers: int = 2, num_heads: int = 4, out_dim: int = 256
+        self,
+        n_mels: int = 80,
+        hidden_dim: int = 192,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        out_dim: int = 256,
+        context_seconds: float = 3.2,
     ) -> None:
         super().__init__()
+        if context_seconds < 0:
+            raise ValueError(f"context_seconds must be >= 0 (0: the whole input at once), got {context_seconds}")
         if hidden_dim % num_heads or hidden_dim % 2:
             raise ValueError(f"hidden_dim ({hidden_dim}) must be even and divisible by num_heads ({num_heads})")
         self.feature_dim = out_dim
@@ -109,10 +120,31 @@ class BuiltinAudioEncoder(AudioEncoderMixin, ModelMixin, ConfigMixin):
         x = mels.to(device=self.device, dtype=self.dtype)
         x = nn.functional.gelu(self.conv_in(x))
         x = nn.functional.gelu(self.conv_down(x)).transpose(1, 2)  # (B, T/2, hidden)
-        x = x + _sinusoidal_positions(x.shape[1], x.shape[2], x.device).to(x.dtype)
-        x = self.norm(self.encoder(x))
+        x = self._contextual(x)
         x = align_to_fps(x, self.feature_rate, fps, num_frames)
         return self.proj(x)
+
+    def _transformer(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + _sinusoidal_positions(x.shape[1], x.shape[2], x.device).to(x.dtype)
+        return self.norm(self.encoder(x))
+
+    def _contextual(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, hidden) -> (B, L, hidden) through the transformer, in windows of ``context_seconds`` when longer."""
+        length = x.shape[1]
+        context = round(self.config.context_seconds * self.feature_rate)
+        if context <= 0 or length <= context:
+            return self._transformer(x)
+        margin = context // 4
+        core = context - 2 * margin
+        starts = list(range(0, length, core))
+        lows = [min(max(start - margin, 0), length - context) for start in starts]
+        windows = self._transformer(torch.cat([x[:, lo : lo + context] for lo in lows]))  # (W B, context, hidden)
+        windows = windows.reshape(len(lows), x.shape[0], context, -1)
+        out = torch.empty_like(x)
+        for k, (start, lo) in enumerate(zip(starts, lows, strict=True)):
+            stop = min(start + core, length)
+            out[:, start:stop] = windows[k, :, start - lo : stop - lo]
+        return out
 
 
 def _check_dir(path: str | Path, kind: str, model_class: str) -> Path:

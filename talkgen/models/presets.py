@@ -128,9 +128,9 @@ TINY = ModelPreset(
     audio_encoder=_frozen({"kind": "builtin", "n_mels": 80, "hidden_dim": 192, "num_layers": 2, "out_dim": 256}),
     height=128,
     width=128,
-    num_frames=25,
+    num_frames=9,
     fps=25.0,
-    text_len=64,
+    text_len=512,
 )
 
 WAN_1_3B = ModelPreset(

@@ -121,12 +121,15 @@ class LipSyncPipeline(TalkgenPipeline):
         scheduler: FlowMatchEulerDiscreteScheduler,
         max_text_length: int = 64,
         default_strength: float = 0.92,
+        window_frames: int | None = None,
     ) -> None:
         super().__init__()
         self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")
-        self.register_to_config(max_text_length=max_text_length, default_strength=default_strength)
+        self.register_to_config(
+            max_text_length=max_text_length, default_strength=default_strength, window_frames=window_frames
+        )
 
     # ------------------------------------------------------------------------------------------- sizes
     @property

@@ -107,10 +107,13 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         transformer,
         scheduler: FlowMatchEulerDiscreteScheduler,
         max_text_length: int = 64,
+        window_frames: int | None = None,
     ) -> None:
         super().__init__()
+        if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
+            raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
         self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
-        self.register_to_config(max_text_length=max_text_length)
+        self.register_to_config(max_text_length=max_text_length, window_frames=window_frames)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
 
     # ------------------------------------------------------------------------------------------- encoders
@@ -260,7 +263,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             negative_prompt: text of the unconditional pass (default: empty).
             num_frames: video frames, 4 k + 1. height, width: pixels (multiples of 16). fps: video frame rate.
             num_inference_steps: scheduler steps per window. guidance: CFG settings (default ``GuidanceConfig()``).
-            window_frames: video frames per window (4 k + 1) for long takes; None = one window.
+            window_frames: video frames per window (4 k + 1) for long takes; None: the pipeline's
+                ``config.window_frames`` (the clip length the model was trained on), or one window when that is unset.
             motion_latent_frames: latent frames each window shares with (and is conditioned on from) the previous one.
             generator: seeds the noise. latents: optional (B, C, F_noise, h, w) starting noise, F_noise covering
                 all windows (``plan_windows(...).padded_latent_frames``).
@@ -283,6 +287,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         device = self._execution_device
         r = self.vae_scale_factor_temporal
         latent_frames = (num_frames - 1) // r + 1
+        if window_frames is None and self.config.window_frames is not None:
+            window_frames = min(num_frames, self.config.window_frames)
         window = latent_frames if window_frames is None else None
         if window is None:
             self._check_inputs(window_frames, height, width, fps, num_inference_steps)

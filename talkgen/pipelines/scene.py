@@ -34,7 +34,8 @@ class SceneRenderConfig:
 
     Attributes:
         seed: seeds one generator per clip (``seed + clip index``). num_inference_steps: steps per window.
-        height, width: pixels (multiples of 16). window_frames: video frames per window (4 k + 1).
+        height, width: pixels (multiples of 16). window_frames: video frames per window (4 k + 1); None: the
+            model's own window (``pipe.config.window_frames``, the clip length it was trained on).
         guidance: CFG settings.
     """
 
@@ -42,7 +43,7 @@ class SceneRenderConfig:
     num_inference_steps: int = 20
     height: int = 128
     width: int = 128
-    window_frames: int = 25
+    window_frames: int | None = None
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
 
     def __post_init__(self) -> None:
@@ -50,7 +51,7 @@ class SceneRenderConfig:
             raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
             raise ValueError(f"height and width must be positive multiples of 16, got {self.height}x{self.width}")
-        if self.window_frames < 5 or (self.window_frames - 1) % 4:
+        if self.window_frames is not None and (self.window_frames < 5 or (self.window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, got {self.window_frames}")
 
 
@@ -229,7 +230,7 @@ def render_scene(
             fps=plan.fps,
             num_inference_steps=config.num_inference_steps,
             guidance=config.guidance,
-            window_frames=min(frames, config.window_frames),
+            window_frames=None if config.window_frames is None else min(frames, config.window_frames),
             generator=generator,
             output_type="np",
             callback_on_step_end=None if on_step is None else _step_callback(on_step, clip.index),

@@ -39,6 +39,12 @@ class TrainConfig:
         size, num_frames, fps, max_characters: synthetic clips (``num_frames = 4 k + 1``, ``size`` divisible by 16).
         data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples); with
             ``data_dir``, the seed of the epoch permutations, clip windows and edit draws.
+        latent_cache, latent_cache_clips, latent_cache_max_frames: DiT runs on the synthetic world can encode
+            ``latent_cache_clips`` whole clips (at most ``latent_cache_max_frames`` frames) once with the frozen VAE
+            and audio encoder into the folder ``latent_cache`` and train on windows of them
+            (:mod:`talkgen.training.latent_cache`); None: encode every batch.
+        audio_encoder_path: a pretrained built-in audio encoder folder (``talkgen train audio``'s ``final/``) the
+            DiT run starts from; None: a randomly initialised one.
         data_dir: shards written by ``talkgen synth dataset`` or ``talkgen prepare`` (None: render the synthetic
             world on the fly). See :mod:`talkgen.training.data`.
         steps, batch_size, learning_rate, weight_decay, adam_beta1/2, adam_eps, warmup_steps, max_grad_norm:
@@ -84,6 +90,10 @@ class TrainConfig:
     max_characters: int = 3
     data_seed: int = 0
     data_dir: str | None = None
+    latent_cache: str | None = None
+    latent_cache_clips: int = 1024
+    latent_cache_max_frames: int = 81
+    audio_encoder_path: str | None = None
     text_len: int = 64
     steps: int = 1000
     batch_size: int = 2
@@ -183,7 +193,21 @@ class TrainConfig:
                 f"motion_latent_frames must lie in [1, {latent_frames - 1}] for {self.num_frames} frames"
                 f" ({latent_frames} latent frames), got {self.motion_latent_frames}"
             )
-        for name in ("data_dir", "vae_path", "foundation_dir", "audio_encoder_dir"):
+        if self.latent_cache is not None and (self.task != "dit" or self.data_dir or self.foundation_dir):
+            raise ConfigError("latent_cache is for DiT runs on the synthetic world: unset data_dir and foundation_dir")
+        if self.latent_cache_clips < 1 or self.latent_cache_max_frames < self.num_frames:
+            raise ConfigError(
+                f"latent_cache_clips must be >= 1 and latent_cache_max_frames >= num_frames ({self.num_frames}), got"
+                f" {self.latent_cache_clips} and {self.latent_cache_max_frames}"
+            )
+        for name in (
+            "data_dir",
+            "vae_path",
+            "foundation_dir",
+            "audio_encoder_dir",
+            "latent_cache",
+            "audio_encoder_path",
+        ):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str | Path):
                 raise ConfigError(f"{name} must be a folder path or null, got {type(value).__name__}")

@@ -74,20 +74,26 @@ class DiTTrainModule(nn.Module):
         noisy_latents: torch.Tensor,
         timestep: torch.Tensor,
         text_states: torch.Tensor,
-        audio_streams: torch.Tensor,
+        audio_streams: torch.Tensor | None,
         fps: float,
         num_frames: int,
         condition_latents: dict[str, torch.Tensor | None],
         null_conditions: dict[str, torch.Tensor],
+        audio_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, C, F, H, W) noisy latents -> (B, C, F, H, W) predicted velocity.
 
         Args:
-            audio_streams: (B, S, N) speech at 16 kHz. condition_latents: ``reference`` / ``source`` / ``motion``
-                latents (or None). null_conditions: per-sample (B,) masks of conditions replaced by their null.
+            audio_streams: (B, S, N) speech at 16 kHz, or None with ``audio_features``. condition_latents:
+                ``reference`` / ``source`` / ``motion`` latents (or None). null_conditions: per-sample (B,) masks of
+                conditions replaced by their null. audio_features: (B, S, num_frames, C_audio) features of a frozen
+                encoder computed beforehand (the latent cache), used instead of encoding ``audio_streams``.
         """
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.audio_trainable):
-            audio = self.audio_encoder(audio_streams, fps, num_frames)  # (B, S, T, C_audio)
+        if audio_features is not None:
+            audio = audio_features
+        else:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.audio_trainable):
+                audio = self.audio_encoder(audio_streams, fps, num_frames)  # (B, S, T, C_audio)
         return self.transformer(
             noisy_latents,
             timestep,
@@ -118,7 +124,16 @@ def _audio_encoder(config: TrainConfig, audio_cfg: dict) -> nn.Module:
 
     kind = audio_cfg.pop("kind", "builtin")
     if kind == "builtin":
-        encoder = BuiltinAudioEncoder(**audio_cfg)
+        if config.audio_encoder_path:
+            folder = Path(config.audio_encoder_path)
+            if not (folder / "config.json").is_file():
+                raise ConfigError(
+                    f"audio_encoder_path {folder} is not a built-in audio encoder folder (config.json + safetensors"
+                    " from `talkgen train audio`, its final/ folder)"
+                )
+            encoder = BuiltinAudioEncoder.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+        else:
+            encoder = BuiltinAudioEncoder(**audio_cfg)
         return encoder.requires_grad_(config.train_audio_encoder)
     loaders = {"wav2vec2": Wav2Vec2AudioEncoder.from_dir, "whisper": WhisperAudioEncoder.from_dir}
     if kind not in loaders:
@@ -231,15 +246,59 @@ class DiTTask(TrainingTask):
             self._null_text = self.encode_text([""])
         return self._null_text
 
+    def batches(self, start_step: int, process_index: int, num_processes: int):
+        """Windows of the latent cache (built first when incomplete) when ``latent_cache`` is set, else the default."""
+        if not self.config.latent_cache:
+            return super().batches(start_step, process_index, num_processes)
+        from talkgen.training.latent_cache import LatentCache, build_latent_cache, cached_batches, weights_id
+
+        encoder = self.module.audio_encoder
+        if any(p.requires_grad for p in encoder.parameters()):
+            raise ConfigError("latent_cache stores audio features: set train_audio_encoder: false (a frozen encoder)")
+        encoders = weights_id(self.vae, encoder)
+        device = self.vae.device
+
+        def encode_audio(streams: torch.Tensor, frames: int) -> torch.Tensor:
+            encoder.eval()  # frozen: no dropout in cached features
+            return encoder(streams[None].to(device), self.config.fps, frames)[0].cpu()
+
+        build_latent_cache(self.config, lambda v: self.encode_video(v).cpu(), encode_audio, encoders, progress=True)
+        cache = LatentCache(self.config, encoders)
+        return cached_batches(self.config, cache, start_step, process_index, num_processes)
+
+    def loss_weight(self, batch: dict[str, Any], latents: torch.Tensor) -> torch.Tensor | None:
+        """(B, 1, F, h, w) weights: ``1 + mouth_weight`` on latent cells covering a mouth, or None (plain MSE)."""
+        if self.config.mouth_weight <= 0:
+            return None
+        if batch.get("mouth_mask") is not None:
+            mask = batch["mouth_mask"]
+        elif batch.get("mouth_box") is not None:
+            from talkgen.training.weighting import latent_mouth_mask, mouth_mask
+
+            size = batch["video"].shape[-2:]
+            pixel = mouth_mask(batch["mouth_box"], size[0], size[1], self.config.mouth_margin)
+            mask = latent_mouth_mask(pixel, 4, size[0] // latents.shape[-2])
+        else:
+            return None
+        return 1.0 + self.config.mouth_weight * mask.to(latents.device, latents.dtype)
+
     def loss(self, module, batch: dict[str, Any], generator: torch.Generator):
+        from talkgen.training.weighting import weighted_mse
+
         cfg = self.config
         device = self.vae.device
-        latents = self.encode_video(batch["video"])
+        cached = "latents" in batch
+        latents = batch["latents"].to(device) if cached else self.encode_video(batch["video"])
         b = latents.shape[0]
         edit = batch.get("edit", torch.zeros(b, dtype=torch.bool))
-        source = torch.zeros_like(latents)
-        if edit.any():
-            source[edit.to(device)] = self.encode_video(batch["source_video"][edit])
+        if cached:
+            source = batch["source_latents"].to(device)
+            reference = batch["reference_latents"].to(device)
+        else:
+            source = torch.zeros_like(latents)
+            if edit.any():
+                source[edit.to(device)] = self.encode_video(batch["source_video"][edit])
+            reference = latents[:, :, :1]
         sigmas = sample_sigmas(b, generator, cfg.sigma_sampling, cfg.logit_mean, cfg.logit_std, cfg.shift)
         noise = torch.randn(latents.shape, generator=generator).to(device, latents.dtype)
         text_only = ~edit & (torch.rand(b, generator=generator) < cfg.text_only_share)
@@ -251,24 +310,30 @@ class DiTTask(TrainingTask):
         noisy, target = flow_matching_pair(latents, noise, sigmas.to(device))
         text = self.encode_text(batch["caption"])
         text = torch.where(drop_text.to(device)[:, None, None], self.null_text().to(text.dtype), text)
-        audio = batch["audio_streams"] * (~text_only).to(batch["audio_streams"].dtype)[:, None, None]
+        if cached:  # text-only samples: the audio is the learned null (drop_audio), as for the waveform path below
+            audio, features = None, batch["audio_features"].to(device)
+        else:
+            audio = batch["audio_streams"] * (~text_only).to(batch["audio_streams"].dtype)[:, None, None]
+            features = None
         motion = latents[:, :, : cfg.motion_latent_frames] if use_motion.any() else None
+        num_frames = 4 * (latents.shape[2] - 1) + 1
         prediction = module(
             noisy,
             (sigmas * NUM_TRAIN_TIMESTEPS).to(device),
             text,
             audio,
             cfg.fps,
-            cfg.num_frames,
-            {"reference": latents[:, :, :1], "source": source if edit.any() else None, "motion": motion},
+            num_frames,
+            {"reference": reference, "source": source if edit.any() else None, "motion": motion},
             {
                 "audio": drop_audio.to(device),
                 "reference": drop_reference.to(device),
                 "source": (~edit).to(device),
                 "motion": (~use_motion).to(device),
             },
+            audio_features=features,
         )
-        loss = F.mse_loss(prediction.float(), target.float())
+        loss = weighted_mse(prediction, target, self.loss_weight(batch, latents))
         extras = {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum()), "edit": int(edit.sum())}
         extras["motion"] = int(use_motion.sum())
         return loss, extras

@@ -23,13 +23,13 @@ SCHEDULER_SHIFT = 3.0
 DEFAULT_TEXT_LEN = 64
 
 
-def _run_text_len(run_dir: Path) -> int:
-    """The run's ``text_len`` from its newest checkpoint's state (default 64)."""
+def _run_config(run_dir: Path) -> dict:
+    """The run's training config from its newest checkpoint's state ({} without a checkpoint)."""
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
-        return DEFAULT_TEXT_LEN
+        return {}
     state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
-    return int(state.get("extra", {}).get("config", {}).get("text_len", DEFAULT_TEXT_LEN))
+    return dict(state.get("extra", {}).get("config", {}))
 
 
 def export_pipeline(run_dir: str | Path, model_dir: str | Path, max_shard_size: str | None = None) -> Path:
@@ -62,6 +62,7 @@ def export_pipeline(run_dir: str | Path, model_dir: str | Path, max_shard_size: 
     for folder in needed:
         if not folder.is_dir():
             raise ConfigError(f"{run_dir} is not a finished DiT run: {folder} is missing")
+    run_config = _run_config(run_dir)
     pipe = TalkingCharacterPipeline(
         vae=AutoencoderKLWan.from_pretrained(frozen / "vae"),
         text_encoder=T5EncoderModel.from_pretrained(frozen / "text_encoder"),
@@ -69,7 +70,8 @@ def export_pipeline(run_dir: str | Path, model_dir: str | Path, max_shard_size: 
         audio_encoder=BuiltinAudioEncoder.from_pretrained(final / "audio_encoder"),
         transformer=TalkingCharacterTransformer3DModel.from_pretrained(final / "transformer"),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=SCHEDULER_SHIFT),
-        max_text_length=_run_text_len(run_dir),
+        max_text_length=int(run_config.get("text_len", DEFAULT_TEXT_LEN)),
+        window_frames=run_config.get("num_frames"),  # long takes are generated in windows of the trained length
     )
     kwargs = {"safe_serialization": True}
     if max_shard_size is not None:

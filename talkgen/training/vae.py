@@ -61,7 +61,11 @@ class VAETask(TrainingTask):
         return 1.0 + self.config.mouth_weight * mask
 
     def crop(
-        self, video: torch.Tensor, weight: torch.Tensor | None, mouth_box: torch.Tensor | None, generator: torch.Generator
+        self,
+        video: torch.Tensor,
+        weight: torch.Tensor | None,
+        mouth_box: torch.Tensor | None,
+        generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Random ``crop_size`` square windows of (B, 3, T, H, W) clips (and their weights), the same for all frames.
 
@@ -127,4 +131,30 @@ class VAETask(TrainingTask):
         return numbers
 
     def export(self, module: nn.Module, directory: Path) -> None:
+        """Save the VAE with per-channel latent statistics fitted on held-out clips (the DiT's normalisation)."""
+        from talkgen.training.validation import validation_batch
+
+        clips = validation_batch(self.config.replace(validation_samples=LATENT_STAT_CLIPS))["video"]
+        fit_latent_statistics(module.vae, clips)
         module.vae.save_pretrained(directory)
+
+
+LATENT_STAT_CLIPS = 16
+
+
+@torch.no_grad()
+def fit_latent_statistics(vae: nn.Module, video: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Set ``latents_mean`` / ``latents_std`` of ``vae``'s config to the per-channel statistics of the posterior
+    means of ``video`` (B, 3, T, H, W) in [-1, 1], so normalised latents have zero mean and unit variance.
+
+    Returns the (mean, std) lists.
+    """
+    was_training = vae.training
+    vae.eval()
+    device = next(vae.parameters()).device
+    z = torch.cat([vae.encode(clip[None].to(device)).latent_dist.mean.float() for clip in video])
+    vae.train(was_training)
+    mean = z.mean(dim=(0, 2, 3, 4))
+    std = z.std(dim=(0, 2, 3, 4)).clamp(min=1e-4)
+    vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
+    return mean.tolist(), std.tolist()

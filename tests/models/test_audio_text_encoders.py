@@ -137,3 +137,24 @@ def test_umt5_loads_from_a_local_dir_only(tmp_path):
     model, tokenizer = load_umt5(tmp_path / "umt5")
     states, mask = encode_prompts(model, tokenizer, ["hello"], max_length=8)
     assert states.shape == (1, 8, 16) and mask[0].sum() == 6
+
+
+def test_builtin_encoder_windows_long_speech_into_its_trained_context():
+    """Long input is encoded in overlapping windows whose middles equal a direct encoding of that window."""
+    import torch
+
+    from talkgen.models.audio_encoder import BuiltinAudioEncoder
+
+    torch.manual_seed(0)
+    encoder = BuiltinAudioEncoder(hidden_dim=16, num_layers=1, num_heads=2, out_dim=8, context_seconds=1.0).eval()
+    x = torch.randn(2, 120, 16)  # 2.4 s at the encoder's 50 Hz; context 50, margin 12, kept middles of 26
+    full = encoder._contextual(x)
+    torch.testing.assert_close(full[:, :26], encoder._transformer(x[:, :50])[:, :26])
+    torch.testing.assert_close(full[:, 26:52], encoder._transformer(x[:, 14:64])[:, 12:38])
+    torch.testing.assert_close(full[:, 104:], encoder._transformer(x[:, 70:])[:, 34:])
+    whole = BuiltinAudioEncoder.from_config({**encoder.config, "context_seconds": 0.0}).eval()
+    whole.load_state_dict(encoder.state_dict())
+    torch.testing.assert_close(whole._contextual(x), whole._transformer(x))
+    assert not torch.allclose(whole._contextual(x), full)
+    wave = torch.randn(1, 16_000 * 2) * 0.1
+    assert encoder(wave, 25.0, 50).shape == (1, 50, 8)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Train talkgen-tiny from scratch on the CPU, stage by stage (see docs/training.md and models/talkgen-tiny/README.md).
+# Every stage resumes where it stopped when the script is run again; run folders live where the configs say
+# (/work/runs by default; edit output_dir, vae_path, audio_encoder_path and latent_cache together to move them).
+#   bash scripts/train_tiny.sh [MODEL_DIR]     # default MODEL_DIR: models/talkgen-tiny
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model_dir=${1:-models/talkgen-tiny}
+
+run_dir() { python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['output_dir'])" "$1"; }
+
+stage() {  # stage TASK CONFIG: train unless final/ exists; resume from the newest checkpoint when there is one
+  local task=$1 config=$2 dir
+  dir=$(run_dir "$config")
+  if [ -d "$dir/final" ]; then echo "stage $task: done ($dir/final)"; return; fi
+  if compgen -G "$dir/checkpoint-*" >/dev/null; then
+    talkgen train "$task" --config "$config" --resume latest
+  else
+    talkgen train "$task" --config "$config"
+  fi
+}
+
+stage audio configs/tiny-audio.yaml   # 1. built-in audio encoder -> per-frame mouth parameters
+stage vae configs/tiny-vae.yaml       # 2. VAE on mouth-biased crops, with latent statistics
+stage dit configs/tiny.yaml           # 3. encode the latent cache once, then 4. the DiT on its windows
+talkgen export "$(run_dir configs/tiny.yaml)" -o "$model_dir"

@@ -1,0 +1,275 @@
+"""Pre-encoded DiT training data: whole synthetic clips encoded once by the frozen VAE and audio encoder.
+
+Encoding a clip costs more than a DiT step on the CPU, so a DiT run with ``latent_cache: DIR`` encodes
+``latent_cache_clips`` clips once (resumable chunk by chunk) and then trains on windows of them for many epochs.
+
+Clip ``i`` is scene seed ``data_seed + i`` performed in full (lead-in silence, every line), cut to at most
+``latent_cache_max_frames`` video frames (4 k + 1), rendered at ``size``, and stored as:
+
+- ``latents`` (C, F, h, w) float16 normalised VAE latents of the whole clip (one causal sequence, as generation makes);
+- ``reference`` (C, 1, h, w): the latent of frame 0 alone (the identity reference an image gives at inference);
+- ``source`` (C, F, h, w) for edit clips (``edit_share``): the original performance, while ``latents`` and the
+  audio are the same performance re-spoken (mask-free lip-sync pairs);
+- ``audio`` (S, T, D) float16 features of each character's speech from the frozen audio encoder, computed over
+  the whole clip as the pipeline does (S = ``max_characters``, silent streams for absent characters);
+- ``mouth`` (1, F, h, w) uint8: latent cells that cover a mouth box (:mod:`talkgen.training.weighting`).
+
+A training sample is a window of ``(num_frames - 1) / 4 + 1`` latent frames starting at latent ``s`` (drawn per
+sample index) with the audio features of video frames ``4 s .. 4 (s + W - 1)``, exactly as the pipeline slices a
+long take into windows. Files: ``meta.json`` (what the cache was built from) and ``chunk-NNNNN.safetensors`` +
+``chunk-NNNNN.json`` (captions), each written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from talkgen.errors import ConfigError
+from talkgen.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 32
+META_FILE = "meta.json"
+SAMPLE_RATE = 16_000
+_WINDOW_SALT = 0x1A7E
+_EPOCH_SALT = 0xCAC4E
+_META_KEYS = ("size", "fps", "max_characters", "data_seed", "edit_share", "latent_cache_max_frames")
+
+
+def cache_meta(config: TrainConfig, encoders_id: str) -> dict[str, Any]:
+    """What a cache depends on: the world's settings and the frozen encoders' weights (``encoders_id``)."""
+    meta = {key: getattr(config, key) for key in _META_KEYS}
+    meta["encoders"] = encoders_id
+    return meta
+
+
+def weights_id(*modules: torch.nn.Module) -> str:
+    """A short hash of the modules' parameters and buffers (the identity of frozen encoders)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
+    """Clip ``index`` of the cache: video (3, T, H, W) in [-1, 1], speech streams, mouth boxes, caption, edit source.
+
+    Edit clips (drawn as the live world draws them, :func:`talkgen.training.data.is_edit_sample`) return the
+    re-spoken performance as ``video`` / ``audio_streams`` and the original as ``source_video``.
+    """
+    from talkgen.synth.dataset import _other_texts
+    from talkgen.synth.scene import make_scene, perform, redub, render_performance, speak_lines
+    from talkgen.training.data import is_edit_sample
+
+    seed = config.data_seed + int(index)
+    rng = np.random.default_rng([seed, 0xDA7A])
+    scene = make_scene(seed, num_characters=int(rng.integers(1, config.max_characters + 1)))
+    speeches = speak_lines(scene, SAMPLE_RATE)
+    natural = perform(scene, speeches, config.fps).num_frames
+    frames = 4 * ((min(natural, config.latent_cache_max_frames) - 1) // 4) + 1
+    perf = perform(scene, speeches, config.fps, frames)
+    edit = is_edit_sample(config, index)
+    source_video = None
+    if edit:
+        source_video = _video(render_performance(scene, perf, config.size))
+        perf = redub(scene, perf, speak_lines(scene, SAMPLE_RATE, _other_texts(scene, rng)))
+    clip = render_performance(scene, perf, config.size)
+    c = config.max_characters
+    streams = np.zeros((c, math.ceil(frames / config.fps * SAMPLE_RATE) + 1), dtype=np.float32)
+    piece = clip.audio_per_character[:c, : streams.shape[1]]
+    streams[: piece.shape[0], : piece.shape[1]] = piece
+    boxes = np.full((c, frames, 4), np.nan, dtype=np.float32)
+    for k, character in enumerate(clip.truth.characters[:c]):
+        boxes[k] = character.mouth_box
+    return {
+        "video": _video(clip),
+        "source_video": source_video,
+        "audio_streams": torch.from_numpy(streams),
+        "mouth_box": torch.from_numpy(boxes),
+        "caption": clip.truth.caption,
+        "seed": seed,
+    }
+
+
+def _video(clip) -> torch.Tensor:
+    return clip.frames.permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+
+
+def build_latent_cache(
+    config: TrainConfig,
+    encode_video: Callable[[torch.Tensor], torch.Tensor],
+    encode_audio: Callable[[torch.Tensor, int], torch.Tensor],
+    encoders_id: str,
+    progress: bool = False,
+) -> Path:
+    """Write the missing chunks of ``config.latent_cache`` (resumable; existing chunks are kept).
+
+    Args:
+        encode_video: (1, 3, T, H, W) in [-1, 1] -> (1, C, F, h, w) normalised latents.
+        encode_audio: ((S, N) speech, num_frames) -> (S, num_frames, D) features.
+        encoders_id: identity of the frozen encoders (:func:`weights_id`); a cache built with others is refused.
+
+    Raises:
+        ConfigError: the folder holds a cache built from other settings or encoders.
+    """
+    from safetensors.torch import save_file
+    from tqdm.auto import tqdm
+
+    from talkgen.fs import atomic_path, write_json
+    from talkgen.training.weighting import latent_mouth_mask, mouth_mask
+
+    root = Path(config.latent_cache)
+    meta = cache_meta(config, encoders_id)
+    _check_meta(root, meta)
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / META_FILE, meta)
+    chunks = math.ceil(config.latent_cache_clips / CHUNK_SIZE)
+    missing = [k for k in range(chunks) if not (root / f"chunk-{k:05d}.json").is_file()]
+    bar = tqdm(total=len(missing) * CHUNK_SIZE, desc="encode clips", unit="clip", disable=not progress)
+    for k in missing:
+        tensors: dict[str, torch.Tensor] = {}
+        captions = []
+        first = k * CHUNK_SIZE
+        for i in range(first, min(first + CHUNK_SIZE, config.latent_cache_clips)):
+            clip = render_full_clip(config, i)
+            key = f"{i - first:03d}"
+            with torch.no_grad():
+                latents = encode_video(clip["video"][None])[0]
+                tensors[f"{key}.latents"] = latents.to(torch.float16).contiguous()
+                reference = encode_video(clip["video"][None, :, :1])[0]
+                tensors[f"{key}.reference"] = reference.to(torch.float16).contiguous()
+                if clip["source_video"] is not None:
+                    source = encode_video(clip["source_video"][None])[0]
+                    tensors[f"{key}.source"] = source.to(torch.float16).contiguous()
+                frames = clip["video"].shape[1]
+                features = encode_audio(clip["audio_streams"], frames)
+                tensors[f"{key}.audio"] = features.to(torch.float16).contiguous()
+            mask = mouth_mask(clip["mouth_box"][None], config.size, config.size, config.mouth_margin)
+            spatial = config.size // latents.shape[-1]
+            tensors[f"{key}.mouth"] = latent_mouth_mask(mask, 4, spatial)[0].to(torch.uint8).contiguous()
+            captions.append({"caption": clip["caption"], "seed": clip["seed"]})
+            bar.update(1)
+        with atomic_path(root / f"chunk-{k:05d}.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        write_json(root / f"chunk-{k:05d}.json", captions)  # written last: marks the chunk complete
+    bar.close()
+    return root
+
+
+def _check_meta(root: Path, meta: dict[str, Any]) -> None:
+    path = root / META_FILE
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        old = None
+    if old != json.loads(json.dumps(meta)):
+        raise ConfigError(
+            f"latent cache {root} was built from other settings or encoders ({old} != {meta}); use another "
+            "latent_cache folder or delete this one"
+        )
+
+
+class LatentCache:
+    """The clips of a complete cache, in memory, addressed by global sample index (epochs of fresh permutations).
+
+    Raises:
+        ConfigError: the folder is missing chunks (build it first) or was built from other settings.
+    """
+
+    def __init__(self, config: TrainConfig, encoders_id: str | None = None) -> None:
+        from safetensors.torch import load_file
+
+        self.config = config
+        root = Path(config.latent_cache)
+        if encoders_id is not None:
+            _check_meta(root, cache_meta(config, encoders_id))
+        self.window = (config.num_frames - 1) // 4 + 1
+        self.clips: list[dict[str, Any]] = []
+        for k in range(math.ceil(config.latent_cache_clips / CHUNK_SIZE)):
+            names = root / f"chunk-{k:05d}.json"
+            if not names.is_file():
+                raise ConfigError(
+                    f"latent cache {root} lacks chunk {k}; `talkgen train dit` builds it when latent_cache is set"
+                )
+            tensors = load_file(str(root / f"chunk-{k:05d}.safetensors"))
+            for j, row in enumerate(json.loads(names.read_text(encoding="utf-8"))):
+                key = f"{j:03d}"
+                clip = {"caption": row["caption"], "source": tensors.get(f"{key}.source")}
+                for name in ("latents", "reference", "audio", "mouth"):
+                    clip[name] = tensors[f"{key}.{name}"]
+                if clip["latents"].shape[1] >= self.window:
+                    self.clips.append(clip)
+        if not self.clips:
+            raise ConfigError(f"latent cache {root} has no clip of {self.window} latent frames")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def sample(self, index: int) -> dict[str, Any]:
+        """Global sample ``index``: a window of one clip (latents, reference, source, audio features, mouth mask)."""
+        n = len(self.clips)
+        epoch, position = divmod(int(index), n)
+        clip = self.clips[int(_permutation(self.config.data_seed, epoch, n)[position])]
+        rng = np.random.default_rng([self.config.data_seed, int(index), _WINDOW_SALT])
+        w = self.window
+        start = int(rng.integers(0, clip["latents"].shape[1] - w + 1))
+        frames = slice(4 * start, 4 * (start + w - 1) + 1)
+        return {
+            "latents": clip["latents"][:, start : start + w].float(),
+            "reference_latents": clip["reference"].float(),
+            "source_latents": None if clip["source"] is None else clip["source"][:, start : start + w].float(),
+            "audio_features": clip["audio"][:, frames].float(),
+            "mouth_mask": clip["mouth"][:, start : start + w].float(),
+            "caption": clip["caption"],
+        }
+
+
+@lru_cache(maxsize=8)
+def _permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch, _EPOCH_SALT]).permutation(n)
+
+
+def collate_latents(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack cache samples: ``latents``, ``reference_latents``, ``source_latents`` (zeros unless ``edit``),
+    ``edit`` (B,) bool, ``audio_features`` (B, S, T, D), ``mouth_mask`` (B, 1, F, h, w), ``caption`` list."""
+    latents = torch.stack([s["latents"] for s in samples])
+    source = torch.zeros_like(latents)
+    edit = torch.zeros(len(samples), dtype=torch.bool)
+    for i, s in enumerate(samples):
+        if s["source_latents"] is not None:
+            source[i], edit[i] = s["source_latents"], True
+    return {
+        "latents": latents,
+        "reference_latents": torch.stack([s["reference_latents"] for s in samples]),
+        "source_latents": source,
+        "edit": edit,
+        "audio_features": torch.stack([s["audio_features"] for s in samples]),
+        "mouth_mask": torch.stack([s["mouth_mask"] for s in samples]),
+        "caption": [s["caption"] for s in samples],
+    }
+
+
+def cached_batches(
+    config: TrainConfig, cache: LatentCache, start_step: int, process_index: int = 0, num_processes: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Endless batches of cache windows from ``start_step`` on (same global indexing as the other sources)."""
+    step = start_step
+    while True:
+        first = (step * num_processes + process_index) * config.batch_size
+        yield collate_latents([cache.sample(i) for i in range(first, first + config.batch_size)])
+        step += 1

@@ -1,0 +1,123 @@
+"""The CPU recipe's levers: mouth-weighted losses, VAE crops and latent statistics, audio pretraining, latent cache."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from talkgen.errors import ConfigError
+from talkgen.training import build_trainer
+from talkgen.training.weighting import latent_mouth_mask, mouth_mask, weighted_mse
+
+
+def test_mouth_mask_marks_widened_boxes_and_skips_offscreen_rows():
+    boxes = torch.full((1, 2, 3, 4), float("nan"))
+    boxes[0, 0, :] = torch.tensor([4.0, 6.0, 8.0, 8.0])  # 4 x 2 px mouth, all three frames
+    mask = mouth_mask(boxes, 16, 16, margin=0.5)
+    assert mask.shape == (1, 1, 3, 16, 16)
+    # widened by half its size: x in [2, 10], y in [5, 9] (pixel centres inside)
+    assert mask[0, 0, 0, 5:9, 2:10].all() and mask[0, 0, 0].sum() == 8 * 4
+    assert mask[0, 0, 0, 0, 0] == 0 and mask[0, 0, 0, 12, 12] == 0
+
+
+def test_latent_mouth_mask_follows_the_causal_frame_grouping():
+    mask = torch.zeros(1, 1, 9, 16, 16)
+    mask[0, 0, 3, 0, 0] = 1  # frame 3 belongs to latent frame 1 (frames 1-4)
+    latent = latent_mouth_mask(mask, temporal=4, spatial=8)
+    assert latent.shape == (1, 1, 3, 2, 2)
+    assert latent[0, 0, :, 0, 0].tolist() == [0.0, 1.0, 0.0]
+    assert latent.sum() == 1
+
+
+def test_weighted_mse_weighs_and_reduces_to_plain_mse():
+    prediction, target = torch.zeros(1, 1, 1, 2, 2), torch.tensor([[[[[1.0, 0.0], [0.0, 0.0]]]]])
+    assert weighted_mse(prediction, target, None) == pytest.approx(0.25)
+    weight = torch.tensor([[[[[3.0, 1.0], [1.0, 1.0]]]]])
+    assert weighted_mse(prediction, target, weight) == pytest.approx(3.0 / 6.0)
+    assert weighted_mse(prediction, target, torch.ones_like(weight)) == pytest.approx(0.25)
+
+
+def test_vae_trains_on_mouth_crops_and_fits_latent_statistics(tiny_config):
+    from talkgen.training.vae import fit_latent_statistics
+
+    config = tiny_config.replace(task="vae", size=32, crop_size=16, mouth_weight=4.0, mouth_margin=0.25)
+    trainer = build_trainer(config)
+    records = trainer.train()
+    assert len(records) == 3 and all(math.isfinite(r["reconstruction"]) for r in records)
+    video = torch.rand(2, 3, 9, 32, 32) * 2 - 1
+    vae = trainer.task.module.vae
+    mean, std = fit_latent_statistics(vae, video)
+    from talkgen.models.latents import normalize_latents
+
+    z = normalize_latents(vae, torch.cat([vae.encode(v[None]).latent_dist.mean for v in video]))
+    assert len(mean) == len(std) == vae.config.z_dim
+    torch.testing.assert_close(z.mean(dim=(0, 2, 3, 4)), torch.zeros(vae.config.z_dim), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.std(dim=(0, 2, 3, 4)), torch.ones(vae.config.z_dim), atol=1e-3, rtol=0)
+    final = trainer.export()
+    from diffusers import AutoencoderKLWan
+
+    saved = AutoencoderKLWan.from_pretrained(final)
+    assert saved.config.latents_std != [1.0] * saved.config.z_dim
+
+
+def test_crop_size_is_validated(tiny_config):
+    with pytest.raises(ConfigError, match="crop_size"):
+        tiny_config.replace(task="vae", crop_size=20)
+
+
+def test_audio_pretraining_learns_mouth_parameters_and_exports_the_encoder(tiny_config):
+    from talkgen.models.audio_encoder import BuiltinAudioEncoder
+    from talkgen.training.audio import speech_sample
+
+    config = tiny_config.replace(task="audio", num_frames=25, batch_size=2, validate_every=3, validation_samples=2)
+    sample = speech_sample(config, 0)
+    assert sample["audio_streams"].shape[0] == sample["mouth_params"].shape[0] == config.max_characters
+    assert sample["mouth_params"].shape[1:] == (25, 5)
+    torch.testing.assert_close(speech_sample(config, 0)["audio_streams"], sample["audio_streams"])
+    trainer = build_trainer(config)
+    assert len(trainer.train()) == 3
+    log = [json.loads(line) for line in (trainer.output_dir / "log.jsonl").read_text().splitlines()]
+    assert any(-1 <= r.get("val_jaw_corr", 2) <= 1 for r in log)
+    final = trainer.export()
+    encoder = BuiltinAudioEncoder.from_pretrained(final)
+    assert encoder(sample["audio_streams"][None], 25.0, 25).shape == (1, config.max_characters, 25, 16)
+
+
+def test_dit_trains_on_the_latent_cache_and_refuses_a_cache_of_other_encoders(tiny_config, tmp_path):
+    from talkgen.training.latent_cache import LatentCache
+
+    config = tiny_config.replace(
+        latent_cache=str(tmp_path / "cache"),
+        latent_cache_clips=3,
+        latent_cache_max_frames=17,
+        train_audio_encoder=False,
+        edit_share=0.5,
+        motion_share=0.5,
+        mouth_weight=4.0,
+        batch_size=2,
+    )
+    trainer = build_trainer(config)
+    records = trainer.train()
+    assert len(records) == 3 and all(math.isfinite(r["loss"]) for r in records)
+    cache = LatentCache(config)
+    assert len(cache) == 3
+    sample = cache.sample(5)
+    assert sample["latents"].shape == (4, 3, 2, 2)  # 3 latent frames of 16 px at 8x
+    assert sample["audio_features"].shape == (config.max_characters, 9, 16)  # frames 4 s .. 4 (s + 2)
+    assert sample["reference_latents"].shape == (4, 1, 2, 2)
+    torch.testing.assert_close(cache.sample(5)["latents"], sample["latents"])
+    # the same run resumes on the same cache; another audio encoder (seed) is refused
+    resumed = build_trainer(config.replace(resume_from="latest", steps=4))
+    assert [r["step"] for r in resumed.train()] == [4]
+    other = build_trainer(config.replace(seed=7, output_dir=str(tmp_path / "other")))
+    with pytest.raises(ConfigError, match="other settings or encoders"):
+        other.train()
+
+
+def test_latent_cache_needs_a_frozen_audio_encoder(tiny_config, tmp_path):
+    trainer = build_trainer(tiny_config.replace(latent_cache=str(tmp_path / "cache"), latent_cache_clips=1))
+    with pytest.raises(ConfigError, match="train_audio_encoder: false"):
+        trainer.train()
