@@ -90,24 +90,41 @@ def register(app: typer.Typer) -> None:
         random_weights: bool = typer.Option(
             False, "--random-weights", help="Add a model row with untrained tiny weights (a pipeline smoke test)."
         ),
-        steps: int = typer.Option(4, "--steps", min=1, help="Sampling steps of the model row."),
+        steps: int | None = typer.Option(
+            None, "--steps", min=1, help="Sampling steps of the model row (default: what generate and dub use)."
+        ),
         seed: int = typer.Option(0, "--seed", help="Seed of the model row (plus each case's seed)."),
+        attributes: bool = typer.Option(
+            True,
+            "--attributes/--no-attributes",
+            help="With a model: score prompt attributes of 12 held-out characters.",
+        ),
     ) -> None:
         """Held-out synthetic scenes: a markdown table with ceiling, floor and model rows."""
         from talkgen.eval.bench import SUITES, markdown_table, pipeline_model, run_bench
 
         if suite not in SUITES:
             raise ConfigError(f"--suite must be one of {sorted(SUITES)}, got {suite!r}")
-        render, name = None, "model"
+        render, name, pipe = None, "model", None
         if model is not None or random_weights:
-            from talkgen.pipelines.loading import load_talking_pipeline
+            from talkgen.pipelines.loading import load_lipsync, load_talking_pipeline
 
             pipe, info = load_talking_pipeline(model, random_weights, seed)
             pipe.to(device)
-            render = pipeline_model(pipe, steps=steps, seed=seed)
-            name = f"model ({info['path'] or 'untrained tiny weights'}, {steps} steps)"
+            lipsync = load_lipsync(model, random_weights, seed).to(device)
+            render = pipeline_model(pipe, steps=steps, seed=seed, lipsync=lipsync)
+            shown = "default steps" if steps is None else f"{steps} steps"
+            name = f"model ({info['path'] or 'untrained tiny weights'}, {shown})"
         rows = run_bench(SUITES[suite], model=render, model_name=name, device=device)
         typer.echo(markdown_table(rows))
+        result = {"suite": suite, "rows": [finite_json(r.to_dict()) for r in rows]}
+        if pipe is not None and attributes:
+            from talkgen.eval.bench import attribute_rows, attribute_table
+
+            size = SUITES[suite][0].size
+            rows_attr = attribute_rows(pipe, steps=steps, seed=seed, size=size)
+            typer.echo("\n" + attribute_table(rows_attr))
+            result["attributes"] = [finite_json(vars(r)) for r in rows_attr]
         if output is not None:
-            write_json(output, {"suite": suite, "rows": [finite_json(r.to_dict()) for r in rows]})
+            write_json(output, result)
             typer.echo(str(output))

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -73,6 +74,8 @@ class RenderedCase:
     truth: object
     scene: object
     streams: np.ndarray | None = None  # (C, N) speech of each character, in Person-tag order
+    source_frames: np.ndarray | None = None  # dub cases: the clip as first spoken (the footage to dub)
+    source_truth: object | None = None  # dub cases: its ground truth (mouth boxes of the footage)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class BenchRow:
     drift_ratio: float
     flicker_ratio: float
     seconds: float
+    dub_psnr_outside_db: float = float("nan")
     cases: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -99,26 +103,38 @@ def render_case(case: BenchCase, device: str = "cpu") -> RenderedCase:
     from talkgen.synth.scene import make_scene, render_clip, render_edit_pair
 
     scene = make_scene(case.seed, case.characters, case.mode, num_lines=case.num_lines)
+    source = None
     if case.dub:
-        _, clip = render_edit_pair(scene, size=case.size, fps=case.fps, device=device)
+        source, clip = render_edit_pair(scene, size=case.size, fps=case.fps, device=device)
     else:
         clip = render_clip(scene, size=case.size, fps=case.fps, device=device)
     return RenderedCase(
-        case, clip.frames.cpu().numpy(), clip.audio, clip.sample_rate, clip.truth, scene, clip.audio_per_character
-    )
+        case, clip.frames.cpu().numpy(), clip.audio, clip.sample_rate, clip.truth, scene, clip.audio_per_character,
+        None if source is None else source.frames.cpu().numpy(), None if source is None else source.truth,
+    )  # fmt: skip
 
 
-def pipeline_model(pipe, *, steps: int = 4, seed: int = 0, guidance=None) -> ModelRender:
+def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=None, lipsync=None) -> ModelRender:
     """A model row from a :class:`~talkgen.pipelines.pipeline_talking.TalkingCharacterPipeline`.
 
     Each case is generated from its ground-truth caption (MoCha template with Person tags) and the speech of each
-    character as one audio stream, at the case's size and frame rate; one seeded generator per case.
+    character as one audio stream, at the case's size and frame rate; one seeded generator per case. Dub cases run
+    the dubbing path instead when ``lipsync`` (a :class:`~talkgen.pipelines.pipeline_lipsync.LipSyncPipeline`) is
+    given: the footage is the clip as first spoken, the new speech the re-spoken one's, the mouths the footage's
+    ground truth, and the result goes through the mp4 encode a user gets. ``steps`` None: the defaults users run
+    (``talkgen generate`` / ``talkgen dub``).
     """
     import math
 
     import torch
 
+    from talkgen.pipelines.generate import GenerateOptions
+
+    generate_steps = GenerateOptions().steps if steps is None else steps
+
     def render(case: BenchCase, rc: RenderedCase) -> np.ndarray:
+        if case.dub and lipsync is not None:
+            return dub_case(lipsync, rc, steps=steps, seed=seed + case.seed)
         num_frames = rc.frames.shape[0]
         frames = 4 * math.ceil((num_frames - 1) / 4) + 1  # the causal VAE's 4 k + 1
         streams = rc.streams if rc.streams is not None else rc.audio[None]
@@ -133,7 +149,7 @@ def pipeline_model(pipe, *, steps: int = 4, seed: int = 0, guidance=None) -> Mod
             height=case.size,
             width=case.size,
             fps=case.fps,
-            num_inference_steps=steps,
+            num_inference_steps=generate_steps,
             guidance=guidance,
             generator=generator,
             output_type="np",
@@ -142,6 +158,50 @@ def pipeline_model(pipe, *, steps: int = 4, seed: int = 0, guidance=None) -> Mod
         return (np.clip(video, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
     return render
+
+
+def dub_case(lipsync, rc: RenderedCase, *, steps: int | None = None, seed: int = 0) -> np.ndarray:
+    """Dub a dub case's footage with its new speech as ``talkgen dub`` does (defaults, ground-truth mouths, mp4).
+
+    Returns the frames decoded back from the encoded mp4, uint8 (T, H, W, 3).
+    """
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from talkgen.media import read_video, write_video
+    from talkgen.pipelines.mouth import TruthMouthLocator
+
+    if rc.source_frames is None:
+        raise ValueError(f"case {rc.case.name!r} is not a dub case")
+    kwargs = {} if steps is None else {"num_inference_steps": steps}
+    out = lipsync(
+        rc.source_frames,
+        rc.audio,
+        mouths=TruthMouthLocator(rc.source_truth),
+        fps=rc.case.fps,
+        length_policy="trim",
+        generator=torch.Generator().manual_seed(seed),
+        **kwargs,
+    )
+    with tempfile.TemporaryDirectory(prefix="talkgen-bench-") as tmp:
+        path = write_video(Path(tmp) / "dub.mp4", out.frames, rc.case.fps, rc.audio, rc.sample_rate)
+        frames, _ = read_video(path)
+    return frames
+
+
+def psnr_outside_mouth(frames: np.ndarray, rc: RenderedCase) -> float:
+    """PSNR (dB) of ``frames`` against a dub case's footage outside the feathered mouth region of its faces."""
+    from talkgen.pipelines.mouth import TruthMouthLocator, edit_mask, select_faces
+
+    source = rc.source_frames
+    track = select_faces(TruthMouthLocator(rc.source_truth).locate(source), "all")
+    outside = edit_mask(track, "mouth") == 0
+    n = min(len(frames), len(source))
+    diff = frames[:n][outside[:n]].astype(np.float64) - source[:n][outside[:n]].astype(np.float64)
+    mse = float(np.mean(diff**2)) if diff.size else float("nan")
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def _ratio(value: float, ref: float | None) -> float:
@@ -197,6 +257,7 @@ def run_bench(
     ceiling: dict[str, WorldReport] = {}
     floor: dict[str, WorldReport] = {}
     modeled: dict[str, WorldReport] = {}
+    dub_psnr: dict[str, float] = {}
     t_ceiling = t_floor = t_model = 0.0
     for i, case in enumerate(cases):
         logger.info("bench case %d/%d: %s", i + 1, len(cases), case.name)
@@ -214,10 +275,17 @@ def run_bench(
             t3 = time.perf_counter()  # the model row's seconds include rendering
             frames = np.asarray(model(case, rc))
             modeled[case.name] = evaluate_world(frames, rc.truth, reference_frames=rc.frames)
+            if case.dub:
+                dub_psnr[case.name] = psnr_outside_mouth(frames, rc)
             t_model += time.perf_counter() - t3
     rows = [_row("ceiling (ground-truth renders)", ceiling, t_ceiling), _row("floor (shuffled audio)", floor, t_floor)]
     if model is not None:
-        rows.append(_row(model_name, modeled, t_model))
+        row = _row(model_name, modeled, t_model)
+        finite = [v for v in dub_psnr.values() if np.isfinite(v)]
+        row.dub_psnr_outside_db = float(np.mean(finite)) if finite else float("nan")
+        for name, value in dub_psnr.items():
+            row.cases[name]["dub_psnr_outside_db"] = value
+        rows.append(row)
     return rows
 
 
@@ -229,6 +297,7 @@ COLUMNS = (
     ("closed_in_silence", "closed in silence"),
     ("drift_ratio", "drift / GT"),
     ("flicker_ratio", "flicker / GT"),
+    ("dub_psnr_outside_db", "dub PSNR outside mouth (dB)"),
 )
 
 
@@ -243,4 +312,45 @@ def markdown_table(rows: list[BenchRow]) -> str:
             v = getattr(r, key)
             cells.append("-" if not np.isfinite(v) else f"{v:.3f}")
         lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def attribute_rows(pipe, *, steps: int | None = None, seed: int = 0, size: int = 128) -> list:
+    """Prompt-attribute rows (:mod:`talkgen.eval.attributes`) of ``pipe`` on the 12 held-out close-ups."""
+    from talkgen.eval.attributes import attribute_cases, score_attributes
+
+    frames = generated_first_frames(pipe, cases := attribute_cases(size=size), steps=steps, seed=seed)
+    lookup = {case.seed: frame for case, frame in zip(cases, frames, strict=True)}
+    return score_attributes(cases, lambda case: lookup[case.seed], name="model")
+
+
+def generated_first_frames(pipe, cases: list, *, steps: int | None = None, seed: int = 0) -> list[np.ndarray]:
+    """First frames (H, W, 3) uint8 generated from each attribute case's caption and speech (9 frames each)."""
+    import torch
+
+    from talkgen.pipelines.generate import GenerateOptions
+
+    out = []
+    for case in cases:
+        generator = torch.Generator(device=pipe._execution_device).manual_seed(seed + case.seed)
+        frames = pipe(
+            case.caption, case.streams[:4], num_frames=9, height=case.frame.shape[0], width=case.frame.shape[1],
+            num_inference_steps=GenerateOptions().steps if steps is None else steps, generator=generator,
+            output_type="np",
+        ).frames[0]  # fmt: skip
+        out.append((np.clip(frames[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    return out
+
+
+def attribute_table(rows: list) -> str:
+    """Markdown table of prompt-attribute rows: overall agreement and per part."""
+    from talkgen.eval.attributes import PARTS
+
+    lines = [
+        "| row | attributes as prompted | " + " | ".join(PARTS) + " | n |",
+        "|---|---:|" + "---:|" * (len(PARTS) + 1),
+    ]
+    for r in rows:
+        cells = [f"{r.per_part[p]:.2f}" if p in r.per_part else "-" for p in PARTS]
+        lines.append(f"| {r.name} | {r.agreement:.3f} | " + " | ".join(cells) + f" | {r.count} |")
     return "\n".join(lines)

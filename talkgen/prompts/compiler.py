@@ -247,9 +247,9 @@ def compile_prompt(
 ) -> CompiledPrompt:
     """Render the prompt and shrink it until ``count_tokens(text) <= budget``, recording each step.
 
-    Order of removal: actions (last clip first), expressions (last clip first), the setting (first sentence, then
-    all), character descriptions (first clause, then 6 words, then 3 words, longest first), then a hard cut at a
-    word boundary. ``cast`` is every tag of the scene (see :func:`render_prompt`).
+    Order of removal: the setting (first sentence, first clause, then all), character descriptions to their first
+    clause (longest first), actions (last clip first), expressions (last clip first), descriptions to 6 then 3 words
+    (longest first), then a hard cut at a word boundary: what each clip shows outlives scenery and detail. ``cast`` is every tag of the scene (see :func:`render_prompt`).
     """
     if budget < 1:
         raise ValueError(f"token budget must be positive, got {budget}")
@@ -264,9 +264,6 @@ def compile_prompt(
         return count_tokens(text()) <= budget
 
     steps: list[Callable[[], Reduction | None]] = []
-    for kind in ("action", "expression"):
-        for i in reversed(range(len(shots))):
-            steps.append(lambda i=i, kind=kind: _drop_shot_detail(shots, i, kind))
 
     def shorten_setting(fn: Callable[[str], str]) -> Reduction | None:
         nonlocal setting
@@ -274,13 +271,21 @@ def compile_prompt(
         setting = fn(setting)
         return Reduction("setting", "setting", before, setting) if setting != before else None
 
-    steps.append(lambda: shorten_setting(lambda s: re.split(r"(?<=[.!?])\s", s, maxsplit=1)[0]))
-    steps.append(lambda: shorten_setting(_first_clause))
-    steps.append(lambda: shorten_setting(lambda s: ""))
-    for fn in (_first_clause, lambda s: _first_words(s, 6), lambda s: _first_words(s, 3)):
+    def shorten_descriptions(fn: Callable[[str], str]) -> None:
         done: set[str] = set()
         for _ in descs:
             steps.append(lambda fn=fn, done=done: _shorten_longest(descs, fn, done, count_tokens))
+
+    # What a clip shows (actions, expressions) outlives the setting's detail and the descriptions' extra clauses.
+    steps.append(lambda: shorten_setting(lambda s: re.split(r"(?<=[.!?])\s", s, maxsplit=1)[0]))
+    steps.append(lambda: shorten_setting(_first_clause))
+    steps.append(lambda: shorten_setting(lambda s: ""))
+    shorten_descriptions(_first_clause)
+    for kind in ("action", "expression"):
+        for i in reversed(range(len(shots))):
+            steps.append(lambda i=i, kind=kind: _drop_shot_detail(shots, i, kind))
+    for fn in (lambda s: _first_words(s, 6), lambda s: _first_words(s, 3)):
+        shorten_descriptions(fn)
 
     for step in steps:
         if fits():

@@ -84,21 +84,46 @@ def test_budget_not_needed_reports_nothing():
 
 def test_budget_drops_in_order_and_reports():
     t = get_template("dialogue_cuts")
-    full = render_prompt(t, _shots(), DESC, "a kitchen. It is raining outside.")
-    # Just one byte too many: only the last clip's action goes.
-    out = compile_prompt(t, _shots(), DESC, "a kitchen. It is raining outside.", budget=byt5_token_count(full) - 1)
+    setting = "a kitchen. It is raining outside."
+    full = render_prompt(t, _shots(), DESC, setting)
+    # Just one byte too many: only the setting's second sentence goes; actions and expressions stay.
+    out = compile_prompt(t, _shots(), DESC, setting, budget=byt5_token_count(full) - 1)
     assert [(r.kind, r.target, r.before, r.after) for r in out.reductions] == [
-        ("action", "clip 2", "hands Person1 a cup", "")
+        ("setting", "setting", setting, "a kitchen.")
     ]
-    assert "hands Person1 a cup" not in out.text and "points at the window" in out.text
-    # A tight budget: actions, expressions, setting, then descriptions shorten.
-    out = compile_prompt(t, _shots(), DESC, "a kitchen. It is raining outside.", budget=230)
+    assert "hands Person1 a cup" in out.text and "points at the window" in out.text
+    # A tight budget: setting, descriptions to a clause, then actions and expressions, then descriptions shorten.
+    out = compile_prompt(t, _shots(), DESC, setting, budget=230)
     kinds = [r.kind for r in out.reductions]
-    assert kinds[:4] == ["action", "action", "expression", "expression"]
-    assert "setting" in kinds and out.tokens <= 230
-    assert kinds == sorted(kinds, key=["action", "expression", "setting", "description", "truncate"].index)
+    assert kinds[0] == "setting" and "action" in kinds and out.tokens <= 230
+    first_action = kinds.index("action")
+    assert set(kinds[:first_action]) <= {"setting", "description"}
+    rest = kinds[first_action:]
+    assert rest == sorted(rest, key=["action", "expression", "description", "truncate"].index)
+    assert "hands Person1 a cup" not in out.text  # the last clip's action goes first
     assert out.text.startswith("Two video clips.") and "Person2" in out.text
     assert "truncate" not in kinds
+
+
+def test_a_three_character_four_line_scene_keeps_actions_and_expressions_within_512_tokens():
+    t = get_template("dialogue_cuts")
+    desc = {
+        "Person1": "a young man with a yellow cap, round glasses and a green striped shirt",
+        "Person2": "a woman with a long black braid, a red jacket and silver earrings",
+        "Person3": "an older man with white hair, a bushy beard and a blue scarf",
+    }
+    shots = [
+        ShotText(("Person1",), ("Person1",), "smiling", "waves at Person2"),
+        ShotText(("Person2",), ("Person2",), "surprised", "holds up a basket of sandwiches"),
+        ShotText(("Person3",), ("Person3",), "embarrassed", "pats his empty pockets"),
+        ShotText(("Person1",), ("Person1",), "laughing", "hands Person3 a paper cup"),
+    ]
+    setting = "three friends on a park bench in the afternoon sun, with a lake and ducks behind them"
+    out = compile_prompt(t, shots, desc, setting, budget=512)
+    assert out.tokens <= 512
+    for shot in shots:
+        assert shot.action in out.text and shot.expression in out.text
+    assert all(r.kind in ("setting", "description") for r in out.reductions)
 
 
 def test_budget_shortens_longest_description_first_then_truncates():
