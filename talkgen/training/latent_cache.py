@@ -12,7 +12,9 @@ Clip ``i`` is scene seed ``data_seed + i`` performed in full (lead-in silence, e
   audio are the same performance re-spoken (mask-free lip-sync pairs);
 - ``audio`` (S, T, D) float16 features of each character's speech from the frozen audio encoder, computed over
   the whole clip as the pipeline does (S = ``max_characters``, silent streams for absent characters);
-- ``mouth`` (1, F, h, w) uint8: latent cells that cover a mouth box (:mod:`talkgen.training.weighting`).
+- ``mouth`` (1, F, h, w) uint8: latent cells that cover a mouth box (:mod:`talkgen.training.weighting`);
+- two captions in the chunk's JSON: the world's caption and the same clip as the scene compiler prompts it
+  (:func:`structured_prompt`), drawn half and half per sample so both phrasings condition the model.
 
 A training sample is a window of ``(num_frames - 1) / 4 + 1`` latent frames starting at latent ``s`` (drawn per
 sample index) with the audio features of video frames ``4 s .. 4 (s + W - 1)``, exactly as the pipeline slices a
@@ -44,6 +46,7 @@ META_FILE = "meta.json"
 SAMPLE_RATE = 16_000
 _WINDOW_SALT = 0x1A7E
 _EPOCH_SALT = 0xCAC4E
+PROMPT_SHARE = 0.5  # share of samples captioned as the scene compiler prompts (the rest: the world's caption)
 _META_KEYS = ("size", "fps", "max_characters", "data_seed", "edit_share", "latent_cache_max_frames")
 
 
@@ -96,12 +99,36 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
         boxes[k] = character.mouth_box
     return {
         "video": _video(clip),
+        "prompt": structured_prompt(scene, clip.truth),
         "source_video": source_video,
         "audio_streams": torch.from_numpy(streams),
         "mouth_box": torch.from_numpy(boxes),
         "caption": clip.truth.caption,
         "seed": seed,
     }
+
+
+def structured_prompt(scene, truth) -> str:
+    """The clip described as ``talkgen generate`` prompts a clip: the scene compiler's template, one clip per shot.
+
+    Shots and speakers come from the ground truth; each shot's expression is its first speaker's (unless
+    neutral); the setting names the background.
+    """
+    from talkgen.prompts.compiler import ShotText, compile_prompt, get_template
+
+    n = len(scene.characters)
+    template = get_template("close_up" if n == 1 else "dialogue_cuts" if scene.mode == "cut" else "group_shot")
+    shots = []
+    for shot in truth.shots:
+        speakers = tuple(
+            ch.tag for ch in truth.characters if bool(np.asarray(ch.speaking)[shot.start_frame : shot.end_frame].any())
+        )
+        first = next((k for k, ch in enumerate(truth.characters) if ch.tag in speakers), None)
+        expression = None if first is None else scene.expressions[first]
+        shots.append(ShotText(tuple(shot.visible), speakers, None if expression == "neutral" else expression))
+    descriptions = {tag: ch.description for tag, ch in zip(scene.tags, scene.characters, strict=True)}
+    setting = f"a {scene.palette[0]} {scene.background} background"
+    return compile_prompt(template, shots, descriptions, setting, budget=512).text
 
 
 def _video(clip) -> torch.Tensor:
@@ -160,7 +187,7 @@ def build_latent_cache(
             mask = mouth_mask(clip["mouth_box"][None], config.size, config.size, config.mouth_margin)
             spatial = config.size // latents.shape[-1]
             tensors[f"{key}.mouth"] = latent_mouth_mask(mask, 4, spatial)[0].to(torch.uint8).contiguous()
-            captions.append({"caption": clip["caption"], "seed": clip["seed"]})
+            captions.append({"caption": clip["caption"], "prompt": clip["prompt"], "seed": clip["seed"]})
             bar.update(1)
         with atomic_path(root / f"chunk-{k:05d}.safetensors") as tmp:
             save_file(tensors, str(tmp))
@@ -209,7 +236,8 @@ class LatentCache:
             tensors = load_file(str(root / f"chunk-{k:05d}.safetensors"))
             for j, row in enumerate(json.loads(names.read_text(encoding="utf-8"))):
                 key = f"{j:03d}"
-                clip = {"caption": row["caption"], "source": tensors.get(f"{key}.source")}
+                captions = (row["caption"], row.get("prompt") or row["caption"])
+                clip = {"captions": captions, "source": tensors.get(f"{key}.source")}
                 for name in ("latents", "reference", "audio", "mouth"):
                     clip[name] = tensors[f"{key}.{name}"]
                 if clip["latents"].shape[1] >= self.window:
@@ -235,7 +263,7 @@ class LatentCache:
             "source_latents": None if clip["source"] is None else clip["source"][:, start : start + w].float(),
             "audio_features": clip["audio"][:, frames].float(),
             "mouth_mask": clip["mouth"][:, start : start + w].float(),
-            "caption": clip["caption"],
+            "caption": clip["captions"][int(rng.random() < PROMPT_SHARE)],
         }
 
 
