@@ -94,6 +94,9 @@ def register(app: typer.Typer) -> None:
             None, "--steps", min=1, help="Sampling steps of the model row (default: what generate and dub use)."
         ),
         seed: int = typer.Option(0, "--seed", help="Seed of the model row (plus each case's seed)."),
+        sheet: Path | None = typer.Option(
+            None, "--sheet", help="With a model: write the prompt-vs-first-frame contact sheet (PNG) here."
+        ),
         attributes: bool = typer.Option(
             True,
             "--attributes/--no-attributes",
@@ -118,11 +121,12 @@ def register(app: typer.Typer) -> None:
         rows = run_bench(SUITES[suite], model=render, model_name=name, device=device)
         typer.echo(markdown_table(rows))
         result = {"suite": suite, "rows": [finite_json(r.to_dict()) for r in rows]}
-        if pipe is not None and attributes:
+        if sheet is not None and sheet.suffix.lower() != ".png":
+            raise ConfigError(f"--sheet {sheet} must end in .png")
+        if pipe is not None and (attributes or sheet is not None):
             from talkgen.eval.bench import attribute_rows, attribute_table
 
-            size = SUITES[suite][0].size
-            rows_attr = attribute_rows(pipe, steps=steps, seed=seed, size=size)
+            rows_attr = attribute_rows(pipe, steps=steps, seed=seed, size=128, sheet=sheet)
             typer.echo("\n" + attribute_table(rows_attr))
             result["attributes"] = [finite_json(vars(r)) for r in rows_attr]
         if output is not None:

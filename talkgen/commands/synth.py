@@ -21,16 +21,14 @@ def register(app: typer.Typer) -> None:
         size: int = typer.Option(128, help="Tile size in pixels."),
     ) -> None:
         """Write a contact sheet of characters and viseme mouth shapes."""
-        from PIL import Image
-
+        from talkgen.media.images import save_png
         from talkgen.synth.preview import contact_sheet
 
         if size < 32:
             raise ConfigError(f"--size must be >= 32, got {size}")
         if output.suffix.lower() != ".png":
             raise ConfigError(f"output {output} must end in .png")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(contact_sheet(seed, size)).save(output)
+        save_png(output, contact_sheet(seed, size))
         typer.echo(str(output))
 
     @synth.command("clip")

@@ -315,11 +315,16 @@ def markdown_table(rows: list[BenchRow]) -> str:
     return "\n".join(lines)
 
 
-def attribute_rows(pipe, *, steps: int | None = None, seed: int = 0, size: int = 128) -> list:
-    """Prompt-attribute rows (:mod:`talkgen.eval.attributes`) of ``pipe`` on the 12 held-out close-ups."""
-    from talkgen.eval.attributes import attribute_cases, score_attributes
+def attribute_rows(pipe, *, steps: int | None = None, seed: int = 0, size: int = 128, sheet=None) -> list:
+    """Prompt-attribute rows (:mod:`talkgen.eval.attributes`) of ``pipe`` on the 12 held-out close-ups; with
+    ``sheet`` (a path), also the contact sheet of prompts, generated first frames and ground truth, as PNG."""
+    from talkgen.eval.attributes import attribute_cases, contact_sheet, score_attributes
 
     frames = generated_first_frames(pipe, cases := attribute_cases(size=size), steps=steps, seed=seed)
+    if sheet is not None:
+        from talkgen.media.images import save_png
+
+        save_png(sheet, contact_sheet(cases, frames))
     lookup = {case.seed: frame for case, frame in zip(cases, frames, strict=True)}
     return score_attributes(cases, lambda case: lookup[case.seed], name="model")
 

@@ -53,3 +53,24 @@ def load_image(
         raise MediaError(f"{label}: not a readable PNG, JPEG or WebP image; {fix}") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise MediaError(f"{label}: the image cannot be decoded ({exc}); {fix}") from None
+
+
+def save_png(path: str | os.PathLike[str], image) -> Path:
+    """Write a uint8 (H, W, 3) array as a PNG, atomically (parent folders are created).
+
+    Raises:
+        ConfigError: ``path`` does not end in ``.png``.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from talkgen.errors import ConfigError
+    from talkgen.fs import atomic_path
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"output {path} must end in .png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp, format="PNG")
+    return path

@@ -249,7 +249,8 @@ def compile_prompt(
 
     Order of removal: the setting (first sentence, first clause, then all), character descriptions to their first
     clause (longest first), actions (last clip first), expressions (last clip first), descriptions to 6 then 3 words
-    (longest first), then a hard cut at a word boundary: what each clip shows outlives scenery and detail. ``cast`` is every tag of the scene (see :func:`render_prompt`).
+    (longest first), then a hard cut at a word boundary: what each clip shows outlives scenery and detail.
+    ``cast`` is every tag of the scene (see :func:`render_prompt`).
     """
     if budget < 1:
         raise ValueError(f"token budget must be positive, got {budget}")

@@ -71,7 +71,9 @@ def _noisy_model(case, rc):
 
 
 def test_bench_cli_ci_suite_with_untrained_model_row(tmp_path, capsys):
-    rc = main(["bench", "--suite", "ci", "-o", str(tmp_path / "b.json"), "--random-weights", "--steps", "1"])
+    sheet = tmp_path / "sheet.png"
+    args = ["bench", "--suite", "ci", "-o", str(tmp_path / "b.json"), "--random-weights", "--steps", "1"]
+    rc = main([*args, "--sheet", str(sheet)])
     assert rc == 0
     out = capsys.readouterr().out
     assert "| ceiling (ground-truth renders) |" in out and "| floor (shuffled audio) |" in out
@@ -82,5 +84,13 @@ def test_bench_cli_ci_suite_with_untrained_model_row(tmp_path, capsys):
     # an untrained model is not in sync with its audio: well below the ceiling
     ceiling, _, model = data["rows"]
     assert model["correlation"] is None or model["correlation"] < ceiling["correlation"] - 0.3
+    # prompt attributes of the 12 held-out characters: ground truth reads back exactly, noise does not
+    ceiling_attr, floor_attr, model_attr = data["attributes"]
+    assert ceiling_attr["agreement"] == 1.0 and floor_attr["agreement"] < 0.3 and model_attr["count"] > 0
+    assert model_attr["agreement"] < 0.5
+    from PIL import Image
+
+    assert Image.open(sheet).size[0] == 4 * (2 * 128 + 8)
+    assert main(["bench", "--suite", "ci", "--random-weights", "--sheet", str(tmp_path / "s.jpg")]) == 2
     assert main(["bench", "--suite", "ci", "--model", str(tmp_path)]) == 2  # no model_index.json there
     assert main(["bench", "--suite", "nope"]) == 2
