@@ -23,4 +23,4 @@ stage() {  # stage TASK CONFIG: train unless final/ exists; resume from the newe
 stage audio configs/tiny-audio.yaml   # 1. built-in audio encoder -> per-frame mouth parameters
 stage vae configs/tiny-vae.yaml       # 2. VAE on mouth-biased crops, with latent statistics
 stage dit configs/tiny.yaml           # 3. encode the latent cache once, then 4. the DiT on its windows
-talkgen export "$(run_dir configs/tiny.yaml)" -o "$model_dir"
+talkgen export "$(run_dir configs/tiny.yaml)" -o "$model_dir" --dtype float16

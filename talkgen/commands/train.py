@@ -74,12 +74,13 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = typer.Argument(..., help="A `talkgen train dit` output folder."),
         model_dir: Path = typer.Option(..., "--output", "-o", help="Pipeline folder to write."),
         max_shard_mb: int | None = typer.Option(None, "--max-shard-mb", help="Largest weight shard, in MB."),
+        dtype: str = typer.Option("float32", "--dtype", help="Storage dtype: float32, float16 or bfloat16."),
     ) -> None:
         """Write a pipeline folder (model_index.json + components) from a run's EMA weights."""
         from talkgen.training.export import export_pipeline
 
         shard = f"{max_shard_mb}MB" if max_shard_mb is not None else None
-        typer.echo(str(export_pipeline(run_dir, model_dir, max_shard_size=shard)))
+        typer.echo(str(export_pipeline(run_dir, model_dir, max_shard_size=shard, dtype=dtype)))
 
     @app.command("prepare")
     def prepare(

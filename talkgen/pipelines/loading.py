@@ -37,7 +37,12 @@ def load_talking_pipeline(model: Path | None, random_weights: bool = False, seed
     folder = Path(model) if model is not None else DEFAULT_MODEL_DIR
     if (folder / "model_index.json").is_file():
         try:
-            pipe = TalkingCharacterPipeline.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+            import torch
+
+            # weights may be stored in float16 (the shipped model); compute starts in float32 (--dtype changes it)
+            pipe = TalkingCharacterPipeline.from_pretrained(
+                folder, local_files_only=True, use_safetensors=True, dtype=torch.float32
+            )
         except (OSError, ValueError) as exc:
             raise WeightsError(f"could not load the pipeline from {folder}: {exc}; expected {LAYOUT}") from None
         return pipe, {"path": str(folder), "hashes": model_hashes(folder)}

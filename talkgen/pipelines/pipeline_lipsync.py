@@ -492,7 +492,8 @@ def build_tiny_lipsync_pipeline(seed: int = 0, num_layers: int | None = None, pr
 
 
 def load_lipsync_pipeline(model_dir, torch_dtype: torch.dtype | None = None) -> LipSyncPipeline:
-    """Load a pipeline folder (``model_index.json`` + component subfolders) from a local directory only.
+    """Load a pipeline folder (``model_index.json`` + component subfolders) from a local directory only, in
+    ``torch_dtype`` (default float32, whatever dtype the weights are stored in).
 
     Raises:
         WeightsError: the directory or a component is missing or malformed (names the expected layout).
@@ -505,7 +506,7 @@ def load_lipsync_pipeline(model_dir, torch_dtype: torch.dtype | None = None) -> 
         raise WeightsError(f"no model_index.json in {root}: {layout}")
     try:
         return LipSyncPipeline.from_pretrained(
-            str(root), local_files_only=True, use_safetensors=True, torch_dtype=torch_dtype
+            str(root), local_files_only=True, use_safetensors=True, dtype=torch_dtype or torch.float32
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise WeightsError(f"could not load the pipeline from {root}: {exc}; {layout}") from exc

@@ -32,12 +32,18 @@ def _run_config(run_dir: Path) -> dict:
     return dict(state.get("extra", {}).get("config", {}))
 
 
-def export_pipeline(run_dir: str | Path, model_dir: str | Path, max_shard_size: str | None = None) -> Path:
+STORAGE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def export_pipeline(
+    run_dir: str | Path, model_dir: str | Path, max_shard_size: str | None = None, dtype: str = "float32"
+) -> Path:
     """Write a pipeline folder (``model_index.json`` + components, safetensors) from a DiT run's EMA weights.
 
     Args:
         run_dir: a ``talkgen train dit`` output folder. model_dir: where to write the pipeline.
         max_shard_size: passed to ``save_pretrained`` (e.g. ``"500MB"``); ``None`` keeps its default.
+        dtype: storage dtype of the weights (``float16`` halves the folder; talkgen loads them as float32).
 
     Raises:
         ConfigError: ``run_dir`` lacks the trained or frozen components (names the missing folder).
@@ -49,6 +55,10 @@ def export_pipeline(run_dir: str | Path, model_dir: str | Path, max_shard_size: 
     from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
+    import torch
+
+    if dtype not in STORAGE_DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
     run_dir, model_dir = Path(run_dir), Path(model_dir)
     final, frozen = run_dir / FINAL_DIR, run_dir / FROZEN_DIR
     if (frozen / "sources.json").is_file():
@@ -73,6 +83,7 @@ def export_pipeline(run_dir: str | Path, model_dir: str | Path, max_shard_size: 
         max_text_length=int(run_config.get("text_len", DEFAULT_TEXT_LEN)),
         window_frames=run_config.get("num_frames"),  # long takes are generated in windows of the trained length
     )
+    pipe.to(getattr(torch, dtype))
     kwargs = {"safe_serialization": True}
     if max_shard_size is not None:
         kwargs["max_shard_size"] = max_shard_size

@@ -59,6 +59,24 @@ def test_export_loads_and_generates(app, tiny_config, tmp_path):
         generator=torch.Generator().manual_seed(0),
     )
     assert out.frames.shape == (1, 9, 16, 16, 3)
+    assert pipe.config.window_frames == tiny_config.num_frames  # long takes use the trained window
+
+    # float16 storage halves the weights; the loaders still compute in float32, with the same weights rounded
+    half = tmp_path / "half"
+    result = CliRunner().invoke(app, ["export", tiny_config.output_dir, "-o", str(half), "--dtype", "float16"])
+    assert result.exit_code == 0, result.output
+    from safetensors import safe_open
+
+    for path in half.rglob("*.safetensors"):
+        with safe_open(str(path), "pt") as f:
+            assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
+    small, _ = load_talking_pipeline(half)
+    for name in ("transformer", "vae", "text_encoder", "audio_encoder"):
+        for a, b in zip(getattr(small, name).parameters(), getattr(pipe, name).parameters(), strict=True):
+            assert a.dtype == torch.float32
+            torch.testing.assert_close(a, b.half().float(), rtol=0, atol=0)
+    bad = CliRunner().invoke(app, ["export", tiny_config.output_dir, "-o", str(tmp_path / "x"), "--dtype", "int8"])
+    assert bad.exit_code != 0
 
 
 def test_export_of_unfinished_run_is_config_error(tmp_path):
