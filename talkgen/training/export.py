@@ -48,14 +48,13 @@ def export_pipeline(
     Raises:
         ConfigError: ``run_dir`` lacks the trained or frozen components (names the missing folder).
     """
+    import torch
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
     from transformers import ByT5Tokenizer, T5EncoderModel
 
     from talkgen.models.audio_encoder import BuiltinAudioEncoder
     from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
-
-    import torch
 
     if dtype not in STORAGE_DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
