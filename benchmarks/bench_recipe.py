@@ -5,8 +5,8 @@ Run: ``python benchmarks/bench_recipe.py --run RUN_DIR [--checkpoints 500 1000 .
 
 1. **Audio features** (the pretraining lever): a ridge-regression probe from audio-encoder features to the jaw
    opening of the synthetic world, fitted on 4 or 96 training windows of 2.6 s and scored (Pearson correlation) on
-   48 held-out ones, for the pretrained encoder of the run and for a randomly initialised encoder of the same shape (baseline,
-   same run).
+   48 held-out ones, for the pretrained encoder of the run and for a randomly initialised encoder of the same
+   shape (baseline, same run).
 2. **Learning curve** of the DiT run: for each checkpoint (EMA weights), the bench's close-up and two-shot cases
    generated from caption and speech at ``--steps`` steps, scored against the ground truth (sync correlation,
    |offset|, speaker attribution, closed in silence); ceiling and floor rows from the same cases.
