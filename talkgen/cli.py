@@ -50,7 +50,7 @@ register_all(app)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # a command's typer.Exit(n) comes back as n here
     except TalkgenError as exc:
         if _state["verbose"]:
             raise
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors: unknown command, bad option value
         exc.show()
         return getattr(exc, "exit_code", 2)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

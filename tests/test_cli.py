@@ -57,3 +57,21 @@ def test_synth_dataset_writes_edit_pairs_on_request(tmp_path):
     names = sorted(p.name for p in (out / "shard-00000").iterdir())
     assert names == [f"000000{s}" for s in sorted([".audio.npz", ".edit.audio.npz", ".edit.mp4", ".edit.truth.json",
                                                      ".mp4", ".truth.json"])]  # fmt: skip
+
+
+def test_a_commands_exit_code_reaches_the_shell():
+    """`talkgen jobs wait` exits 1 for a failed job through typer.Exit(1): main() must return that code."""
+    import typer
+
+    from talkgen.cli import app, main
+
+    @app.command("exit-with-test-code")
+    def _exit_with(code: int) -> None:
+        raise typer.Exit(code)
+
+    try:
+        assert main(["exit-with-test-code", "1"]) == 1
+        assert main(["exit-with-test-code", "3"]) == 3
+        assert main(["exit-with-test-code", "0"]) == 0
+    finally:
+        app.registered_commands.pop()
