@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from talkgen.prompts.scene import ShotSettings, VoicePreset
-from talkgen.prompts.source import SourceLocation, script_error
+from talkgen.prompts.source import SourceLocation, check_script_text, script_error
 from talkgen.prompts.yaml_script import build_scene
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ def parse_fountain(text: str, file: str = "<script>", *, max_line_chars: int | N
     Raises:
         ScriptError: no dialogue at all, a cue without dialogue, a line over the limit, a bad title-page setting.
     """
+    check_script_text(text, file)
     notes: list[tuple[int, str]] = []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _strip_spans(text, "/*", "*/")

@@ -7,6 +7,7 @@ Every :class:`~talkgen.errors.ScriptError` raised while reading a script says wh
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +81,28 @@ def decode_script_bytes(data: bytes, file: str) -> str:
         raise script_error(
             SourceLocation(file, line, column), "the file is not valid UTF-8 text", "save it as UTF-8"
         ) from None
+    return check_script_text(text, file)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _location(text: str, index: int, file: str) -> SourceLocation:
+    before = text[:index]
+    return SourceLocation(file, before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+
+
+def check_script_text(text: str, file: str) -> str:
+    """``text`` unchanged if it is plain Unicode text; a NUL or an unpaired surrogate (``\\ud800``, which JSON
+    bodies can carry and no UTF-8 file can) is a located ScriptError."""
     if "\0" in text:
-        before = text[: text.index("\0")]
-        loc = SourceLocation(file, before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+        loc = _location(text, text.index("\0"), file)
         raise script_error(loc, "the file contains a NUL character", "save the script as plain UTF-8 text")
+    bad = _SURROGATES.search(text)
+    if bad is not None:
+        raise script_error(
+            _location(text, bad.start(), file),
+            f"the text contains an unpaired surrogate (U+{ord(bad.group()):04X}), which is not a character",
+            "send the script as valid Unicode text (UTF-8)",
+        )
     return text

@@ -22,7 +22,7 @@ from talkgen.prompts.scene import (
     VoicePreset,
     assign_tags,
 )
-from talkgen.prompts.source import SourceLocation, did_you_mean, script_error
+from talkgen.prompts.source import SourceLocation, check_script_text, did_you_mean, script_error
 
 TOP_FIELDS = ("title", "description", "shot", "characters", "lines")
 CHARACTER_FIELDS = ("name", "description", "voice", "image", "expression")
@@ -214,6 +214,7 @@ def parse_yaml_scene(
     Raises:
         ScriptError: with ``file:line:column`` and a hint, for every mistake in the script.
     """
+    check_script_text(text, file)
     reader = _Reader(file, Path(base_dir) if base_dir is not None else Path(file).parent, check_files)
     start = SourceLocation(file, 1, 1)
     try:

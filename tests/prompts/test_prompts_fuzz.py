@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -78,3 +79,22 @@ def test_pathological_inputs_are_fast():
             except ScriptError:
                 pass
     assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("where", ["description", "text", "name"])
+def test_unpaired_surrogates_are_located_script_errors(where):
+    """JSON bodies and the web app can carry lone surrogates (no UTF-8 file can): a ScriptError, never a crash."""
+    from talkgen.prompts.fountain import parse_fountain
+    from talkgen.prompts.yaml_script import parse_yaml_scene
+
+    values = {"description": "a tall man", "text": "Hello there.", "name": "Ana"}
+    values[where] += "\ud800"
+    script = (
+        f"characters:\n  - name: {values['name']}\n    description: {values['description']}\n    voice: en-us\n"
+        f"lines:\n  - {values['name']}: {values['text']}\n"
+    )
+    with pytest.raises(ScriptError, match=r"unpaired surrogate \(U\+D800\)") as info:
+        parse_yaml_scene(script, "api.yaml", check_files=False)
+    assert str(info.value).startswith("api.yaml:")
+    with pytest.raises(ScriptError, match="unpaired surrogate"):
+        parse_fountain("ANA\nHello there.\ud800\n", "api.fountain")
