@@ -139,7 +139,9 @@ def check_upload(path: Path, name: str, settings: ServeSettings) -> dict[str, An
                 if width * height > MAX_IMAGE_PIXELS:
                     raise MediaError(f"{name}: image is {width}x{height}, over {MAX_IMAGE_PIXELS} pixels")
                 image.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        except Image.DecompressionBombError:
+            raise MediaError(f"{name}: image is over the limit of {MAX_IMAGE_PIXELS} pixels") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise MediaError(f"{name}: not a readable image ({exc})") from None
         if fmt is None or f".{fmt.lower()}" not in IMAGE_SUFFIXES | {".jpeg"}:
             raise MediaError(f"{name}: image format {fmt} is not allowed (png, jpeg, webp)")
@@ -315,7 +317,7 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
     def list_jobs(
         state_: str | None = Query(None, alias="state", pattern="^(" + "|".join(STATES) + ")$"),
         kind: str | None = Query(None, max_length=32),
-        cursor: int = Query(0, ge=0),
+        cursor: int = Query(0, ge=0, le=2**63 - 1),  # SQLite integers are 64-bit
         limit: int = Query(50, ge=1, le=500),
     ) -> dict[str, Any]:
         jobs, next_cursor = ledger().list(state=state_, kind=kind, after=cursor, limit=limit)

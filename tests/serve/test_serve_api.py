@@ -196,3 +196,26 @@ def test_settings_refuse_public_bind_without_tokens(tmp_path):
     with pytest.raises(ConfigError, match="without auth"):
         ServeSettings(tmp_path, host="0.0.0.0")
     assert ServeSettings(tmp_path, host="0.0.0.0", tokens=(TOKEN,)).host == "0.0.0.0"
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (no pixel data): what a decompression bomb looks like."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_huge_images_and_out_of_range_cursors_are_4xx(tmp_path):
+    with _client(tmp_path / "d") as client:
+        r = client.put("/v1/uploads", params={"name": "bomb.png"}, content=_png_header(60000, 60000))
+        assert r.status_code == 415 and "over the limit" in r.json()["error"]["message"]
+        r = client.put("/v1/uploads", params={"name": "big.png"}, content=_png_header(5000, 5000))
+        assert r.status_code == 415 and "over" in r.json()["error"]["message"]
+        r = client.get("/v1/jobs", params={"cursor": 2**63})
+        assert r.status_code == 422
+        assert client.get("/v1/jobs", params={"cursor": 2**63 - 1}).status_code == 200
