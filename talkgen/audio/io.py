@@ -144,7 +144,8 @@ def load_audio(
         float32 array ``(N,)``, channels averaged to mono.
 
     Raises:
-        MediaError: missing, refused, oversized, too long, truncated or track-less files.
+        MediaError: missing, refused, oversized, too long, truncated or track-less files, or samples that are
+            NaN or infinite (float wav/flac).
     """
     if not isinstance(sample_rate, int) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
@@ -152,6 +153,12 @@ def load_audio(
     p, _, sniffed = sniff(path, limits)
     read = _read_soundfile(p, limits) if sniffed.format in _SOUNDFILE_FORMATS else None
     if read is not None:
+        if not np.isfinite(read[0]).all():
+            bad = int((~np.isfinite(read[0])).sum())
+            raise MediaError(
+                f"{p}: {bad} audio samples are NaN or infinite (a float file written from broken data); re-export"
+                " the audio as 16-bit PCM or fix the samples"
+            )
         wave = resample(read[0], read[1], sample_rate)
     else:
         wave = _read_ffmpeg(p, sample_rate, limits)

@@ -122,3 +122,22 @@ def test_save_wav_round_trip_atomic_and_clipped(tmp_path: Path) -> None:
         save_wav(tmp_path / "bad.wav", np.array([np.nan], np.float32), 16000)
     assert not (tmp_path / "bad.wav").exists()
     np.testing.assert_allclose(load_audio(out)[10:], x[10:], atol=1.01 / 32768)
+
+
+def test_float_wav_with_nan_or_inf_samples_is_refused_naming_the_file(tmp_path: Path, capsys) -> None:
+    import soundfile as sf
+
+    from talkgen.cli import main
+
+    wave = np.sin(np.linspace(0, 200, 16000)).astype(np.float32)
+    for bad, name in ((np.nan, "nan.wav"), (np.inf, "inf.wav")):
+        wave_bad = wave.copy()
+        wave_bad[100:110] = bad
+        sf.write(tmp_path / name, wave_bad, 16000, subtype="FLOAT")
+        with pytest.raises(MediaError, match=f"{name}: 10 audio samples are NaN or infinite"):
+            load_audio(tmp_path / name)
+    sf.write(tmp_path / "ok.wav", wave, 16000, subtype="FLOAT")
+    assert np.isfinite(load_audio(tmp_path / "ok.wav")).all()
+    clip = Path(__file__).parents[2] / "samples" / "synth" / "clip_seed7.mp4"
+    assert main(["eval", "sync", str(clip), "--audio", str(tmp_path / "nan.wav")]) == 2
+    assert "nan.wav: 10 audio samples are NaN or infinite" in capsys.readouterr().err
