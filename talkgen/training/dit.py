@@ -21,6 +21,7 @@ from talkgen.training.config import TrainConfig
 from talkgen.training.loop import TrainingTask
 
 NUM_TRAIN_TIMESTEPS = 1000
+TEXT_CACHE_SIZE = 4096  # captions whose frozen text-encoder states a run keeps
 
 
 def sample_sigmas(
@@ -218,11 +219,13 @@ class DiTTask(TrainingTask):
         self.text_encoder.requires_grad_(False).eval()
         self.vae.requires_grad_(False).eval()
         self._null_text: torch.Tensor | None = None
+        self._text_cache: dict[str, torch.Tensor] = {}
 
     def to(self, device: torch.device) -> None:
         self.text_encoder.to(device)
         self.vae.to(device)
         self._null_text = None
+        self._text_cache.clear()
 
     @torch.no_grad()
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
@@ -235,10 +238,26 @@ class DiTTask(TrainingTask):
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> torch.Tensor:
-        """Captions -> (B, text_len, D) T5 states (zeros past each caption)."""
+        """Captions -> (B, text_len, D) T5 states (zeros past each caption).
+
+        The encoder is frozen, so each caption's states are kept (up to ``TEXT_CACHE_SIZE`` captions): a latent
+        cache repeats its captions every epoch.
+        """
         from talkgen.models.text_encoder import encode_prompts
 
-        return encode_prompts(self.text_encoder, self.tokenizer, captions, self.config.text_len)[0]
+        missing = [c for c in dict.fromkeys(captions) if c not in self._text_cache]
+        if missing:
+            if len(self._text_cache) + len(missing) > TEXT_CACHE_SIZE:
+                self._text_cache.clear()
+            states, mask = encode_prompts(self.text_encoder, self.tokenizer, missing, self.config.text_len)
+            for caption, state, keep in zip(missing, states, mask, strict=True):
+                self._text_cache[caption] = state[: int(keep.sum())].clone()
+        first = self._text_cache[captions[0]]
+        out = first.new_zeros(len(captions), self.config.text_len, first.shape[-1])
+        for i, caption in enumerate(captions):
+            state = self._text_cache[caption]
+            out[i, : len(state)] = state
+        return out
 
     def null_text(self) -> torch.Tensor:
         """(1, text_len, D) states of the empty prompt (the text condition's null, as in CFG)."""

@@ -121,3 +121,17 @@ def test_latent_cache_needs_a_frozen_audio_encoder(tiny_config, tmp_path):
     trainer = build_trainer(tiny_config.replace(latent_cache=str(tmp_path / "cache"), latent_cache_clips=1))
     with pytest.raises(ConfigError, match="train_audio_encoder: false"):
         trainer.train()
+
+
+def test_dit_text_states_are_cached_and_equal_fresh_encodings(tiny_config):
+    from talkgen.models.text_encoder import encode_prompts
+
+    task = build_trainer(tiny_config).task
+    captions = ["Close-up. Person1 speaks.", "", "Two-shot. Person1, then Person2 speak in turn."]
+    first = task.encode_text(captions)
+    fresh = encode_prompts(task.text_encoder, task.tokenizer, captions, tiny_config.text_len)[0]
+    torch.testing.assert_close(first, fresh, rtol=0, atol=0)
+    assert len(task._text_cache) == 3
+    again = task.encode_text(captions[::-1])
+    torch.testing.assert_close(again, fresh.flip(0), rtol=0, atol=0)
+    assert len(task._text_cache) == 3
