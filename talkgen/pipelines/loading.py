@@ -29,40 +29,50 @@ def model_hashes(folder: Path) -> dict[str, str]:
 def load_talking_pipeline(model: Path | None, random_weights: bool = False, seed: int = 0):
     """(pipeline, model description) from ``model``, the embedded default, or (opt-in) random tiny weights.
 
+    ``random_weights`` always gives untrained tiny weights (a fast smoke test of the whole path), even where the
+    embedded model is installed.
+
     Raises:
         WeightsError: no pipeline folder where one was expected, or it failed to load; names the layout.
     """
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline, build_tiny_pipeline
 
+    if random_weights:
+        _no_model_with_random_weights(model)
+        return build_tiny_pipeline(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
     folder = Path(model) if model is not None else DEFAULT_MODEL_DIR
     if (folder / "model_index.json").is_file():
-        try:
-            import torch
+        import torch
 
+        try:
             # weights may be stored in float16 (the shipped model); compute starts in float32 (--dtype changes it)
             pipe = TalkingCharacterPipeline.from_pretrained(
                 folder, local_files_only=True, use_safetensors=True, dtype=torch.float32
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a malformed model_index.json or component
             raise WeightsError(f"could not load the pipeline from {folder}: {exc}; expected {LAYOUT}") from None
         return pipe, {"path": str(folder), "hashes": model_hashes(folder)}
-    if model is None and random_weights:
-        return build_tiny_pipeline(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
     hint = "" if model is not None else " (or pass --model DIR, or --random-weights for an untrained test model)"
     raise WeightsError(f"no model at {folder}: expected {LAYOUT}{hint}")
 
 
+def _no_model_with_random_weights(model: Path | None) -> None:
+    if model is not None:
+        raise WeightsError(f"--random-weights builds untrained weights: drop it to use the model at {model}")
+
+
 def load_lipsync(model: Path | None, random_weights: bool = False, seed: int = 0):
-    """The lip-sync pipeline from ``model``, the embedded default, or (opt-in) random tiny weights.
+    """The lip-sync pipeline from ``model``, the embedded default, or (opt-in, always) random tiny weights.
 
     Raises:
         WeightsError: no pipeline folder where one was expected, or it failed to load; names the layout.
     """
     from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline, load_lipsync_pipeline
 
-    folder = Path(model) if model is not None else DEFAULT_MODEL_DIR
-    if model is None and random_weights and not (folder / "model_index.json").is_file():
+    if random_weights:
+        _no_model_with_random_weights(model)
         return build_tiny_lipsync_pipeline(seed=seed)
+    folder = Path(model) if model is not None else DEFAULT_MODEL_DIR
     if not (folder / "model_index.json").is_file():
         hint = "" if model is not None else " (or pass --model DIR, or --random-weights for an untrained test model)"
         raise WeightsError(f"no model at {folder}: expected {LAYOUT}{hint}")
