@@ -32,7 +32,7 @@ def dub(
     face: str = typer.Option("all", "--face", help="Who speaks: all, a face index, or a box x0,y0,x1,y1."),
     length_policy: str = typer.Option("pad", "--length-policy", help="pad (never drops speech), trim or loop."),
     model: Path | None = typer.Option(None, "--model", help="Pipeline folder (default: models/talkgen-tiny)."),
-    random_weights: bool = typer.Option(False, "--random-weights", help="Untrained tiny weights instead of a model (a fast smoke test of the whole path)."),
+    random_weights: bool = typer.Option(False, "--random-weights", help="Untrained tiny weights (a smoke test)."),
     steps: int = typer.Option(20, "--steps", help="Sampling steps."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     max_side: int = typer.Option(256, "--max-side", help="Longest processing side in pixels."),
