@@ -176,20 +176,21 @@ class LipSyncPipeline(TalkgenPipeline):
         audio_embeds: torch.Tensor,
         source_latents: torch.Tensor,
     ) -> torch.Tensor:
-        """DS-CFG velocity of one step; the audio and null-audio passes run as one batch of 2.
+        """DS-CFG velocity of one step; the audio and null-audio passes of all B windows run as one batch of 2 B.
 
         Args:
-            latents, source_latents: (1, C, F, h, w). timestep: (1,). weight: ``w(t)``. spatial: (F, h, w) map.
-            prompt_embeds: (1, L, D). audio_embeds: (1, 1, T, C_audio).
+            latents, source_latents: (B, C, F, h, w). timestep: (1,). weight: ``w(t)``. spatial: (F, h, w) or
+            (B, F, h, w) map. prompt_embeds: (B, L, D). audio_embeds: (B, 1, T, C_audio).
         """
         dev = latents.device
+        b = latents.shape[0]
         v = self.transformer(
             hidden_states=latents.repeat(2, 1, 1, 1, 1),
-            timestep=timestep.expand(2),
+            timestep=timestep.expand(2 * b),
             encoder_hidden_states=prompt_embeds.repeat(2, 1, 1),
             audio_embeds=audio_embeds.repeat(2, 1, 1, 1),
             source_latents=source_latents.repeat(2, 1, 1, 1, 1),
-            null_conditions={"audio": torch.tensor([False, True], device=dev)},
+            null_conditions={"audio": torch.tensor([False] * b + [True] * b, device=dev)},
             return_dict=False,
         )[0]
         v_audio, v_null = v.chunk(2)
@@ -222,6 +223,23 @@ class LipSyncPipeline(TalkgenPipeline):
         return latent_spatial_map(centers, sigmas, height // s, width // s, guidance.base_ratio, s, r)
 
     # ------------------------------------------------------------------------------------------- sampling
+    def edit_windows(self, latent_frames: int) -> list[int]:
+        """Start latents of the windows an edit of ``latent_frames`` latents is denoised in.
+
+        With ``config.window_frames`` (the clip length the model was trained on) the take is cut into windows of
+        that many latents (the last one aligned to the end); each window is conditioned on its own source latents,
+        so windows need no motion hand-off and run as one batch. None: one window.
+        """
+        if self.config.window_frames is None:
+            return [0]
+        size = (self.config.window_frames - 1) // self.vae_scale_factor_temporal + 1
+        if latent_frames <= size:
+            return [0]
+        starts = list(range(0, latent_frames - size + 1, size))
+        if starts[-1] != latent_frames - size:
+            starts.append(latent_frames - size)
+        return starts
+
     def _denoise(
         self,
         latents: torch.Tensor,
@@ -233,19 +251,38 @@ class LipSyncPipeline(TalkgenPipeline):
     ) -> torch.Tensor:
         """Denoise (1, C, F, h, w) latents from ``sigma = strength`` to 0 with the scheduler and DS-CFG.
 
-        ``conditions``: ``prompt_embeds``, ``audio_embeds``, ``source_latents`` and the ``spatial`` map.
+        ``conditions``: ``prompt_embeds``, ``audio_embeds`` (1, 1, T, C), ``source_latents`` and the ``spatial`` map
+        (F, h, w). The take is denoised in the windows of :meth:`edit_windows`, stacked as one batch; where the
+        last window overlaps the one before, its latents are kept.
         """
         device = latents.device
+        frames = latents.shape[2]
+        starts = self.edit_windows(frames)
+        size = frames if len(starts) == 1 else (self.config.window_frames - 1) // self.vae_scale_factor_temporal + 1
+        r = self.vae_scale_factor_temporal
+
+        batched = {
+            "prompt_embeds": conditions["prompt_embeds"].expand(len(starts), -1, -1),
+            "audio_embeds": torch.cat(
+                [conditions["audio_embeds"][:, :, r * s : r * (s + size - 1) + 1] for s in starts]
+            ),
+            "source_latents": torch.cat([conditions["source_latents"][:, :, s : s + size] for s in starts]),
+            "spatial": torch.stack([conditions["spatial"][s : s + size] for s in starts]),
+        }
+        x = torch.cat([latents[:, :, s : s + size] for s in starts])
         timesteps = set_edit_timesteps(self.scheduler, num_inference_steps, strength, device=device)
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps):
                 weight = guidance.temporal_weight(min(1.0, float(self.scheduler.sigmas[i])))
                 velocity = self.guided_velocity(
-                    latents.to(self.transformer.dtype), t.reshape(1).to(device), weight, **conditions
+                    x.to(self.transformer.dtype), t.reshape(1).to(device), weight, **batched
                 )
-                latents = self._scheduler_step(velocity, t, i, latents, callback_on_step_end)
+                x = self._scheduler_step(velocity, t, i, x, callback_on_step_end)
                 progress.update()
-        return latents
+        out = latents.clone()
+        for k, s in enumerate(starts):
+            out[:, :, s : s + size] = x[k : k + 1]
+        return out
 
     @torch.no_grad()
     def __call__(

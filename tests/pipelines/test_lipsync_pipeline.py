@@ -151,3 +151,31 @@ def test_bad_inputs(pipe, clip):
         pipe(video, _speech(9), mouths=track, length_policy="stretch")
     with pytest.raises(ValueError):
         pipe(video, _speech(9), mouths=track, height=20)
+
+
+def test_long_edits_run_in_trained_windows_batched_like_single_windows(pipe):
+    """With window_frames = 9 (3 latents) a 7-latent take runs as windows starting at 0, 3 and 4; each window's
+    result equals denoising that window alone (the batch does not mix windows)."""
+    from talkgen.pipelines.dsc_guidance import DSCFGConfig
+
+    windowed = LipSyncPipeline(**pipe.components, window_frames=9)
+    windowed.set_progress_bar_config(disable=True)
+    assert windowed.edit_windows(7) == [0, 3, 4] and windowed.edit_windows(3) == [0] and pipe.edit_windows(7) == [0]
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, pipe.transformer.config.in_channels, 7, 2, 2, generator=gen)
+    conditions = {
+        "prompt_embeds": torch.randn(1, pipe.config.max_text_length, pipe.transformer.config.text_dim, generator=gen),
+        "audio_embeds": torch.randn(1, 1, 25, pipe.transformer.config.audio_dim, generator=gen),
+        "source_latents": torch.randn(latents.shape, generator=gen),
+        "spatial": torch.rand(7, 2, 2, generator=gen),
+    }
+    out = windowed._denoise(latents, 0.9, 2, DSCFGConfig(), conditions, None)
+    for start in (0, 4):  # window 3..5 is overwritten at 4..5 by the last window; 3 comes from window 3
+        alone = {
+            "prompt_embeds": conditions["prompt_embeds"],
+            "audio_embeds": conditions["audio_embeds"][:, :, 4 * start : 4 * (start + 2) + 1],
+            "source_latents": conditions["source_latents"][:, :, start : start + 3],
+            "spatial": conditions["spatial"][start : start + 3],
+        }
+        single = pipe._denoise(latents[:, :, start : start + 3], 0.9, 2, DSCFGConfig(), alone, None)
+        torch.testing.assert_close(out[:, :, start : start + 3], single, rtol=1e-4, atol=1e-5)
