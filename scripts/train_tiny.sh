@@ -10,6 +10,7 @@ model_dir=${1:-models/talkgen-tiny}
 run_dir() { python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['output_dir'])" "$1"; }
 
 stage() {  # stage TASK CONFIG: train unless final/ exists; resume from the newest checkpoint when there is one
+  # (the codec is fitted in one pass of about a minute: it has no checkpoints)
   local task=$1 config=$2 dir
   dir=$(run_dir "$config")
   if [ -d "$dir/final" ]; then echo "stage $task: done ($dir/final)"; return; fi
@@ -21,6 +22,6 @@ stage() {  # stage TASK CONFIG: train unless final/ exists; resume from the newe
 }
 
 stage audio configs/tiny-audio.yaml   # 1. built-in audio encoder -> per-frame mouth parameters
-stage vae configs/tiny-vae.yaml       # 2. VAE on mouth-biased crops, with latent statistics
+stage codec configs/tiny-codec.yaml   # 2. the latent codec: principal components of 8x8x4-frame patches
 stage dit configs/tiny.yaml           # 3. encode the latent cache once, then 4. the DiT on its windows
 talkgen export "$(run_dir configs/tiny.yaml)" -o "$model_dir" --dtype float16

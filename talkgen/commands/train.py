@@ -31,7 +31,13 @@ def _run(
         changes["resume_from"] = resume
     if data_dir is not None:
         changes["data_dir"] = str(data_dir)
-    trainer = build_trainer(config.replace(**changes) if changes else config)
+    config = config.replace(**changes) if changes else config
+    if task == "codec":
+        from talkgen.training.codec import fit_codec
+
+        typer.echo(str(fit_codec(config, progress=True)))
+        return
+    trainer = build_trainer(config)
     records = trainer.train(progress=True)
     final = trainer.export()
     if records:
@@ -68,6 +74,7 @@ def register(app: typer.Typer) -> None:
     command("dit", "Flow-matching training of the transformer (and built-in audio encoder) on frozen-VAE latents.")
     command("vae", "Reconstruction + KL training of the video VAE.")
     command("audio", "Pretraining of the built-in audio encoder on the synthetic world's mouth parameters.")
+    command("codec", "Fit the tiny preset's patch codec (principal components) on synthetic clips.")
 
     @app.command("export")
     def export(

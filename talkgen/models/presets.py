@@ -1,8 +1,9 @@
 """Model presets: architecture shapes of every component, by name.
 
-- ``tiny``: the embedded default (``models/talkgen-tiny/``), sized for CPU inference of 128x128 video at 25 fps:
-  a <= 15M-parameter transformer over 16x16x16 latents from a small ``AutoencoderKLWan`` (8x spatial, 4x temporal),
-  a 2-layer T5 encoder with the file-free ByT5 tokenizer, and the built-in audio encoder.
+- ``tiny``: the embedded default (``models/talkgen-tiny/``), sized for CPU training and inference of 128x128 video
+  at 25 fps: a <= 15M-parameter transformer over 96x16x16 latents of a fixed principal-component patch codec
+  (:class:`~talkgen.models.patch_codec.PatchPCAAutoencoder`, 8x spatial, 4x temporal, fitted in seconds), a 2-layer
+  T5 encoder with the file-free ByT5 tokenizer, and the built-in audio encoder.
 - ``wan-1.3b``: Wan2.1-T2V-1.3B shapes (transformer, VAE, UMT5-XXL text states), for the foundation track and for
   GPU benchmarks; weights come from local directories (see :meth:`TalkingCharacterTransformer3DModel.from_wan`).
 
@@ -30,7 +31,8 @@ class ModelPreset:
     Attributes:
         name: registry key. description: one line for ``--help`` and model cards.
         transformer: kwargs of :class:`~talkgen.models.transformer_talking.TalkingCharacterTransformer3DModel`.
-        vae: kwargs of diffusers ``AutoencoderKLWan``.
+        vae: ``{"kind": "wan" | "patch_pca", ...}``: kwargs of diffusers ``AutoencoderKLWan`` (the default kind) or
+            of :class:`~talkgen.models.patch_codec.PatchPCAAutoencoder`.
         text_encoder: kwargs of transformers ``T5Config`` (tiny; built from scratch) or ``{}`` (UMT5 from a dir).
         audio_encoder: ``{"kind": "builtin" | "wav2vec2" | "whisper", ...}`` with the builtin encoder's kwargs.
         height, width, num_frames, fps: default video shape. text_len: text tokens fed to the transformer.
@@ -81,8 +83,8 @@ TINY = ModelPreset(
             "patch_size": (1, 2, 2),
             "num_attention_heads": 4,
             "attention_head_dim": 64,
-            "in_channels": 16,
-            "out_channels": 16,
+            "in_channels": 96,
+            "out_channels": 96,
             "text_dim": 256,
             "freq_dim": 128,
             "ffn_dim": 768,
@@ -100,14 +102,13 @@ TINY = ModelPreset(
     ),
     vae=_frozen(
         {
-            "base_dim": 16,
-            "z_dim": 16,
-            "dim_mult": [1, 2, 4, 4],
-            "num_res_blocks": 1,
-            "attn_scales": [],
+            "kind": "patch_pca",  # talkgen.models.patch_codec: principal components of 8x8x4-frame patches
+            "z_dim": 96,
+            "patch_size": 8,
+            "frames_per_latent": 4,
             "temperal_downsample": [False, True, True],
-            "latents_mean": [0.0] * 16,
-            "latents_std": [1.0] * 16,
+            "latents_mean": [0.0] * 96,
+            "latents_std": [1.0] * 96,
         }
     ),
     text_encoder=_frozen(
@@ -187,9 +188,20 @@ def build_transformer(preset: str | ModelPreset):
     return TalkingCharacterTransformer3DModel(**preset.config("transformer"))
 
 
-def build_vae(preset: str | ModelPreset):
-    """A randomly initialised diffusers ``AutoencoderKLWan`` with the preset's shapes."""
+def build_vae(preset: str | ModelPreset | dict):
+    """A fresh autoencoder of a preset (or of a ``vae`` config dict): diffusers ``AutoencoderKLWan`` with random
+    weights (kind ``wan``) or an unfitted :class:`~talkgen.models.patch_codec.PatchPCAAutoencoder` (``patch_pca``)."""
+    if isinstance(preset, dict):
+        config = dict(preset)
+    else:
+        config = (get_preset(preset) if isinstance(preset, str) else preset).config("vae")
+    kind = config.pop("kind", "wan")
+    if kind == "patch_pca":
+        from talkgen.models.patch_codec import PatchPCAAutoencoder
+
+        return PatchPCAAutoencoder(**config)
+    if kind != "wan":
+        raise ConfigError(f"unknown vae kind {kind!r}; expected wan or patch_pca")
     from diffusers import AutoencoderKLWan
 
-    preset = get_preset(preset) if isinstance(preset, str) else preset
-    return AutoencoderKLWan(**preset.config("vae"))
+    return AutoencoderKLWan(**config)

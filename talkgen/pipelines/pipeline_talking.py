@@ -361,7 +361,7 @@ def build_tiny_pipeline(
 ) -> TalkingCharacterPipeline:
     """A pipeline with randomly initialised components of ``preset`` (``num_layers`` overrides the depth)."""
     from talkgen.models.audio_encoder import BuiltinAudioEncoder
-    from talkgen.models.presets import get_preset
+    from talkgen.models.presets import build_vae, get_preset
     from talkgen.models.text_encoder import build_tiny_text_encoder
     from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
 
@@ -374,7 +374,7 @@ def build_tiny_pipeline(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         transformer = TalkingCharacterTransformer3DModel(**config).eval()
-        vae = AutoencoderKLWan(**spec.config("vae")).eval()
+        vae = build_vae(spec).eval()
         text_encoder, tokenizer = build_tiny_text_encoder(spec.config("text_encoder"))
         audio_encoder = BuiltinAudioEncoder(**audio_config).eval()
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)

@@ -14,6 +14,10 @@ def build_task(config: TrainConfig):
         from talkgen.training.dit import DiTTask
 
         return DiTTask(config)
+    if config.task == "codec":
+        from talkgen.errors import ConfigError
+
+        raise ConfigError("the codec is fitted, not trained in a loop: use talkgen.training.codec.fit_codec")
     if config.task == "audio":
         from talkgen.training.audio import AudioTask
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from talkgen.errors import ConfigError
 
-TASKS = ("dit", "vae", "audio")
+TASKS = ("dit", "vae", "audio", "codec")
 SIGMA_SAMPLINGS = ("uniform", "logit_normal")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 COMPONENTS = ("transformer", "vae", "text_encoder", "audio_encoder")
@@ -27,7 +27,9 @@ class TrainConfig:
 
     Attributes:
         task: ``"dit"`` (flow matching on VAE latents), ``"vae"`` (reconstruction + KL) or ``"audio"`` (built-in
-            audio encoder pretraining on the synthetic world's mouth parameters, :mod:`talkgen.training.audio`).
+            audio encoder pretraining on the synthetic world's mouth parameters, :mod:`talkgen.training.audio`) or
+            ``"codec"`` (fitting the tiny preset's patch codec on ``codec_clips`` clips,
+            :mod:`talkgen.training.codec`).
         preset: model preset name. ``*_overrides``: kwargs replacing the preset's for that component.
         output_dir: where checkpoints (``checkpoint-<step>/``) and ``log.jsonl`` go. resume_from: a checkpoint dir,
             ``"latest"`` (newest under ``output_dir``) or None.
@@ -94,6 +96,7 @@ class TrainConfig:
     latent_cache_clips: int = 1024
     latent_cache_max_frames: int = 81
     audio_encoder_path: str | None = None
+    codec_clips: int = 64
     text_len: int = 64
     steps: int = 1000
     batch_size: int = 2
@@ -195,6 +198,8 @@ class TrainConfig:
             )
         if self.latent_cache is not None and (self.task != "dit" or self.data_dir or self.foundation_dir):
             raise ConfigError("latent_cache is for DiT runs on the synthetic world: unset data_dir and foundation_dir")
+        if self.codec_clips < 1:
+            raise ConfigError(f"codec_clips must be >= 1, got {self.codec_clips}")
         if self.latent_cache_clips < 1 or self.latent_cache_max_frames < self.num_frames:
             raise ConfigError(
                 f"latent_cache_clips must be >= 1 and latent_cache_max_frames >= num_frames ({self.num_frames}), got"
@@ -217,11 +222,17 @@ class TrainConfig:
             raise ConfigError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}")
 
     def component_config(self, component: str) -> dict[str, Any]:
-        """The preset's kwargs for ``component`` with this run's overrides applied (a fresh dict)."""
+        """The preset's kwargs for ``component`` with this run's overrides applied (a fresh dict).
+
+        Overrides that name another ``kind`` (of autoencoder or audio encoder) replace the preset's kwargs whole.
+        """
         from talkgen.models.presets import get_preset
 
         merged = get_preset(self.preset).config(component)
-        merged.update(dict(getattr(self, f"{component}_overrides")))
+        overrides = dict(getattr(self, f"{component}_overrides"))
+        if "kind" in overrides and overrides["kind"] != merged.get("kind", overrides["kind"]):
+            return overrides
+        merged.update(overrides)
         return merged
 
     def to_dict(self) -> dict[str, Any]:

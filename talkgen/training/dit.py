@@ -163,11 +163,9 @@ def _foundation_transformer(config: TrainConfig, tcfg: dict) -> nn.Module:
 
 
 def _load_vae(folder: Path, channels: int) -> nn.Module:
-    from diffusers import AutoencoderKLWan
+    from talkgen.models.patch_codec import load_autoencoder
 
-    if not (folder / "config.json").is_file():
-        raise ConfigError(f"{folder} is not a VAE folder (expected config.json + safetensors from save_pretrained)")
-    vae = AutoencoderKLWan.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+    vae = load_autoencoder(folder)
     if vae.config.z_dim != channels:
         raise ConfigError(f"VAE at {folder} has z_dim {vae.config.z_dim}, expected {channels}")
     return vae
@@ -180,8 +178,6 @@ class DiTTask(TrainingTask):
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
-        from diffusers import AutoencoderKLWan
-
         from talkgen.models.text_encoder import build_tiny_text_encoder, load_umt5
 
         tcfg, vcfg = config.component_config("transformer"), config.component_config("vae")
@@ -212,7 +208,9 @@ class DiTTask(TrainingTask):
             if config.vae_path:
                 self.vae = _load_vae(Path(config.vae_path), tcfg["in_channels"])
             else:
-                self.vae = AutoencoderKLWan(**vcfg)
+                from talkgen.models.presets import build_vae
+
+                self.vae = build_vae(vcfg)
         if config.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
         self.module = DiTTrainModule(transformer, audio_encoder)

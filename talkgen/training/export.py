@@ -49,10 +49,11 @@ def export_pipeline(
         ConfigError: ``run_dir`` lacks the trained or frozen components (names the missing folder).
     """
     import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
+    from diffusers import FlowMatchEulerDiscreteScheduler
     from transformers import ByT5Tokenizer, T5EncoderModel
 
     from talkgen.models.audio_encoder import BuiltinAudioEncoder
+    from talkgen.models.patch_codec import load_autoencoder
     from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
@@ -73,7 +74,7 @@ def export_pipeline(
             raise ConfigError(f"{run_dir} is not a finished DiT run: {folder} is missing")
     run_config = _run_config(run_dir)
     pipe = TalkingCharacterPipeline(
-        vae=AutoencoderKLWan.from_pretrained(frozen / "vae"),
+        vae=load_autoencoder(frozen / "vae"),
         text_encoder=T5EncoderModel.from_pretrained(frozen / "text_encoder"),
         tokenizer=ByT5Tokenizer.from_pretrained(frozen / "tokenizer"),
         audio_encoder=BuiltinAudioEncoder.from_pretrained(final / "audio_encoder"),

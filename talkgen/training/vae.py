@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from talkgen.errors import ConfigError
 from talkgen.training.config import TrainConfig
 from talkgen.training.loop import TrainingTask
 from talkgen.training.weighting import mouth_mask, weighted_mse
@@ -47,7 +48,12 @@ class VAETask(TrainingTask):
         from diffusers import AutoencoderKLWan
 
         torch.manual_seed(config.seed)
-        self.module = VAETrainModule(AutoencoderKLWan(**config.component_config("vae")))
+        vae_config = config.component_config("vae")
+        if vae_config.pop("kind", "wan") != "wan":
+            raise ConfigError(
+                f"preset {config.preset!r} uses a fitted codec, not a trained VAE: use `talkgen train codec`"
+            )
+        self.module = VAETrainModule(AutoencoderKLWan(**vae_config))
         cfg = self.module.vae.config
         self.latent_channels = cfg.z_dim
         self.scale_temporal = 2 ** sum(cfg.temperal_downsample)

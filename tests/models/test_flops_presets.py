@@ -70,8 +70,11 @@ def test_tiny_preset_fits_the_cpu_budget():
     vae = build_vae("tiny")
     with torch.no_grad():
         latents = vae.encode(torch.randn(1, 3, 9, 32, 32)).latent_dist.mean
-    assert latents.shape == (1, 16, 3, 4, 4)
-    assert get_preset("tiny").latent_shape() == (7, 16, 16)
+    assert latents.shape == (1, 96, 3, 4, 4)  # the patch codec: 96 components of 8x8x4-frame patches
+    assert get_preset("tiny").latent_shape() == (3, 16, 16)  # the trained window: 9 frames at 128 px
+    assert build_vae({"kind": "wan", **get_preset("wan-1.3b").config("vae")}).config.z_dim == 16
+    with pytest.raises(ConfigError, match="unknown vae kind"):
+        build_vae({"kind": "jpeg"})
 
 
 def test_wan_preset_has_wan_1_3b_shapes():

@@ -21,7 +21,7 @@ def _run(pipe, speech, seed=0, **kwargs):
 
 def _step_inputs(pipe, speech, batch=1):
     gen = torch.Generator().manual_seed(1)
-    latents = torch.randn(batch, 16, 3, 2, 2, generator=gen)
+    latents = torch.randn(batch, 96, 3, 2, 2, generator=gen)
     prompt = pipe.encode_text(["a man speaks"] * batch, torch.device("cpu"))
     negative = pipe.encode_text([""] * batch, torch.device("cpu"))
     audio = pipe.audio_encoder(torch.as_tensor(speech)[None].expand(batch, -1, -1), 25.0, 9)
@@ -34,7 +34,7 @@ def test_output_shapes_and_range(tiny_pipe, speech):
     assert out.frames.shape == (1, 9, 16, 16, 3)
     assert np.isfinite(out.frames).all() and out.frames.min() >= 0 and out.frames.max() <= 1
     latents = _run(tiny_pipe, speech, output_type="latent", return_dict=False)[0]
-    assert latents.shape == (1, 16, 3, 2, 2)
+    assert latents.shape == (1, 96, 3, 2, 2)
 
 
 def test_reference_image_and_batch(tiny_pipe, speech):
@@ -60,7 +60,7 @@ def test_batched_passes_equal_unbatched(tiny_pipe, speech, scales):
     conditions = {"reference_latents": None, "motion_latents": latents[:, :, :1]}
     batched = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, conditions, batched=True)
     single = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, conditions, batched=False)
-    torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(batched, single, rtol=1e-4, atol=5e-5)
 
 
 @pytest.mark.parametrize(
@@ -152,4 +152,4 @@ def test_bad_inputs(tiny_pipe, speech):
     with pytest.raises(ValueError, match="multiples"):
         _run(tiny_pipe, speech, height=20)
     with pytest.raises(ValueError, match="latents"):
-        _run(tiny_pipe, speech, latents=torch.zeros(1, 16, 2, 2, 2))
+        _run(tiny_pipe, speech, latents=torch.zeros(1, 96, 2, 2, 2))

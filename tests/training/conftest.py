@@ -31,7 +31,7 @@ TINY = {
         "rope_max_seq_len": 64,
         "audio_dim": 16,
     },
-    "vae_overrides": TINY_VAE,
+    "vae_overrides": {"kind": "wan", **TINY_VAE},
     "text_encoder_overrides": {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 1, "num_heads": 2},
     "audio_encoder_overrides": {"hidden_dim": 16, "num_layers": 1, "num_heads": 2, "out_dim": 16},
     "size": 16,

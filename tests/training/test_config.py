@@ -10,11 +10,23 @@ from talkgen.training import TrainConfig
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize("name", ["tiny.yaml", "tiny-vae.yaml", "wan-1.3b.yaml"])
-def test_shipped_configs_load(name):
+@pytest.mark.parametrize(
+    "name, task",
+    [
+        ("tiny.yaml", "dit"),
+        ("tiny-audio.yaml", "audio"),
+        ("tiny-codec.yaml", "codec"),
+        ("tiny-vae.yaml", "vae"),
+        ("wan-1.3b.yaml", "dit"),
+    ],
+)
+def test_shipped_configs_load(name, task):
     config = TrainConfig.from_yaml(CONFIGS / name)
-    assert config.task == ("vae" if "vae" in name else "dit")
+    assert config.task == task
     assert config.component_config("transformer")["num_layers"] >= 1
+    if name == "tiny.yaml":  # the DiT reads the codec's latents
+        codec = TrainConfig.from_yaml(CONFIGS / "tiny-codec.yaml").component_config("vae")
+        assert config.component_config("transformer")["in_channels"] == codec["z_dim"]
 
 
 def test_fsdp_launch_config_wraps_the_transformer_blocks():

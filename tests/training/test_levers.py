@@ -135,3 +135,23 @@ def test_dit_text_states_are_cached_and_equal_fresh_encodings(tiny_config):
     again = task.encode_text(captions[::-1])
     torch.testing.assert_close(again, fresh.flip(0), rtol=0, atol=0)
     assert len(task._text_cache) == 3
+
+
+def test_codec_stage_fits_and_writes_a_loadable_codec(tiny_config, tmp_path):
+    import json
+
+    from talkgen.models.patch_codec import PatchPCAAutoencoder, load_autoencoder
+    from talkgen.training.codec import fit_codec
+
+    config = tiny_config.replace(
+        task="codec", vae_overrides={}, size=32, codec_clips=3, validation_samples=1, latent_cache_max_frames=17
+    )
+    final = fit_codec(config)
+    codec = load_autoencoder(final)
+    assert isinstance(codec, PatchPCAAutoencoder) and codec.config.z_dim == 96
+    report = json.loads((tmp_path / "run" / "codec.json").read_text())
+    assert report["held_out_psnr_db"] > 20 and report["clips"] == 3  # 3 clips at 32 px; 34 dB for the real fit
+    with pytest.raises(ConfigError, match="talkgen train vae"):
+        fit_codec(tiny_config.replace(task="codec"))  # the test preset's autoencoder is a Wan VAE
+    with pytest.raises(ConfigError, match="talkgen train codec"):
+        build_trainer(tiny_config.replace(task="vae", vae_overrides={}))
