@@ -88,7 +88,9 @@ def test_generate_a_sample_scene_on_tiny_weights_and_play_it(page, short_script)
     _replace_script(page, short_script)
     expect(page.locator("#shot-plan textarea")).to_have_value(re.compile(r"scene 1/1: Hello"))
     page.get_by_role("tab", name="Generate").click()
-    expect(page.get_by_label("Untrained random weights (for testing)")).to_be_checked()
+    untrained = page.get_by_label("Untrained random weights (for testing)").first
+    untrained.check()  # checked by default only where no model is installed; the untrained run is the fast one
+    expect(untrained).to_be_checked()
     page.get_by_label("Steps").first.fill("1")
     page.keyboard.press("Enter")
     page.get_by_label("Size (pixels)").click()
@@ -104,6 +106,7 @@ def test_generate_a_sample_scene_on_tiny_weights_and_play_it(page, short_script)
 def test_upload_a_short_clip_and_dub_it(page, short_clip):
     expect = _expect()
     page.get_by_role("tab", name="Dubbing").click()
+    page.get_by_label("Untrained random weights (for testing)").last.check()
     page.locator("#dub-footage input[type=file]").set_input_files(str(short_clip))
     expect(page.locator("#dub-footage-status")).to_contain_text("face(s) found", timeout=60_000)
     page.locator("#dub-text textarea").fill("Hi.")
