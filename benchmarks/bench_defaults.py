@@ -1,0 +1,74 @@
+"""Choosing the default sampling settings of the shipped model: lip sync against compute, setting by setting.
+
+Run: ``python benchmarks/bench_defaults.py [--model DIR]``; writes ``benchmarks/results/defaults.json``.
+
+For each candidate (sampling steps x guidance), the bench's close-up and two-shot cases are generated from caption and
+speech with the model (default ``models/talkgen-tiny``) and scored against the ground truth (sync correlation,
+|offset|, speaker attribution, closed in silence); the time is seconds of compute per second of video (2 threads).
+The ceiling and floor of the same cases come from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from common import machine_info
+
+CASES = ("close-up", "two-shot dialogue with cuts")
+
+
+def candidates():
+    from talkgen.pipelines.guidance import GuidanceConfig
+
+    return {
+        "4 steps, joint CFG 3 (2 passes)": (4, GuidanceConfig.constant(3.0, 3.0)),
+        "6 steps, joint CFG 3 (2 passes)": (6, GuidanceConfig.constant(3.0, 3.0)),
+        "8 steps, joint CFG 3 (2 passes)": (8, GuidanceConfig.constant(3.0, 3.0)),
+        "8 steps, text 3 / audio 5 (3 passes)": (8, GuidanceConfig.constant(3.0, 5.0)),
+        "8 steps, HuMo schedule (3 passes)": (8, GuidanceConfig()),
+        "8 steps, no guidance (1 pass)": (8, GuidanceConfig.constant(1.0, 1.0)),
+    }
+
+
+def main() -> None:
+    from talkgen.eval.bench import SUITES, pipeline_model, render_case, run_bench
+    from talkgen.fs import finite_json, write_json
+    from talkgen.pipelines.loading import load_talking_pipeline
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--only", nargs="*", default=None, help="candidate names to run (default: all)")
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "defaults.json")
+    args = parser.parse_args()
+
+    torch.set_num_threads(2)
+    pipe, info = load_talking_pipeline(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    cases = tuple(c for c in SUITES["full"] if c.name in CASES)
+    video_seconds = sum(render_case(c).frames.shape[0] / c.fps for c in cases)
+    result = {"machine": machine_info(), "model": info["path"], "rows": {}}
+    for name, (steps, guidance) in candidates().items():
+        if args.only and name not in args.only:
+            continue
+        start = time.perf_counter()
+        rows = run_bench(cases, model=pipeline_model(pipe, steps=steps, guidance=guidance), model_name=name)
+        ceiling, floor, model = rows
+        result["rows"][name] = {
+            "steps": steps,
+            "guidance": vars(guidance),
+            **{k: v for k, v in model.to_dict().items() if k not in ("cases", "name")},
+            "compute_s_per_video_s": model.seconds / video_seconds,  # the model row's time includes scoring
+            "wall_s": time.perf_counter() - start,
+        }
+        result["ceiling"] = {k: v for k, v in ceiling.to_dict().items() if k != "cases"}
+        result["floor"] = {k: v for k, v in floor.to_dict().items() if k != "cases"}
+        print(name, {k: round(v, 3) for k, v in result["rows"][name].items() if isinstance(v, float)})
+    write_json(args.output, finite_json(result))
+    print(args.output)
+
+
+if __name__ == "__main__":
+    main()
