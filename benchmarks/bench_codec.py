@@ -1,6 +1,7 @@
 """The tiny preset's latent space: reconstruction and speed of the patch codec against a trained Wan VAE.
 
-Run: ``python benchmarks/bench_codec.py [--vae-checkpoint RUN/checkpoint-N]``; writes ``benchmarks/results/codec.json``.
+Run: ``python benchmarks/bench_codec.py [--vae-checkpoint RUN/checkpoint-N]``; writes
+``benchmarks/results/codec.json``.
 
 - **Reconstruction** of held-out synthetic clips (128 px, whole performances up to 81 frames): PSNR over the frame
   and inside the mouth boxes, for the principal-component codec fitted on 64 clips with 32 / 64 / 96 / 128
