@@ -98,6 +98,7 @@ TINY = ModelPreset(
             "audio_block_indices": None,
             "audio_window_neighbors": 1,
             "vae_scale_factor_temporal": 4,
+            "prediction_type": "sample",  # x-prediction: 96-channel codec latents through a 256-wide model
         }
     ),
     vae=_frozen(

@@ -52,6 +52,8 @@ from talkgen.models.attention import SpeechWindowAttnProcessor, SpeechWindows, s
 logger = logging.getLogger(__name__)
 
 LATENT_CONDITIONS = ("reference", "source", "motion")
+PREDICTION_TYPES = ("velocity", "sample")
+NUM_TRAIN_TIMESTEPS = 1000  # diffusers' flow-matching convention: timestep = 1000 sigma
 NULLABLE_CONDITIONS = ("audio", *LATENT_CONDITIONS)
 # Config keys shared with diffusers' WanTransformer3DModel (copied by from_wan).
 WAN_CONFIG_KEYS = (
@@ -160,6 +162,13 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         audio_window_neighbors: extra video frames on each side of a latent frame's audio window.
         vae_scale_factor_temporal: video frames per latent frame of the (causal) VAE.
         condition_channels: latent channels of reference/source/motion latents; None = ``in_channels``.
+        prediction_type: ``"velocity"`` (Wan's flow velocity) or ``"sample"``: the network predicts the clean
+            latents ``x0`` and returns the velocity ``(x_t - x0) / sigma`` (``sigma = timestep / 1000``, clamped at
+            ``min_sigma``), so schedulers, guidance and losses see a velocity either way. Predicting the sample
+            (JiT's x-prediction) is what lets a narrow network denoise many-channel latents such as the tiny
+            preset's patch codec: a velocity in channels that hold almost only noise is the noise itself, which a
+            network narrower than its tokens cannot carry through.
+        min_sigma: the clamp of the ``sample`` parameterisation.
     """
 
     _supports_gradient_checkpointing = True
@@ -189,8 +198,14 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         audio_window_neighbors: int = 1,
         vae_scale_factor_temporal: int = 4,
         condition_channels: int | None = None,
+        prediction_type: str = "velocity",
+        min_sigma: float = 0.05,
     ) -> None:
         super().__init__()
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"prediction_type must be one of {', '.join(PREDICTION_TYPES)}, got {prediction_type!r}")
+        if not 0 < min_sigma < 1:
+            raise ValueError(f"min_sigma must lie in (0, 1), got {min_sigma}")
         patch_size = tuple(patch_size)
         if len(patch_size) != 3 or patch_size[0] != 1:
             raise ValueError(
@@ -428,6 +443,10 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         tokens = self.proj_out(tokens)
         tokens = tokens.reshape(batch, frames // p_t, post_h, post_w, p_t, p_h, p_w, -1)
         output = tokens.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)
+        if self.config.prediction_type == "sample":  # x0 -> velocity (x_t - x0) / sigma
+            sigma = (timestep.float() / NUM_TRAIN_TIMESTEPS).clamp(min=self.config.min_sigma)
+            sigma = sigma.reshape(-1, *([1] * (output.ndim - 1))).to(output.device)
+            output = ((hidden_states.float() - output.float()) / sigma).to(output.dtype)
         if not return_dict:
             return (output,)
         return Transformer2DModelOutput(sample=output)

@@ -170,3 +170,28 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_model, tiny_inputs
     tiny_model(**tiny_inputs).sample.square().mean().backward()
     for name, grad in expected.items():
         assert torch.allclose(tiny_model.get_parameter(name).grad, grad, atol=1e-6), name
+
+
+def test_sample_prediction_returns_the_velocity_of_the_predicted_clean_latents():
+    import torch
+
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    shapes = dict(
+        num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=4, text_dim=16, freq_dim=8,
+        ffn_dim=16, num_layers=1, audio_dim=8, rope_max_seq_len=32,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    velocity = TalkingCharacterTransformer3DModel(**shapes).eval()
+    sample = TalkingCharacterTransformer3DModel(**shapes, prediction_type="sample", min_sigma=0.05).eval()
+    sample.load_state_dict(velocity.state_dict())
+    x = torch.randn(2, 4, 3, 4, 4)
+    t = torch.tensor([500.0, 10.0])  # sigma 0.5 and 0.01 (clamped to 0.05)
+    text = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        raw = velocity(x, t, text, return_dict=False)[0]  # the network's output: here read as x0
+        v = sample(x, t, text, return_dict=False)[0]
+    torch.testing.assert_close(v[0], (x[0] - raw[0]) / 0.5)
+    torch.testing.assert_close(v[1], (x[1] - raw[1]) / 0.05)
+    with pytest.raises(ValueError, match="prediction_type"):
+        TalkingCharacterTransformer3DModel(**shapes, prediction_type="epsilon")
