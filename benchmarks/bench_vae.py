@@ -19,7 +19,6 @@ from common import best_time, machine_info
 from diffusers import AutoencoderKLWan
 
 from talkgen.models.cpu_conv import fast_cpu_conv3d
-from talkgen.models.presets import get_preset
 
 FPS = 25.0
 FRAMES = 25  # 1 s at 25 fps = 7 latent frames
@@ -47,7 +46,11 @@ def _ways(vae: AutoencoderKLWan, op: str, x: torch.Tensor) -> dict:
 def main(sizes: tuple[int, ...] = (128, 256), rounds: int = 3) -> dict:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     torch.manual_seed(0)
-    vae = AutoencoderKLWan(**get_preset("tiny").config("vae")).eval()
+    # the small Wan VAE of configs/tiny-vae.yaml (the tiny preset itself uses the patch codec: bench_codec.py)
+    from talkgen.training.config import TrainConfig
+
+    shapes = TrainConfig.from_yaml(Path(__file__).parents[1] / "configs" / "tiny-vae.yaml").component_config("vae")
+    vae = AutoencoderKLWan(**{k: v for k, v in shapes.items() if k != "kind"}).eval()
     rows = []
     for size in sizes:
         gen = torch.Generator().manual_seed(size)
