@@ -73,8 +73,9 @@ def dub_rows(model: Path | None, only) -> dict:
             frames, _ = read_video(write_video(Path(tmp) / "d.mp4", out.frames, case.fps, rc.audio, rc.sample_rate))
         report = evaluate_world(frames, rc.truth, reference_frames=rc.frames)
         rows[name] = {
-            "steps": steps, "w_peak": guidance.w_peak, "correlation": report.correlation, "abs_offset": abs(report.offset),
-            "closed_in_silence": report.closed_in_silence, "psnr_outside_mouth_db": psnr_outside_mouth(frames, rc),
+            "steps": steps, "w_peak": guidance.w_peak, "correlation": report.correlation,
+            "abs_offset": abs(report.offset), "closed_in_silence": report.closed_in_silence,
+            "psnr_outside_mouth_db": psnr_outside_mouth(frames, rc),
             "compute_s_per_video_s": seconds / (len(frames) / case.fps),
         }  # fmt: skip
         print(name, {k: round(v, 3) for k, v in rows[name].items() if isinstance(v, float)})
