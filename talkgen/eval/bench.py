@@ -74,7 +74,7 @@ class RenderedCase:
     truth: object
     scene: object
     streams: np.ndarray | None = None  # (C, N) speech of each character, in Person-tag order
-    source_frames: np.ndarray | None = None  # dub cases: the clip as first spoken (the footage to dub)
+    source_frames: np.ndarray | None = None  # dub cases: the clip as first spoken, decoded from an mp4 (the footage)
     source_truth: object | None = None  # dub cases: its ground truth (mouth boxes of the footage)
 
 
@@ -103,15 +103,28 @@ def render_case(case: BenchCase, device: str = "cpu") -> RenderedCase:
     from talkgen.synth.scene import make_scene, render_clip, render_edit_pair
 
     scene = make_scene(case.seed, case.characters, case.mode, num_lines=case.num_lines)
-    source = None
+    source = footage = None
     if case.dub:
         source, clip = render_edit_pair(scene, size=case.size, fps=case.fps, device=device)
+        footage = as_footage(source.frames.cpu().numpy(), case.fps, source.audio, source.sample_rate)
     else:
         clip = render_clip(scene, size=case.size, fps=case.fps, device=device)
     return RenderedCase(
         case, clip.frames.cpu().numpy(), clip.audio, clip.sample_rate, clip.truth, scene, clip.audio_per_character,
-        None if source is None else source.frames.cpu().numpy(), None if source is None else source.truth,
+        footage, None if source is None else source.truth,
     )  # fmt: skip
+
+
+def as_footage(frames: np.ndarray, fps: float, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Frames as an editor has them: written to an mp4 at talkgen's default encode and decoded back."""
+    import tempfile
+    from pathlib import Path
+
+    from talkgen.media import read_video, write_video
+
+    with tempfile.TemporaryDirectory(prefix="talkgen-bench-") as tmp:
+        decoded, _ = read_video(write_video(Path(tmp) / "footage.mp4", frames, fps, audio, sample_rate))
+    return decoded
 
 
 def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=None, lipsync=None) -> ModelRender:
