@@ -173,6 +173,11 @@ def parse_fountain(text: str, file: str = "<script>", *, max_line_chars: int | N
         current.action(" ".join(p for p in para if p))
     scenes.append(current)
 
+    # One voice per character for the whole screenplay, in order of first appearance (not per scene).
+    voices: dict[str, str] = {}
+    for sb in scenes:
+        for key in sb.speakers:
+            voices.setdefault(key, DEFAULT_VOICES[len(voices) % len(DEFAULT_VOICES)])
     built = []
     for sb in scenes:
         if not sb.lines:
@@ -180,9 +185,9 @@ def parse_fountain(text: str, file: str = "<script>", *, max_line_chars: int | N
                 logger.info("%s: scene %r has no dialogue; skipped", sb.loc, sb.title)
             continue
         chars = []
-        for k, (key, display) in enumerate(sb.speakers.items()):
+        for key, display in sb.speakers.items():
             desc = descriptions.get(key, "")
-            chars.append({"name": display, "description": desc, "voice": DEFAULT_VOICES[k % len(DEFAULT_VOICES)]})
+            chars.append({"name": display, "description": desc, "voice": voices[key]})
         description = " ".join(sb.description)[:2000]
         try:
             built.append(build_scene(sb.title, description, chars, sb.lines, settings, file))

@@ -100,3 +100,14 @@ def test_fountain_line_limit():
 def test_transition_and_lowercase_lines_are_not_cues():
     scenes = parse_fountain("\nCUT TO:\nnothing\n\nAna\nnot a cue\n\nBOB\nHi.\n", "x.fountain")
     assert [ln.speaker for ln in scenes[0].lines] == ["Bob"]
+
+
+def test_a_character_keeps_its_voice_across_scenes():
+    """Voices are assigned once per screenplay, in order of first appearance, not per scene."""
+    text = "INT. ONE - DAY\n\nANA\nHello.\n\nBEN\nHi.\n\nINT. TWO - NIGHT\n\nBEN\nStill here?\n\nANA\nYes.\n"
+    first, second = parse_fountain(text, "two.fountain")
+    voice = {
+        scene_index: {c.name: c.voice for c in scene.characters} for scene_index, scene in enumerate((first, second))
+    }
+    assert voice[0]["Ana"] == voice[1]["Ana"] and voice[0]["Ben"] == voice[1]["Ben"]
+    assert voice[0]["Ana"] != voice[0]["Ben"]
