@@ -1,9 +1,9 @@
 """Benchmark: talking-character generation on CPU, in seconds of compute per second of video, per stage.
 
-Renders the two-person sample scene (samples/scenes/dialogue.yaml) with random ``tiny``-preset weights (timing only:
-an untrained model costs the same as a trained one), 128x128 at 25 fps, and times each stage: TTS, text + audio
-encoding, denoising, VAE decoding (batch-1 Conv3d through oneDNN, ``fast_cpu_conv3d``, as the pipelines decode) and
-muxing. Baselines in the same run: the VAE decode with ATen's own dispatch (native slow_conv3d), the denoising step
+Renders the two-person sample scene (samples/scenes/dialogue.yaml) with the shipped model (random ``tiny`` weights
+where none is installed: an untrained model costs the same), 128x128 at 25 fps, at ``talkgen generate``'s default
+steps and guidance, and times each stage: TTS, text + audio encoding, denoising, decoding and muxing; with the shipped
+model also ``generate_scene_file`` end to end, as ``talkgen generate`` runs it. Baselines in the same run: the VAE decode with ATen's own dispatch (native slow_conv3d), the denoising step
 with the three guidance passes batched into one forward against one forward per pass, and sampling without guidance.
 Writes benchmarks/results/generate.json.
 """
@@ -33,15 +33,13 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _scene_stages(steps: int, size: int) -> dict:
+def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     """Per-stage wall seconds for the two-person sample scene, and its video duration."""
     from talkgen.media import write_video
     from talkgen.models.latents import denormalize_latents
     from talkgen.pipelines.scene import SAMPLE_RATE, clip_streams, dialogue_track, line_waveforms
     from talkgen.prompts import CachedTiming, load_scene, plan_scene, speech_timing
 
-    pipe = build_tiny_pipeline(seed=0)
-    pipe.set_progress_bar_config(disable=True)
     stages = dict.fromkeys(("plan", "tts", "encode", "denoise", "decode", "mux"), 0.0)
     decode_plain = 0.0
     start = time.perf_counter()
@@ -63,8 +61,8 @@ def _scene_stages(steps: int, size: int) -> dict:
             encode = time.perf_counter() - start
             start = time.perf_counter()
             latents = pipe(clip.prompt, streams, num_frames=frames, height=size, width=size, fps=plan.fps,
-                           num_inference_steps=steps, generator=torch.Generator().manual_seed(clip.index),
-                           output_type="latent").frames  # fmt: skip
+                           num_inference_steps=steps, guidance=guidance, output_type="latent",
+                           generator=torch.Generator().manual_seed(clip.index)).frames  # fmt: skip
             stages["denoise"] += time.perf_counter() - start - encode  # the call encodes once itself
             stages["encode"] += encode
             start = time.perf_counter()
@@ -82,17 +80,32 @@ def _scene_stages(steps: int, size: int) -> dict:
     return {"video_s": plan.duration, "clips": len(plan.clips), "stages_s": stages, "decode_plain_s": decode_plain}
 
 
-def main(steps: int = 4, size: int = 128, fps: float = 25.0) -> dict:
+def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Path | None = None) -> dict:
+    from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
+    from talkgen.pipelines.loading import DEFAULT_MODEL_DIR, load_talking_pipeline
+    from talkgen.pipelines.scene import SceneRenderConfig
+
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    scene = _scene_stages(steps, size)
+    defaults = GenerateOptions()
+    steps = defaults.steps if steps is None else steps
+    guidance = SceneRenderConfig().guidance
+    shipped = model is not None or (DEFAULT_MODEL_DIR / "model_index.json").is_file()
+    pipe = load_talking_pipeline(model)[0] if shipped else build_tiny_pipeline(seed=0)
+    pipe.set_progress_bar_config(disable=True)
+    scene = _scene_stages(pipe, steps, size, guidance)
     video_s = scene["video_s"]
     per_video_s = {k: round(v / video_s, 3) for k, v in scene["stages_s"].items()}
+    end_to_end = None
+    if shipped and steps == defaults.steps:  # `talkgen generate SCENE` exactly as a user runs it
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            generate_scene_file(SCENE, Path(tmp) / "scene.mp4", GenerateOptions(model=model))
+            end_to_end = time.perf_counter() - start
 
-    pipe = build_tiny_pipeline(seed=0)
-    pipe.set_progress_bar_config(disable=True)
     num_frames = 4 * round(fps / 4) + 1
     audio = (np.random.default_rng(0).standard_normal((1, int(16_000 * 1.2))) * 0.1).astype(np.float32)
-    latents = torch.randn(1, 16, (num_frames - 1) // 4 + 1, size // 8, size // 8)
+    channels = pipe.transformer.config.in_channels
+    latents = torch.randn(1, channels, (num_frames - 1) // 4 + 1, size // 8, size // 8)
     text = pipe.encode_text(["a person talks"], torch.device("cpu"))
     empty = pipe.encode_text([""], torch.device("cpu"))
     feats = pipe.audio_encoder(torch.as_tensor(audio)[None], fps, num_frames)
@@ -110,8 +123,10 @@ def main(steps: int = 4, size: int = 128, fps: float = 25.0) -> dict:
         )
     result = {
         "machine": machine_info(),
-        "config": {"preset": "tiny", "scene": "samples/scenes/dialogue.yaml", "size": size, "fps": fps,
-                   "steps": steps, "guidance": "default (text 5, audio 4; 3 passes per step)"},
+        "config": {"model": str(model or DEFAULT_MODEL_DIR) if shipped else "random tiny weights",
+                   "scene": "samples/scenes/dialogue.yaml", "size": size, "fps": fps, "steps": steps,
+                   "guidance": vars(guidance)},
+        "end_to_end_s_per_video_s": None if end_to_end is None else round(end_to_end / video_s, 2),
         "scene_video_s": round(video_s, 2),
         "scene_clips": scene["clips"],
         "compute_s_per_video_s": per_video_s,
@@ -133,8 +148,9 @@ if __name__ == "__main__":
     import logging
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=None, help="default: talkgen generate's default")
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--model", type=Path, default=None, help="default: models/talkgen-tiny (else random weights)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    logging.getLogger(__name__).info(json.dumps(main(args.steps, args.size), indent=1))
+    logging.getLogger(__name__).info(json.dumps(main(args.steps, args.size, model=args.model), indent=1))
