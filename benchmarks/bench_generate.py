@@ -3,8 +3,9 @@
 Renders the two-person sample scene (samples/scenes/dialogue.yaml) with the shipped model (random ``tiny`` weights
 where none is installed: an untrained model costs the same), 128x128 at 25 fps, at ``talkgen generate``'s default
 steps and guidance, and times each stage: TTS, text + audio encoding, denoising, decoding and muxing; with the shipped
-model also ``generate_scene_file`` end to end, as ``talkgen generate`` runs it. Baselines in the same run: the VAE decode with ATen's own dispatch (native slow_conv3d), the denoising step
-with the three guidance passes batched into one forward against one forward per pass, and sampling without guidance.
+model also ``generate_scene_file`` end to end, as ``talkgen generate`` runs it. Baselines in the same run: the
+decode with ATen's own dispatch, the denoising step with the three guidance passes batched into one forward against
+one forward per pass, and sampling without guidance.
 Writes benchmarks/results/generate.json.
 """
 
