@@ -244,9 +244,10 @@ class DiTTask(TrainingTask):
         from talkgen.models.text_encoder import encode_prompts
 
         missing = [c for c in dict.fromkeys(captions) if c not in self._text_cache]
+        if missing and len(self._text_cache) + len(missing) > TEXT_CACHE_SIZE:
+            self._text_cache.clear()  # full: start over with this batch's captions (all of them, cached or not)
+            missing = list(dict.fromkeys(captions))
         if missing:
-            if len(self._text_cache) + len(missing) > TEXT_CACHE_SIZE:
-                self._text_cache.clear()
             states, mask = encode_prompts(self.text_encoder, self.tokenizer, missing, self.config.text_len)
             for caption, state, keep in zip(missing, states, mask, strict=True):
                 self._text_cache[caption] = state[: int(keep.sum())].clone()

@@ -155,3 +155,17 @@ def test_codec_stage_fits_and_writes_a_loadable_codec(tiny_config, tmp_path):
         fit_codec(tiny_config.replace(task="codec"))  # the test preset's autoencoder is a Wan VAE
     with pytest.raises(ConfigError, match="talkgen train codec"):
         build_trainer(tiny_config.replace(task="vae", vae_overrides={}))
+
+
+def test_dit_text_cache_overflow_keeps_the_batch_encodable(tiny_config, monkeypatch):
+    """A full cache is cleared before a batch mixing cached and new captions (a run once died here at an epoch end)."""
+    from talkgen.models.text_encoder import encode_prompts
+    from talkgen.training import dit
+
+    monkeypatch.setattr(dit, "TEXT_CACHE_SIZE", 2)
+    task = build_trainer(tiny_config).task
+    task.encode_text(["a", "b"])
+    out = task.encode_text(["b", "c"])  # "b" cached, "c" new: 3 > 2 clears the cache
+    fresh = encode_prompts(task.text_encoder, task.tokenizer, ["b", "c"], tiny_config.text_len)[0]
+    torch.testing.assert_close(out, fresh, rtol=0, atol=0)
+    assert set(task._text_cache) == {"b", "c"}
