@@ -83,14 +83,14 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
 
 def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Path | None = None) -> dict:
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
-    from talkgen.pipelines.loading import DEFAULT_MODEL_DIR, load_talking_pipeline
+    from talkgen.pipelines.loading import default_model_dir, load_talking_pipeline
     from talkgen.pipelines.scene import SceneRenderConfig
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     defaults = GenerateOptions()
     steps = defaults.steps if steps is None else steps
     guidance = SceneRenderConfig().guidance
-    shipped = model is not None or (DEFAULT_MODEL_DIR / "model_index.json").is_file()
+    shipped = model is not None or default_model_dir() is not None
     pipe = load_talking_pipeline(model)[0] if shipped else build_tiny_pipeline(seed=0)
     pipe.set_progress_bar_config(disable=True)
     scene = _scene_stages(pipe, steps, size, guidance)
@@ -124,7 +124,7 @@ def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Pa
         )
     result = {
         "machine": machine_info(),
-        "config": {"model": str(model or DEFAULT_MODEL_DIR) if shipped else "random tiny weights",
+        "config": {"model": str(model or default_model_dir()) if shipped else "random tiny weights",
                    "scene": "samples/scenes/dialogue.yaml", "size": size, "fps": fps, "steps": steps,
                    "guidance": vars(guidance)},
         "end_to_end_s_per_video_s": None if end_to_end is None else round(end_to_end / video_s, 2),

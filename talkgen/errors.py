@@ -28,5 +28,5 @@ class WeightsError(TalkgenError):
     """Model weights are missing or malformed in a local directory; names the expected layout."""
 
 
-class ConfigError(TalkgenError):
-    """A run-time setting or config file is invalid."""
+class ConfigError(TalkgenError, ValueError):
+    """A run-time setting or config file is invalid (also a ValueError: settings dataclasses raise it)."""

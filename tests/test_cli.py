@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import soundfile as sf
 
@@ -75,3 +76,12 @@ def test_a_commands_exit_code_reaches_the_shell():
         assert main(["exit-with-test-code", "0"]) == 0
     finally:
         app.registered_commands.pop()
+
+
+def test_out_of_range_fps_is_one_line_and_exit_2(tmp_path, capsys):
+    out = tmp_path / "x.mp4"
+    scene = Path(__file__).resolve().parents[1] / "samples" / "scenes" / "monologue.yaml"
+    assert main(["generate", str(scene), "-o", str(out), "--random-weights", "--fps", "500"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "fps 500.0 is outside 1-120" in err
+    assert not out.exists()

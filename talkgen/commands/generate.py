@@ -10,7 +10,9 @@ import typer
 def generate(
     script: Path = typer.Argument(..., help="A .yaml scene script or a .fountain screenplay."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .mp4 (out.srt and out.manifest.json beside)."),
-    model: Path | None = typer.Option(None, "--model", help="Pipeline folder (default: models/talkgen-tiny)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="Pipeline folder (default: $TALKGEN_MODEL_DIR, then the checkout's models/talkgen-tiny)."
+    ),
     random_weights: bool = typer.Option(False, "--random-weights", help="Untrained tiny weights (a smoke test)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (one generator per clip)."),
     steps: int = typer.Option(20, "--steps", min=1, help="Sampling steps per window."),

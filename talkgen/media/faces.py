@@ -20,7 +20,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import linear_sum_assignment
 
-from talkgen.errors import TalkgenError
+from talkgen.errors import ConfigError, TalkgenError
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,12 @@ class FaceMeshConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_faces <= 16:
-            raise ValueError(f"max_faces must be in 1..16 (got {self.max_faces})")
+            raise ConfigError(f"max_faces must be in 1..16 (got {self.max_faces})")
         for name in ("min_detection_confidence", "min_tracking_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1]")
+                raise ConfigError(f"{name} must be in [0, 1]")
         if self.smooth_sigma < 0 or self.opening_smooth_sigma < 0 or self.max_match_distance <= 0:
-            raise ValueError("smoothing sigmas must be >= 0 and max_match_distance > 0")
+            raise ConfigError("smoothing sigmas must be >= 0 and max_match_distance > 0")
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from talkgen.errors import ConfigError
+
 # ffmpeg demuxer names (as printed after "Input #0,") that talkgen accepts. No playlist, concat, image2,
 # lavfi, sdp, rtp or other demuxers that can open further files or URLs.
 DEFAULT_CONTAINERS = frozenset(
@@ -80,11 +82,11 @@ class MediaLimits:
         ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"MediaLimits.{name} must be a positive number, got {value!r}")
+                raise ConfigError(f"MediaLimits.{name} must be a positive number, got {value!r}")
         for name in ("containers", "video_codecs", "audio_codecs"):
             value = getattr(self, name)
             if isinstance(value, str):
-                raise ValueError(f"MediaLimits.{name} must be a collection of names, not the string {value!r}")
+                raise ConfigError(f"MediaLimits.{name} must be a collection of names, not the string {value!r}")
             object.__setattr__(self, name, frozenset(value))
 
 

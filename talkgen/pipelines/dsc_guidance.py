@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from talkgen.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DSCFGConfig:
@@ -46,13 +48,13 @@ class DSCFGConfig:
         for name in ("w_peak", "w_base", "gamma", "sigma_scale"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-                raise ValueError(f"DS-CFG {name} must be a finite number, got {value!r}")
+                raise ConfigError(f"DS-CFG {name} must be a finite number, got {value!r}")
         if self.w_peak <= 0 or self.w_base < 0 or self.w_base > self.w_peak:
-            raise ValueError(f"DS-CFG needs 0 <= w_base <= w_peak and w_peak > 0, got {self.w_base}, {self.w_peak}")
+            raise ConfigError(f"DS-CFG needs 0 <= w_base <= w_peak and w_peak > 0, got {self.w_base}, {self.w_peak}")
         if self.gamma < 0 or self.sigma_scale <= 0:
-            raise ValueError("DS-CFG gamma must be >= 0 and sigma_scale > 0")
+            raise ConfigError("DS-CFG gamma must be >= 0 and sigma_scale > 0")
         if self.sigma_px is not None and not (math.isfinite(self.sigma_px) and self.sigma_px > 0):
-            raise ValueError(f"DS-CFG sigma_px must be positive, got {self.sigma_px}")
+            raise ConfigError(f"DS-CFG sigma_px must be positive, got {self.sigma_px}")
 
     @property
     def base_ratio(self) -> float:

@@ -92,12 +92,9 @@ def generate_scene_file(
     output = Path(output)
     if output.suffix.lower() != ".mp4":
         raise ConfigError(f"output {output} must end in .mp4")
-    try:
-        config = SceneRenderConfig(
-            seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    config = SceneRenderConfig(
+        seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size
+    )
     started = time.perf_counter()
     scenes = load_scenes(script, voices=known_voices())
     if options.scene > len(scenes):

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from talkgen.errors import ConfigError
+
 PASSES = ("uncond", "text", "text_audio")
 
 
@@ -46,11 +48,11 @@ class GuidanceConfig:
             if value is None:
                 continue
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-                raise ValueError(f"guidance {name} must be a finite number, got {value!r}")
+                raise ConfigError(f"guidance {name} must be a finite number, got {value!r}")
             if value < 0:
-                raise ValueError(f"guidance {name} must be >= 0, got {value}")
+                raise ConfigError(f"guidance {name} must be >= 0, got {value}")
         if self.switch_sigma > 1:
-            raise ValueError(f"guidance switch_sigma must lie in [0, 1], got {self.switch_sigma}")
+            raise ConfigError(f"guidance switch_sigma must lie in [0, 1], got {self.switch_sigma}")
 
     @classmethod
     def constant(cls, text_scale: float, audio_scale: float) -> GuidanceConfig:

@@ -66,10 +66,7 @@ def dub_job(spec, inputs: dict[str, Path], out_dir: Path, progress: ProgressFn, 
         speech = synthesize(spec.text, spec.voice, sample_rate=16_000).waveform
     else:
         raise ConfigError("a dub job needs 'speech' (an uploaded audio file) or 'text'")
-    try:
-        config = DubConfig(strength=spec.strength, steps=spec.num_inference_steps or 20, seed=spec.seed)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    config = DubConfig(strength=spec.strength, steps=spec.num_inference_steps or 20, seed=spec.seed)
     pipe = load_lipsync(None, random_weights, spec.seed)
     if should_cancel():
         raise JobCancelled()

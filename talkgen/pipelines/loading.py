@@ -3,15 +3,53 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from talkgen.errors import WeightsError
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "talkgen-tiny"
+MODEL_DIR_ENV = "TALKGEN_MODEL_DIR"
+SHIPPED_MODEL = "talkgen-tiny"
 LAYOUT = (
     "a pipeline folder with model_index.json and transformer/, vae/, text_encoder/, tokenizer/, audio_encoder/,"
     " scheduler/ subfolders (safetensors weights)"
 )
+
+
+def model_search_path() -> list[Path]:
+    """Where the default model is looked for, in order: ``$TALKGEN_MODEL_DIR`` (a pipeline folder, or a folder
+    holding ``talkgen-tiny/``), then ``models/talkgen-tiny`` of the source checkout this package runs from (an
+    editable install; a wheel has none)."""
+    places = []
+    if os.environ.get(MODEL_DIR_ENV):
+        root = Path(os.environ[MODEL_DIR_ENV]).expanduser()
+        places += [root, root / SHIPPED_MODEL]
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file():
+        places.append(checkout / "models" / SHIPPED_MODEL)
+    return places
+
+
+def default_model_dir() -> Path | None:
+    """The first pipeline folder on :func:`model_search_path`, or None."""
+    return next((p for p in model_search_path() if (p / "model_index.json").is_file()), None)
+
+
+def _resolve_model(model: Path | None) -> Path:
+    """``model`` (it must hold a pipeline) or the default model; WeightsError naming every place looked at."""
+    if model is not None:
+        folder = Path(model)
+        if not (folder / "model_index.json").is_file():
+            raise WeightsError(f"no model at {folder}: expected {LAYOUT}")
+        return folder
+    folder = default_model_dir()
+    if folder is None:
+        looked = ", ".join(str(p) for p in model_search_path()) or "nowhere"
+        raise WeightsError(
+            f"no model found (looked in: {looked}): pass --model DIR ({LAYOUT}), set {MODEL_DIR_ENV}=DIR, "
+            "or pass --random-weights for an untrained test model"
+        )
+    return folder
 
 
 def model_hashes(folder: Path) -> dict[str, str]:
@@ -40,20 +78,17 @@ def load_talking_pipeline(model: Path | None, random_weights: bool = False, seed
     if random_weights:
         _no_model_with_random_weights(model)
         return build_tiny_pipeline(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
-    folder = Path(model) if model is not None else DEFAULT_MODEL_DIR
-    if (folder / "model_index.json").is_file():
-        import torch
+    folder = _resolve_model(model)
+    import torch
 
-        try:
-            # weights may be stored in float16 (the shipped model); compute starts in float32 (--dtype changes it)
-            pipe = TalkingCharacterPipeline.from_pretrained(
-                folder, local_files_only=True, use_safetensors=True, dtype=torch.float32
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:  # a malformed model_index.json or component
-            raise WeightsError(f"could not load the pipeline from {folder}: {exc}; expected {LAYOUT}") from None
-        return pipe, {"path": str(folder), "hashes": model_hashes(folder)}
-    hint = "" if model is not None else " (or pass --model DIR, or --random-weights for an untrained test model)"
-    raise WeightsError(f"no model at {folder}: expected {LAYOUT}{hint}")
+    try:
+        # weights may be stored in float16 (the shipped model); compute starts in float32 (--dtype changes it)
+        pipe = TalkingCharacterPipeline.from_pretrained(
+            folder, local_files_only=True, use_safetensors=True, dtype=torch.float32
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a malformed model_index.json or component
+        raise WeightsError(f"could not load the pipeline from {folder}: {exc}; expected {LAYOUT}") from None
+    return pipe, {"path": str(folder), "hashes": model_hashes(folder)}
 
 
 def _no_model_with_random_weights(model: Path | None) -> None:
@@ -72,8 +107,4 @@ def load_lipsync(model: Path | None, random_weights: bool = False, seed: int = 0
     if random_weights:
         _no_model_with_random_weights(model)
         return build_tiny_lipsync_pipeline(seed=seed)
-    folder = Path(model) if model is not None else DEFAULT_MODEL_DIR
-    if not (folder / "model_index.json").is_file():
-        hint = "" if model is not None else " (or pass --model DIR, or --random-weights for an untrained test model)"
-        raise WeightsError(f"no model at {folder}: expected {LAYOUT}{hint}")
-    return load_lipsync_pipeline(folder)
+    return load_lipsync_pipeline(_resolve_model(model))

@@ -22,6 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
+from talkgen.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 EXTENTS = {"mouth": 0.0, "face": 0.5, "frame": 1.0}
@@ -138,7 +140,7 @@ class StaticMouthLocator:
     def __init__(self, box: tuple[float, float, float, float]) -> None:
         b = np.asarray(box, dtype=np.float32)
         if b.shape != (4,) or not np.isfinite(b).all() or b[2] <= b[0] or b[3] <= b[1]:
-            raise ValueError(f"mouth box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {box!r}")
+            raise ConfigError(f"mouth box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {box!r}")
         self.box = b
 
     def locate(self, frames: np.ndarray) -> MouthTrack:
@@ -163,7 +165,7 @@ def parse_face(value: str) -> FaceChoice:
             return (x0, y0, x1, y1)
     except ValueError:
         pass
-    raise ValueError(f"face must be 'all', a face index or a box x0,y0,x1,y1; got {value!r}")
+    raise ConfigError(f"face must be 'all', a face index or a box x0,y0,x1,y1; got {value!r}")
 
 
 def select_faces(track: MouthTrack, face: FaceChoice = "all") -> MouthTrack:
@@ -205,10 +207,10 @@ def parse_extent(extent: str | float) -> float:
         try:
             extent = float(key)
         except ValueError:
-            raise ValueError(f"extent must be mouth, face, frame or a number in [0, 1], got {extent!r}") from None
+            raise ConfigError(f"extent must be mouth, face, frame or a number in [0, 1], got {extent!r}") from None
     value = float(extent)
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"extent must lie in [0, 1], got {value}")
+        raise ConfigError(f"extent must lie in [0, 1], got {value}")
     return value
 
 
@@ -329,7 +331,7 @@ def fit_length(num_video_frames: int, num_audio_frames: int, policy: str = "pad"
     - ``loop``: ``A`` frames; the video repeats from its start to cover a longer audio, is cut for a shorter one.
     """
     if policy not in LENGTH_POLICIES:
-        raise ValueError(f"length policy must be one of {', '.join(LENGTH_POLICIES)}; got {policy!r}")
+        raise ConfigError(f"length policy must be one of {', '.join(LENGTH_POLICIES)}; got {policy!r}")
     if num_video_frames < 1 or num_audio_frames < 1:
         raise ValueError(f"video and audio need >= 1 frame, got {num_video_frames} and {num_audio_frames}")
     v, a = int(num_video_frames), int(num_audio_frames)

@@ -32,7 +32,7 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from talkgen.errors import MediaError, WeightsError
+from talkgen.errors import ConfigError, MediaError, WeightsError
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.pipelines.base import TalkgenPipeline
@@ -443,17 +443,17 @@ class DubConfig:
 
     def __post_init__(self) -> None:
         if self.strength is not None and not 0.0 <= self.strength <= 1.0:
-            raise ValueError(f"strength must lie in [0, 1], got {self.strength}")
+            raise ConfigError(f"strength must lie in [0, 1], got {self.strength}")
         parse_extent(self.extent)
         parse_face(self.face)
         if self.length_policy not in LENGTH_POLICIES:
-            raise ValueError(f"length policy must be one of {', '.join(LENGTH_POLICIES)}, got {self.length_policy!r}")
+            raise ConfigError(f"length policy must be one of {', '.join(LENGTH_POLICIES)}, got {self.length_policy!r}")
         if not 1 <= self.steps <= 1000:
-            raise ValueError(f"steps must be 1..1000, got {self.steps}")
+            raise ConfigError(f"steps must be 1..1000, got {self.steps}")
         if self.max_side is not None and self.max_side < 16:
-            raise ValueError(f"max side must be >= 16 pixels, got {self.max_side}")
+            raise ConfigError(f"max side must be >= 16 pixels, got {self.max_side}")
         if not 1 <= self.max_faces <= 16:
-            raise ValueError(f"max faces must be 1..16, got {self.max_faces}")
+            raise ConfigError(f"max faces must be 1..16, got {self.max_faces}")
 
 
 @dataclass(frozen=True)

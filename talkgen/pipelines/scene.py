@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from talkgen.errors import ConfigError
 from talkgen.media.images import MAX_IMAGE_PIXELS
 from talkgen.pipelines.guidance import GuidanceConfig
 
@@ -48,11 +49,11 @@ class SceneRenderConfig:
 
     def __post_init__(self) -> None:
         if self.num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+            raise ConfigError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
-            raise ValueError(f"height and width must be positive multiples of 16, got {self.height}x{self.width}")
+            raise ConfigError(f"height and width must be positive multiples of 16, got {self.height}x{self.width}")
         if self.window_frames is not None and (self.window_frames < 5 or (self.window_frames - 1) % 4):
-            raise ValueError(f"window_frames must be 4 k + 1 and >= 5, got {self.window_frames}")
+            raise ConfigError(f"window_frames must be 4 k + 1 and >= 5, got {self.window_frames}")
 
 
 @dataclass

@@ -17,6 +17,7 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -24,7 +25,7 @@ import yaml
 from talkgen.errors import ConfigError
 
 TokenCounter = Callable[[str], int]
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "prompts"
+TEMPLATE_DIR = Path(str(resources.files("talkgen.prompts").joinpath("templates")))  # package data
 TEMPLATE_KEYS = ("name", "summary", "speaking", "silent")
 BASE_KEYS = ("header", "setting", "characters", "character", "character_separator", "no_description", "clip")
 _COUNTS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten")
@@ -115,9 +116,7 @@ def _load_templates(directory: str) -> dict[str, Template]:
     root = Path(directory)
     base_path = root / "base.yaml"
     if not base_path.is_file():
-        raise ConfigError(
-            f"prompt templates not found: {base_path} is missing; expected prompts/base.yaml and <name>.yaml"
-        )
+        raise ConfigError(f"prompt templates not found: {base_path} is missing; expected base.yaml and <name>.yaml")
     base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
     if not isinstance(base, dict) or set(base) != set(BASE_KEYS):
         raise ConfigError(f"{base_path}: needs exactly these keys: {', '.join(BASE_KEYS)}")
@@ -146,7 +145,7 @@ def _load_templates(directory: str) -> dict[str, Template]:
 
 
 def load_templates(directory: str | Path | None = None) -> dict[str, Template]:
-    """All templates in ``directory`` (default: the repository's ``prompts/``), by name."""
+    """All templates in ``directory`` (default: the package's ``templates/``), by name."""
     return _load_templates(str(Path(directory) if directory is not None else TEMPLATE_DIR))
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from talkgen.errors import ConfigError
 from talkgen.prompts.source import SourceLocation
 
 SHOT_MODES = ("cuts", "continuous")
@@ -29,11 +30,11 @@ class VoicePreset:
 
     def __post_init__(self) -> None:
         if not self.name:
-            raise ValueError("voice name must not be empty")
+            raise ConfigError("voice name must not be empty")
         if not 80 <= self.rate <= 450:
-            raise ValueError(f"voice rate {self.rate} is outside 80-450 words per minute")
+            raise ConfigError(f"voice rate {self.rate} is outside 80-450 words per minute")
         if not 0 <= self.pitch <= 99:
-            raise ValueError(f"voice pitch {self.pitch} is outside 0-99")
+            raise ConfigError(f"voice pitch {self.pitch} is outside 0-99")
 
     def __str__(self) -> str:
         variant = f"+{self.variant}" if self.variant else ""
@@ -119,20 +120,20 @@ class ShotSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in SHOT_MODES:
-            raise ValueError(f"mode must be one of {', '.join(SHOT_MODES)}, got {self.mode!r}")
+            raise ConfigError(f"mode must be one of {', '.join(SHOT_MODES)}, got {self.mode!r}")
         if not 1.0 <= self.fps <= 120.0:
-            raise ValueError(f"fps {self.fps} is outside 1-120")
+            raise ConfigError(f"fps {self.fps} is outside 1-120")
         if not 0.5 <= self.max_clip_seconds <= 600.0:
-            raise ValueError(f"max_clip_seconds {self.max_clip_seconds} is outside 0.5-600")
+            raise ConfigError(f"max_clip_seconds {self.max_clip_seconds} is outside 0.5-600")
         if not 0.0 <= self.min_clip_seconds <= self.max_clip_seconds / 2:
-            raise ValueError("min_clip_seconds must be between 0 and half of max_clip_seconds")
+            raise ConfigError("min_clip_seconds must be between 0 and half of max_clip_seconds")
         for name in ("turn_gap", "lead_in", "tail", "cut_lead"):
             if not 0.0 <= getattr(self, name) <= 30.0:
-                raise ValueError(f"{name} {getattr(self, name)} is outside 0-30 seconds")
+                raise ConfigError(f"{name} {getattr(self, name)} is outside 0-30 seconds")
         if not 16 <= self.token_budget <= 100_000:
-            raise ValueError(f"token_budget {self.token_budget} is outside 16-100000")
+            raise ConfigError(f"token_budget {self.token_budget} is outside 16-100000")
         if not 1 <= self.max_line_chars <= 20_000:
-            raise ValueError(f"max_line_chars {self.max_line_chars} is outside 1-20000")
+            raise ConfigError(f"max_line_chars {self.max_line_chars} is outside 1-20000")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from talkgen.errors import TalkgenError
+from talkgen.errors import ConfigError, TalkgenError
 from talkgen.serve.jobs import JobCancelled, get_kind, parse_request
 from talkgen.serve.ledger import Job, Ledger
 from talkgen.serve.store import ContentStore
@@ -42,7 +42,7 @@ class WorkerConfig:
 
     def __post_init__(self) -> None:
         if self.lease_s <= 0 or self.poll_s <= 0:
-            raise ValueError(f"lease_s and poll_s must be > 0, got {self.lease_s}, {self.poll_s}")
+            raise ConfigError(f"lease_s and poll_s must be > 0, got {self.lease_s}, {self.poll_s}")
 
 
 def ledger_path(data_dir: str | Path) -> Path:

@@ -85,10 +85,10 @@ def generate_scene(
 
 # ------------------------------------------------------------------------------------------------------- dubbing
 def default_model_installed() -> bool:
-    """Whether the embedded default model (``models/talkgen-tiny``) is installed."""
-    from talkgen.pipelines.loading import DEFAULT_MODEL_DIR
+    """Whether a default model (``$TALKGEN_MODEL_DIR`` or the checkout's ``models/talkgen-tiny``) is installed."""
+    from talkgen.pipelines.loading import default_model_dir
 
-    return (DEFAULT_MODEL_DIR / "model_index.json").is_file()
+    return default_model_dir() is not None
 
 
 def new_speech(

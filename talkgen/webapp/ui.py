@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from talkgen.errors import ConfigError, TalkgenError
+from talkgen.errors import TalkgenError
 from talkgen.webapp import backends, handlers, jobs
 from talkgen.webapp.settings import AppSettings
 
@@ -384,18 +384,15 @@ def _make_dub(settings: AppSettings, results_dir: Path):
             from talkgen.pipelines.pipeline_lipsync import DubConfig
 
             face = str(face or "all")
-            try:
-                config = DubConfig(
-                    strength=float(strength),
-                    extent=extent,
-                    face=face,
-                    steps=int(steps),
-                    seed=int(seed),
-                    max_side=int(max_side),
-                    max_faces=1 if face == "all" else jobs.MAX_FACES,
-                )
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
+            config = DubConfig(
+                strength=float(strength),
+                extent=extent,
+                face=face,
+                steps=int(steps),
+                seed=int(seed),
+                max_side=int(max_side),
+                max_faces=1 if face == "all" else jobs.MAX_FACES,
+            )
             handlers.validate_media(video, settings.media_limits)
             speech = jobs.new_speech(audio, text, voice, settings.media_limits)
             res = jobs.dub(
