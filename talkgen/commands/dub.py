@@ -9,18 +9,6 @@ import typer
 from talkgen.errors import ConfigError
 
 
-def _speech(audio: Path | None, text: str | None, voice: str) -> object:
-    """The new speech, (N,) float32 at 16 kHz, from --audio or --text/--voice."""
-    from talkgen.audio.io import load_audio
-    from talkgen.audio.tts import synthesize
-
-    if (audio is None) == (text is None):
-        raise ConfigError("give exactly one of --audio FILE or --text TEXT")
-    if audio is not None:
-        return load_audio(audio, 16_000)
-    return synthesize(text, voice, sample_rate=16_000).waveform
-
-
 def dub(
     video: Path = typer.Argument(..., help="Footage to dub (mp4, mov, mkv, webm, avi)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .mp4 with the new audio."),
@@ -45,49 +33,29 @@ def dub(
         None, "--truth", help="Synthetic-world ground truth (.truth.json): mouths from it instead of MediaPipe."
     ),
 ) -> None:
-    """Re-time the lips in VIDEO to new speech; outside the mouth region the frames stay bit-identical."""
-    from talkgen.pipelines.loading import load_lipsync
-    from talkgen.pipelines.mouth import MediaPipeMouthLocator, StaticMouthLocator, TruthMouthLocator, parse_face
-    from talkgen.pipelines.pipeline_lipsync import DubConfig, dub_video
+    """Re-time the lips in VIDEO to new speech; outside the mouth region the frames stay bit-identical.
+
+    Every input is checked (settings, footage, speech, mouth source, model folder) before the model loads.
+    """
+    from talkgen.pipelines.dub import DubConfig, check_footage, dub_file, load_speech, mouth_locator
 
     if output.suffix.lower() != ".mp4":
         raise ConfigError(f"output {output} must end in .mp4")
     config = DubConfig(
-        strength=strength,
-        extent=extent,
-        face=face,
-        length_policy=length_policy,
-        steps=steps,
-        seed=seed,
+        strength=strength, extent=extent, face=face, length_policy=length_policy, steps=steps, seed=seed,
         max_side=max_side,
-        max_faces=1 if face == "all" else 4,
-    )
-    if truth is not None and mouth_box is not None:
-        raise ConfigError("give at most one of --truth and --mouth-box")
-    if truth is not None:
-        from talkgen.synth.truth import GroundTruth
-
-        mouths = TruthMouthLocator(GroundTruth.load(truth))
-    elif mouth_box is not None:
-        try:
-            box = parse_face(mouth_box)
-        except ValueError:
-            box = None
-        if not isinstance(box, tuple):
-            raise ConfigError(f"--mouth-box must be x0,y0,x1,y1 in pixels, got {mouth_box!r}")
-        mouths = StaticMouthLocator(box)
-    else:
-        mouths = MediaPipeMouthLocator(max_faces=config.max_faces)
-    speech = _speech(audio, text, voice)
-    pipe = load_lipsync(model, random_weights, seed)
-    try:
-        report = dub_video(pipe, video, output, speech, config, mouths=mouths)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    )  # fmt: skip
+    if (audio is None) == (text is None):
+        raise ConfigError("give exactly one of --audio FILE or --text TEXT")
+    check_footage(video)
+    mouths = mouth_locator(config, truth=truth, mouth_box=mouth_box)
+    speech = load_speech(audio, text, voice)
+    manifest = dub_file(video, output, speech, config, model=model, random_weights=random_weights, mouths=mouths)
+    h, w = manifest["processing_size"]
     typer.echo(
-        f"wrote {report.output} ({report.num_frames} frames from {report.source_frames}, mouth edited on"
-        f" {report.face_frames}, processed at {report.processing_size[1]}x{report.processing_size[0]},"
-        f" colour drift {report.colour_drift:.1f}, {report.seconds:.1f} s)"
+        f"wrote {manifest['output']} ({manifest['frames']} frames from {manifest['source_frames']}, mouth edited on"
+        f" {manifest['mouth_frames']}, processed at {w}x{h}, colour drift {manifest['colour_drift']:.1f},"
+        f" {manifest['timings']['total_s']:.1f} s)"
     )
 
 

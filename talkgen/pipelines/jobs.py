@@ -53,25 +53,20 @@ def generate_job(spec, inputs: dict[str, Path], out_dir: Path, progress: Progres
 
 def dub_job(spec, inputs: dict[str, Path], out_dir: Path, progress: ProgressFn, should_cancel: CancelFn):
     """Dub the uploaded ``footage`` with the uploaded ``speech`` (or ``text`` spoken offline) into ``dub.mp4``."""
-    from talkgen.audio.io import load_audio
-    from talkgen.audio.tts import synthesize
-    from talkgen.pipelines.loading import load_lipsync
-    from talkgen.pipelines.pipeline_lipsync import DubConfig, dub_video
+    from talkgen.pipelines.dub import DubConfig, dub_file, load_speech
     from talkgen.serve.jobs import JobCancelled
 
     random_weights = _model_choice(spec.model)
-    if "speech" in inputs:
-        speech = load_audio(inputs["speech"], 16_000)
-    elif spec.text:
-        speech = synthesize(spec.text, spec.voice, sample_rate=16_000).waveform
-    else:
-        raise ConfigError("a dub job needs 'speech' (an uploaded audio file) or 'text'")
     config = DubConfig(strength=spec.strength, steps=spec.num_inference_steps or 20, seed=spec.seed)
-    pipe = load_lipsync(None, random_weights, spec.seed)
-    if should_cancel():
-        raise JobCancelled()
-    progress(0.05, "dubbing")
+    if "speech" not in inputs and not spec.text:
+        raise ConfigError("a dub job needs 'speech' (an uploaded audio file) or 'text'")
+    speech = load_speech(inputs.get("speech"), None if "speech" in inputs else spec.text, spec.voice)
+
+    def report(fraction: float, message: str) -> None:
+        if should_cancel():
+            raise JobCancelled()
+        progress(fraction, message)
+
     output = out_dir / "dub.mp4"
-    dub_video(pipe, inputs["footage"], output, speech, config)
-    progress(1.0, "done")
-    return {"dub.mp4": output}
+    dub_file(inputs["footage"], output, speech, config, random_weights=random_weights, progress=report)
+    return {p.name: p for p in (output, output.with_suffix(".manifest.json"))}

@@ -35,7 +35,7 @@ def default_model_dir() -> Path | None:
     return next((p for p in model_search_path() if (p / "model_index.json").is_file()), None)
 
 
-def _resolve_model(model: Path | None) -> Path:
+def resolve_model(model: Path | None) -> Path:
     """``model`` (it must hold a pipeline) or the default model; WeightsError naming every place looked at."""
     if model is not None:
         folder = Path(model)
@@ -78,7 +78,7 @@ def load_talking_pipeline(model: Path | None, random_weights: bool = False, seed
     if random_weights:
         _no_model_with_random_weights(model)
         return build_tiny_pipeline(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
-    folder = _resolve_model(model)
+    folder = resolve_model(model)
     import torch
 
     try:
@@ -107,4 +107,4 @@ def load_lipsync(model: Path | None, random_weights: bool = False, seed: int = 0
     if random_weights:
         _no_model_with_random_weights(model)
         return build_tiny_lipsync_pipeline(seed=seed)
-    return load_lipsync_pipeline(_resolve_model(model))
+    return load_lipsync_pipeline(resolve_model(model))

@@ -19,8 +19,6 @@ One call:
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from talkgen.errors import ConfigError, MediaError, WeightsError
+from talkgen.errors import WeightsError
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.pipelines.base import TalkgenPipeline
@@ -45,7 +43,6 @@ from talkgen.pipelines.dsc_guidance import (
 )
 from talkgen.pipelines.loading import LAYOUT
 from talkgen.pipelines.mouth import (
-    LENGTH_POLICIES,
     FaceChoice,
     LengthPlan,
     MediaPipeMouthLocator,
@@ -58,8 +55,6 @@ from talkgen.pipelines.mouth import (
     fit_audio,
     fit_length,
     match_colour,
-    parse_extent,
-    parse_face,
     select_faces,
     silent_frames,
 )
@@ -419,105 +414,6 @@ class LipSyncPipeline(TalkgenPipeline):
             return (out_frames,)
         silent = silent_frames(wave, plan.num_frames, fps, AUDIO_SAMPLE_RATE)
         return LipSyncPipelineOutput(out_frames, wave, mask, plan.frame_index, drift, silent)
-
-
-@dataclass(frozen=True)
-class DubConfig:
-    """Run-time settings of :func:`dub_video` (the CLI's flags).
-
-    Attributes:
-        strength: tau in [0, 1] (None: the pipeline's default). extent: ``mouth``, ``face``, ``frame`` or a number
-            in [0, 1]. face: ``all``, a face index or ``x0,y0,x1,y1``. length_policy: ``pad``, ``trim`` or ``loop``.
-        steps: sampling steps. seed: noise seed. max_side: longest processing side in pixels (None: the source's).
-        max_faces: faces MediaPipe tracks (an index or box choice needs them all).
-    """
-
-    strength: float | None = None
-    extent: str = "mouth"
-    face: str = "all"
-    length_policy: str = "pad"
-    steps: int = 20
-    seed: int = 0
-    max_side: int | None = 256
-    max_faces: int = 1
-
-    def __post_init__(self) -> None:
-        if self.strength is not None and not 0.0 <= self.strength <= 1.0:
-            raise ConfigError(f"strength must lie in [0, 1], got {self.strength}")
-        parse_extent(self.extent)
-        parse_face(self.face)
-        if self.length_policy not in LENGTH_POLICIES:
-            raise ConfigError(f"length policy must be one of {', '.join(LENGTH_POLICIES)}, got {self.length_policy!r}")
-        if not 1 <= self.steps <= 1000:
-            raise ConfigError(f"steps must be 1..1000, got {self.steps}")
-        if self.max_side is not None and self.max_side < 16:
-            raise ConfigError(f"max side must be >= 16 pixels, got {self.max_side}")
-        if not 1 <= self.max_faces <= 16:
-            raise ConfigError(f"max faces must be 1..16, got {self.max_faces}")
-
-
-@dataclass(frozen=True)
-class DubReport:
-    """What :func:`dub_video` wrote: the mp4, frame counts, faces found and the colour drift."""
-
-    output: Path
-    num_frames: int
-    source_frames: int
-    fps: float
-    face_frames: int
-    processing_size: tuple[int, int]
-    colour_drift: float
-    seconds: float
-
-
-def dub_video(
-    pipe: LipSyncPipeline,
-    video: str | os.PathLike,
-    output: str | os.PathLike,
-    speech: np.ndarray,
-    config: DubConfig | None = None,
-    mouths: MouthLocator | None = None,
-    limits=None,
-) -> DubReport:
-    """Dub a video file with new 16 kHz ``speech`` into an H.264 + AAC mp4 carrying the new audio.
-
-    The footage is probed and checked against ``limits`` (:func:`talkgen.media.probe`) before decoding. Mouths come
-    from ``mouths`` (default: MediaPipe face mesh with ``config.max_faces`` faces).
-
-    Raises:
-        MediaError: refused or unreadable footage. ValueError: bad settings.
-    """
-    from talkgen.media import probe, read_video, write_video
-
-    config = config or DubConfig()
-    started = time.perf_counter()
-    info = probe(video, limits)
-    if info.video is None:
-        raise MediaError(f"{video}: no video stream to dub")
-    frames, fps = read_video(video, limits)
-    if not len(frames):
-        raise MediaError(f"{video}: no frames decoded")
-    height, width = pipe.processing_size(frames.shape[1], frames.shape[2], max_side=config.max_side)
-    out = pipe(
-        frames,
-        speech,
-        mouths=mouths or MediaPipeMouthLocator(max_faces=config.max_faces),
-        strength=config.strength,
-        extent=config.extent,
-        face=parse_face(config.face),
-        length_policy=config.length_policy,
-        fps=fps,
-        height=height,
-        width=width,
-        num_inference_steps=config.steps,
-        generator=torch.Generator().manual_seed(config.seed),
-    )
-    path = write_video(output, out.frames, fps, out.audio, AUDIO_SAMPLE_RATE)
-    face_frames = int((out.mask > 0).any(axis=(1, 2)).sum())
-    return DubReport(
-        path, len(out.frames), len(frames), fps, face_frames, (height, width), out.colour_drift,
-        time.perf_counter() - started,
-    )  # fmt: skip
 
 
 def build_tiny_lipsync_pipeline(seed: int = 0, num_layers: int | None = None, preset: str = "tiny") -> LipSyncPipeline:

@@ -10,7 +10,7 @@ import importlib.util
 
 # (module, function) that each feature calls; see talkgen.webapp.jobs and docs/app.md.
 GENERATE_ENTRY = ("talkgen.pipelines.generate", "generate_scene_file")
-DUB_ENTRY = ("talkgen.pipelines.pipeline_lipsync", "dub_video")
+DUB_ENTRY = ("talkgen.pipelines.dub", "dub_file")
 
 NOT_AVAILABLE = "{feature} is not available in this build: {module}.{function} is missing."
 

@@ -15,10 +15,10 @@ import numpy as np
 
 from talkgen.errors import ConfigError, MediaError
 from talkgen.media import MediaLimits
+from talkgen.pipelines.dub import MAX_FACES
 
 Progress = Callable[[float, str], None]
 EXTENTS = ("mouth", "face", "frame")
-MAX_FACES = 4
 
 
 def _noop(fraction: float, description: str) -> None:
@@ -94,21 +94,17 @@ def default_model_installed() -> bool:
 def new_speech(
     audio_path: str | Path | None, text: str | None, voice: str, limits: MediaLimits, sample_rate: int = 16_000
 ) -> np.ndarray:
-    """The new speech as (N,) float32 at ``sample_rate``: an uploaded/recorded file, else ``text`` spoken."""
-    from talkgen.audio.io import load_audio
-    from talkgen.audio.tts import synthesize
+    """The new speech as (N,) float32 at 16 kHz: an uploaded/recorded file, else ``text`` spoken."""
+    from talkgen.pipelines.dub import SPEECH_RATE, load_speech
     from talkgen.webapp.handlers import validate_media
 
+    if sample_rate != SPEECH_RATE:
+        raise ConfigError(f"dubbing speech is {SPEECH_RATE} Hz, got a request for {sample_rate} Hz")
+    if not audio_path and not (text and text.strip()):
+        raise MediaError("no new speech: upload or record audio, or type text for a voice")
     if audio_path:
         validate_media(audio_path, limits, need_video=False)
-        wave = load_audio(audio_path, sample_rate=sample_rate, limits=limits)
-    elif text and text.strip():
-        wave = synthesize(text, voice or "en-us", sample_rate=sample_rate).waveform
-    else:
-        raise MediaError("no new speech: upload or record audio, or type text for a voice")
-    if len(wave) == 0:
-        raise MediaError("the new speech is empty")
-    return wave.astype(np.float32)
+    return load_speech(audio_path or None, None if audio_path else text, voice or "en-us", limits)
 
 
 def find_faces(footage: str | Path, limits: MediaLimits, frames_to_scan: int = 25) -> tuple[np.ndarray, int]:
@@ -154,26 +150,19 @@ def dub(
     progress: Progress = _noop,
 ) -> DubResult:
     """Dub ``footage`` with ``speech`` (16 kHz) into ``out_dir/<run>/dubbed.mp4`` with
-    :func:`talkgen.pipelines.pipeline_lipsync.dub_video` (``config``: its ``DubConfig``)."""
-    from talkgen.pipelines.loading import load_lipsync
-    from talkgen.pipelines.pipeline_lipsync import dub_video
+    :func:`talkgen.pipelines.dub.dub_file` (``config``: its ``DubConfig``)."""
+    from talkgen.pipelines.dub import dub_file
     from talkgen.webapp.handlers import validate_media
 
     progress(0.0, "probing the footage")
     validate_media(footage, limits)
-    progress(0.05, "loading the model")
-    pipe = load_lipsync(None, random_weights, config.seed)
-    progress(0.2, "locating mouths and denoising")
     folder = Path(tempfile.mkdtemp(prefix="dub-", dir=out_dir))
-    try:
-        report = dub_video(pipe, footage, folder / "dubbed.mp4", speech, config, limits=limits)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    progress(1.0, "done")
-    h, w = report.processing_size
+    manifest = dub_file(footage, folder / "dubbed.mp4", speech, config, random_weights=random_weights, limits=limits,
+                        progress=progress)  # fmt: skip
+    h, w = manifest["processing_size"]
     summary = (
-        f"{report.num_frames} frames at {report.fps:g} fps, mouth edited on {report.face_frames}, processed at "
-        f"{w}x{h}, colour drift {report.colour_drift:.1f} in {report.seconds:.1f} s"
+        f"{manifest['frames']} frames at {manifest['fps']:g} fps, mouth edited on {manifest['mouth_frames']}, "
+        f"processed at {w}x{h}, colour drift {manifest['colour_drift']:.1f} in {manifest['timings']['total_s']:.1f} s"
         + (" (untrained random weights)" if random_weights else "")
     )
-    return DubResult(report.output, summary)
+    return DubResult(Path(manifest["output"]), summary)

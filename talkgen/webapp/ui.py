@@ -381,7 +381,7 @@ def _make_dub(settings: AppSettings, results_dir: Path):
     ):
         """Footage + new speech -> (status HTML, before video, after video)."""
         try:
-            from talkgen.pipelines.pipeline_lipsync import DubConfig
+            from talkgen.pipelines.dub import DubConfig
 
             face = str(face or "all")
             config = DubConfig(
@@ -391,7 +391,6 @@ def _make_dub(settings: AppSettings, results_dir: Path):
                 steps=int(steps),
                 seed=int(seed),
                 max_side=int(max_side),
-                max_faces=1 if face == "all" else jobs.MAX_FACES,
             )
             handlers.validate_media(video, settings.media_limits)
             speech = jobs.new_speech(audio, text, voice, settings.media_limits)

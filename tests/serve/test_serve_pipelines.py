@@ -45,7 +45,10 @@ def test_generate_and_dub_jobs(tmp_path):
         dub = {"kind": "dub", "footage": ref, "text": "Hello there.", "model": "untrained-tiny",
                "num_inference_steps": 1}  # fmt: skip
         assert client.put("/v1/jobs/d1", json=dub).status_code == 201
-        for job_id, names in (("g1", {"scene.mp4", "scene.srt", "scene.manifest.json"}), ("d1", {"dub.mp4"})):
+        for job_id, names in (
+            ("g1", {"scene.mp4", "scene.srt", "scene.manifest.json"}),
+            ("d1", {"dub.mp4", "dub.manifest.json"}),
+        ):
             job = _wait(client, job_id)
             assert job["state"] == "succeeded", job
             outputs = client.get(f"/v1/jobs/{job_id}/result").json()["outputs"]

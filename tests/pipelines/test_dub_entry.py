@@ -1,0 +1,91 @@
+"""The one dub entry point: settings validated once, refusals before any model work, a manifest beside the mp4."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from talkgen.errors import ConfigError
+from talkgen.pipelines.dub import MAX_FACES, DubConfig, load_speech, mouth_locator
+
+
+def test_dub_config_derives_tracked_faces_and_refuses_bad_values():
+    assert DubConfig().max_faces == 1
+    assert DubConfig(face="1").max_faces == MAX_FACES
+    assert DubConfig(face="1", max_faces=2).max_faces == 2
+    for bad in ({"strength": 1.5}, {"extent": "lips"}, {"length_policy": "stretch"}, {"steps": 0}, {"face": "x"}):
+        with pytest.raises(ConfigError):
+            DubConfig(**bad)
+
+
+def test_speech_needs_exactly_one_source_and_mouths_at_most_one(tmp_path):
+    with pytest.raises(ConfigError, match="exactly one"):
+        load_speech(None, "  ")
+    with pytest.raises(ConfigError, match="exactly one"):
+        load_speech(tmp_path / "a.wav", "hello")
+    with pytest.raises(ConfigError, match="at most one"):
+        mouth_locator(DubConfig(), truth=tmp_path / "t.json", mouth_box="1,2,3,4")
+    with pytest.raises(ConfigError, match="x0,y0,x1,y1"):
+        mouth_locator(DubConfig(), mouth_box="1,2,3")
+
+
+def _cli(args, cwd):
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "talkgen", *args], cwd=cwd, capture_output=True, text=True)
+    return proc, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("case", ["missing", "not-media", "audio-only", "no-model"])
+def test_refusals_are_one_line_exit_2_under_a_second_and_write_nothing(case, tmp_path):
+    from talkgen.audio.io import save_wav
+    from talkgen.media import write_video
+
+    wave = (np.random.default_rng(0).standard_normal(8_000) * 0.1).astype(np.float32)
+    if case == "missing":
+        video, expect = "nope.mp4", "no such file"
+    elif case == "not-media":
+        (tmp_path / "notes.mp4").write_text("not a video")
+        video, expect = "notes.mp4", "not a recognised media file"
+    elif case == "audio-only":
+        save_wav(tmp_path / "speech.wav", wave, 16_000)
+        video, expect = "speech.wav", "no video stream"
+    else:
+        write_video(tmp_path / "clip.mp4", np.zeros((5, 32, 32, 3), np.uint8), 25.0, wave, 16_000)
+        video, expect = "clip.mp4", "no model at"
+    args = ["dub", video, "--text", "Hello.", "-o", "out.mp4", "--mouth-box", "8,16,24,24"]
+    proc, seconds = _cli([*args, "--model", str(tmp_path / "no-model")], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert expect in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.manifest.json").exists()
+    # the interpreter's own start-up is part of the second a user waits (subprocess, not in-process)
+    assert seconds < 1.0, f"{case}: refusal took {seconds:.2f} s"
+
+
+def test_dub_file_writes_a_manifest_beside_the_mp4(tmp_path):
+    from talkgen.media import write_video
+    from talkgen.pipelines.dub import dub_file
+
+    frames = np.full((9, 32, 32, 3), 120, np.uint8)
+    wave = (np.random.default_rng(1).standard_normal(5_760) * 0.1).astype(np.float32)  # 0.36 s: 9 frames
+    write_video(tmp_path / "clip.mp4", frames, 25.0, wave, 16_000)
+    seen = []
+    config = DubConfig(steps=1, seed=3)
+    manifest = dub_file(
+        tmp_path / "clip.mp4",
+        tmp_path / "out.mp4",
+        wave,
+        config,
+        random_weights=True,
+        mouths=mouth_locator(config, mouth_box="8,16,24,24"),
+        progress=lambda f, m: seen.append(f),
+    )
+    on_disk = json.loads((tmp_path / "out.manifest.json").read_text())
+    assert on_disk == manifest
+    assert manifest["settings"]["seed"] == 3 and manifest["model"]["random_weights"] is True
+    assert manifest["frames"] == manifest["source_frames"] == 9 and manifest["mouth_frames"] == 9
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
