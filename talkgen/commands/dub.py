@@ -26,6 +26,7 @@ def dub(
     steps: int = typer.Option(20, "--steps", help="Sampling steps."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     max_side: int = typer.Option(256, "--max-side", help="Longest processing side in pixels."),
+    crf: int = typer.Option(10, "--crf", help="H.264 quality of the output: 0 lossless, 10 default, 18 smaller."),
     mouth_box: str | None = typer.Option(
         None, "--mouth-box", help="x0,y0,x1,y1: a fixed mouth box in pixels when no face detector finds the face."
     ),
@@ -43,7 +44,7 @@ def dub(
         raise ConfigError(f"output {output} must end in .mp4")
     config = DubConfig(
         strength=strength, extent=extent, face=face, length_policy=length_policy, steps=steps, seed=seed,
-        max_side=max_side,
+        max_side=max_side, crf=crf,
     )  # fmt: skip
     if (audio is None) == (text is None):
         raise ConfigError("give exactly one of --audio FILE or --text TEXT")

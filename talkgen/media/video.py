@@ -20,6 +20,11 @@ from talkgen.media.probe import MediaInfo, probe
 from talkgen.media.sniff import demuxer_options
 
 logger = logging.getLogger(__name__)
+# Chroma is upsampled by repetition on decode and averaged over the same 2x2 blocks on encode, with exact rounding:
+# an unedited frame then survives decode -> encode -> decode nearly bit-exactly (99% of pixels equal at crf 0,
+# measured in benchmarks/bench_dub_encode.py), where swscale's bicubic defaults lose ~13 dB at every pass.
+DECODE_SWS_FLAGS = "neighbor+accurate_rnd+full_chroma_int"
+ENCODE_SWS_FLAGS = "area+accurate_rnd+full_chroma_int"
 
 _CORRUPT_MARKERS = ("partial file", "invalid data", "corrupt", "error while decoding", "truncat")
 
@@ -51,7 +56,7 @@ def _decode_plan(
     outputs = ["-map", f"0:{v.index}", "-loglevel", "error", "-nostats"]
     if filters:
         outputs += ["-vf", ",".join(filters)]
-    outputs += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    outputs += ["-sws_flags", DECODE_SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     cmd = ffmpeg_command([(demuxer_options(info.demuxer), str(info.path))], outputs)
     cap = math.floor(limits.max_duration * out_fps) + 2
     return cmd, width, height, out_fps, cap
@@ -235,7 +240,7 @@ def write_video(
         audio: ``(N,)`` mono or ``(N, C)`` float waveform in [-1, 1] at ``sample_rate``; ``None`` for no track.
             It is muxed as is: the file lasts as long as the longer of video and audio.
         sample_rate: audio sample rate in Hz.
-        crf, preset: libx264 quality and speed.
+        crf, preset: libx264 quality (0 = lossless H.264, 18 = visually lossless) and speed.
         audio_bitrate: AAC bitrate.
         timeout: seconds before encoding is abandoned.
 
@@ -263,7 +268,10 @@ def write_video(
             (["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", rate], "pipe:0")
         ]
         maps = ["-map", "0:v:0"]
-        codecs = ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p"]
+        if not 0 <= int(crf) <= 51:
+            raise ValueError(f"crf must be 0..51 (0: lossless H.264), got {crf}")
+        codecs = ["-sws_flags", ENCODE_SWS_FLAGS, "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf))]
+        codecs += ["-pix_fmt", "yuv420p"]
         if wav is not None:
             import soundfile as sf
 

@@ -32,7 +32,8 @@ class DubConfig:
             in [0, 1]. face: ``all``, a face index or ``x0,y0,x1,y1``. length_policy: ``pad``, ``trim`` or ``loop``.
         steps: sampling steps. seed: noise seed. max_side: longest processing side in pixels (None: the source's).
         max_faces: faces MediaPipe tracks (None: one for ``face="all"``, else ``MAX_FACES`` so that an index or a
-            box can choose among them).
+            box can choose among them). crf: H.264 quality of the output (0: lossless H.264; the default 10 keeps
+            unedited pixels within ~48 dB of the source decode, see ``benchmarks/bench_dub_encode.py``).
     """
 
     strength: float | None = None
@@ -43,6 +44,7 @@ class DubConfig:
     seed: int = 0
     max_side: int | None = 256
     max_faces: int | None = None
+    crf: int = 10
 
     def __post_init__(self) -> None:
         if self.strength is not None and not 0.0 <= self.strength <= 1.0:
@@ -55,6 +57,8 @@ class DubConfig:
             raise ConfigError(f"steps must be 1..1000, got {self.steps}")
         if self.max_side is not None and self.max_side < 16:
             raise ConfigError(f"max side must be >= 16 pixels, got {self.max_side}")
+        if not 0 <= self.crf <= 51:
+            raise ConfigError(f"crf must be 0..51 (0: lossless H.264, 10: the default), got {self.crf}")
         if self.max_faces is None:
             object.__setattr__(self, "max_faces", 1 if self.face == "all" else MAX_FACES)
         if not 1 <= self.max_faces <= 16:
@@ -126,6 +130,7 @@ class DubReport:
     processing_size: tuple[int, int]
     colour_drift: float
     seconds: float
+    edit_mask: np.ndarray | None = None  # (T, H, W) blend weights of the edit (0: the source pixel is kept)
 
 
 def dub_video(
@@ -171,11 +176,11 @@ def dub_video(
         num_inference_steps=config.steps,
         generator=torch.Generator().manual_seed(config.seed),
     )
-    path = write_video(output, out.frames, fps, out.audio, SPEECH_RATE)
+    path = write_video(output, out.frames, fps, out.audio, SPEECH_RATE, crf=config.crf)
     face_frames = int((out.mask > 0).any(axis=(1, 2)).sum())
     return DubReport(
         path, len(out.frames), len(frames), fps, face_frames, (height, width), out.colour_drift,
-        time.perf_counter() - started,
+        time.perf_counter() - started, out.mask,
     )  # fmt: skip
 
 

@@ -89,3 +89,24 @@ def test_dub_file_writes_a_manifest_beside_the_mp4(tmp_path):
     assert manifest["settings"]["seed"] == 3 and manifest["model"]["random_weights"] is True
     assert manifest["frames"] == manifest["source_frames"] == 9 and manifest["mouth_frames"] == 9
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_default_dub_encode_keeps_unedited_pixels_within_45_db(tmp_path):
+    from talkgen.media import read_video, write_video
+    from talkgen.pipelines.dub import dub_video
+    from talkgen.pipelines.mouth import TruthMouthLocator
+    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
+    from talkgen.synth.scene import make_scene, render_clip
+
+    clip = render_clip(make_scene(21, num_characters=2, num_lines=1), size=128, num_frames=13)
+    footage = write_video(tmp_path / "clip.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)
+    source, _ = read_video(footage)
+    speech = (np.random.default_rng(0).standard_normal(13 * 640) * 0.05).astype(np.float32)
+    pipe = build_tiny_lipsync_pipeline(seed=0)
+    config = DubConfig(steps=1, max_side=None)
+    report = dub_video(pipe, footage, tmp_path / "out.mp4", speech, config, mouths=TruthMouthLocator(clip.truth))
+    dubbed, _ = read_video(report.output)
+    keep = np.broadcast_to((report.edit_mask == 0)[..., None], source.shape)
+    assert 0.0 < (report.edit_mask > 0).mean() < 0.5
+    mse = np.mean((dubbed[keep].astype(np.float64) - source[keep]) ** 2)
+    assert 10 * np.log10(255.0**2 / mse) >= 45.0
