@@ -30,6 +30,9 @@ def candidates():
         "8 steps, text 3 / audio 5 (3 passes)": (8, GuidanceConfig.constant(3.0, 5.0)),
         "8 steps, HuMo schedule (3 passes)": (8, GuidanceConfig()),
         "8 steps, no guidance (1 pass)": (8, GuidanceConfig.constant(1.0, 1.0)),
+        "4 steps, no guidance (1 pass)": (4, GuidanceConfig.constant(1.0, 1.0)),
+        "8 steps, joint CFG 1.5 (2 passes)": (8, GuidanceConfig.constant(1.5, 1.5)),
+        "8 steps, audio CFG 2 only (2 passes)": (8, GuidanceConfig.constant(1.0, 2.0)),
     }
 
 
@@ -41,6 +44,7 @@ def dub_candidates():
         "dub, 8 steps, DS-CFG peak 2": (8, DSCFGConfig(w_peak=2.0, w_base=1.0)),
         "dub, 8 steps, DS-CFG peak 4 (OmniSync)": (8, DSCFGConfig()),
         "dub, 4 steps, DS-CFG peak 2": (4, DSCFGConfig(w_peak=2.0, w_base=1.0)),
+        "dub, 4 steps, DS-CFG peak 1": (4, DSCFGConfig(w_peak=1.0, w_base=1.0)),
     }
 
 

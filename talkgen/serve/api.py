@@ -1,4 +1,4 @@
-"""The batch HTTP API (FastAPI; OpenAPI at ``/docs`` and ``/openapi.json``).
+"""The batch HTTP API (FastAPI; the OpenAPI description at ``/openapi.json``).
 
 Routes (all under ``/v1`` need ``Authorization: Bearer <token>`` when tokens are configured)::
 
@@ -68,10 +68,6 @@ _STATUS = {
 }
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Refuses request bodies over the limit with 413, by ``Content-Length`` up front or while streaming."""
 
@@ -88,27 +84,65 @@ class BodyLimitMiddleware:
         if length is not None and (not length.isdigit() or int(length) > limit):
             await _send_error(send, 413, "RequestTooLarge", f"request body is over the limit of {limit} bytes")
             return
-        seen, started = 0, False
+        seen, started, refused = 0, False, False
+        too_large = f"request body is over the limit of {limit} bytes"
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            # A streamed (chunked) body over the limit is answered with 413 here, and the app is told that the
+            # client left: frameworks turn exceptions raised while reading a body into their own 400.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge()
+                    refused = True
+                    if not started:
+                        await _send_error(send, 413, "RequestTooLarge", too_large)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:  # the 413 has been sent: whatever the app answers afterwards is dropped
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _send_error(send, 413, "RequestTooLarge", f"request body is over the limit of {limit} bytes")
+        await self.app(scope, limited_receive, tracking_send)
+
+
+class TokenMiddleware:
+    """Checks the bearer token of every ``/v1`` request before anything reads its body (401, not a parse error)."""
+
+    def __init__(self, app: ASGIApp, *, tokens: list[bytes]):
+        self.app, self.tokens = app, tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.tokens and scope["path"].startswith("/v1"):
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not token_ok(header.decode("latin-1"), self.tokens):
+                body = JSONResponse(
+                    {"error": {"type": "Unauthorized", "message": "missing or invalid bearer token"}}, status_code=401
+                ).body
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                           (b"www-authenticate", b"Bearer")]  # fmt: skip
+                await send({"type": "http.response.start", "status": 401, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def token_ok(authorization: str | None, tokens: list[bytes]) -> bool:
+    """Whether ``Authorization`` carries one of ``tokens`` as a bearer token (no tokens: always)."""
+    if not tokens:
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    ok = False
+    for token in tokens:  # compare against every token: timing does not reveal which one matched
+        ok |= hmac.compare_digest(given.strip().encode(), token)
+    return scheme.lower() == "bearer" and ok
 
 
 async def _send_error(send: Send, status: int, kind: str, message: str) -> None:
@@ -205,12 +239,16 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         version=__version__,
         description="Durable job queue for talking-character generation and dubbing.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger/ReDoc pages load scripts from a CDN; talkgen is offline: /openapi.json only
+        redoc_url=None,
     )
+    tokens = [t.encode() for t in settings.tokens]
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_body_bytes,
         upload_limit=settings.max_upload_bytes,
     )
+    app.add_middleware(TokenMiddleware, tokens=tokens)  # added last: runs first, before any body is read
 
     @app.exception_handler(TalkgenError)
     async def _talkgen_error(request: Request, exc: TalkgenError) -> JSONResponse:
@@ -220,16 +258,9 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
             {"error": {"type": type(exc).__name__, "message": str(exc)}}, status_code=status, headers=headers
         )
 
-    tokens = [t.encode() for t in settings.tokens]
-
     def require_token(authorization: str | None = Header(None, description="Bearer token")) -> None:
-        if not tokens:
-            return
-        scheme, _, given = (authorization or "").partition(" ")
-        ok = False
-        for token in tokens:  # compare against every token: timing does not reveal which one matched
-            ok |= hmac.compare_digest(given.strip().encode(), token)
-        if scheme.lower() != "bearer" or not ok:
+        # TokenMiddleware has already refused bad tokens; this keeps the header in the OpenAPI description
+        if not token_ok(authorization, tokens):
             raise _Unauthorized()
 
     @app.exception_handler(_Unauthorized)

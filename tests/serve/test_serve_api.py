@@ -219,3 +219,28 @@ def test_huge_images_and_out_of_range_cursors_are_4xx(tmp_path):
         r = client.get("/v1/jobs", params={"cursor": 2**63})
         assert r.status_code == 422
         assert client.get("/v1/jobs", params={"cursor": 2**63 - 1}).status_code == 200
+
+
+def test_auth_runs_before_the_body_is_parsed_and_docs_are_offline(tmp_path):
+    with _client(tmp_path / "d", tokens=(TOKEN,)) as client:
+        r = client.put("/v1/jobs/a", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 401 and r.json()["error"]["type"] == "Unauthorized"
+        r = client.put("/v1/uploads", params={"name": "a.wav"}, content=b"x" * 10)
+        assert r.status_code == 401
+        r = client.put("/v1/jobs/a", content=b"{not json", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 422  # with the token, the malformed body is what is refused
+        assert client.get("/docs").status_code == 404 and client.get("/openapi.json").status_code == 200
+
+
+def test_chunked_body_over_the_limit_is_413(tmp_path, say_request):
+    body = json.dumps(say_request("x" * 6000)).encode()
+
+    def chunks():  # no Content-Length: the limit must hold while streaming
+        for i in range(0, len(body), 1000):
+            yield body[i : i + 1000]
+
+    with _client(tmp_path / "d", max_body_bytes=4096) as client:
+        r = client.put("/v1/jobs/big", content=chunks(), headers={"content-type": "application/json"})
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert r.status_code == 413 and "limit of 4096" in r.json()["error"]["message"]
+        assert client.get("/v1/jobs/big").status_code == 404  # nothing was queued
