@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -81,19 +82,54 @@ class Client:
             time.sleep(poll_s)
 
     def fetch(self, job_id: str, out_dir: str | Path) -> dict[str, Path]:
-        """Download every output of a succeeded job into ``out_dir`` (written atomically); returns name -> path."""
+        """Download every output of a succeeded job into ``out_dir`` (written atomically); returns name -> path.
+
+        Only URLs on this client's server are followed (the bearer token goes nowhere else), and every file must
+        match the sha256 the manifest gives; a mismatch leaves nothing behind.
+        """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         manifest = self._call("GET", f"/v1/jobs/{job_id}/result").json()
         written = {}
         for name, output in manifest["outputs"].items():
-            target = out_dir / Path(name).name
+            base = Path(name).name
+            if base in ("", ".", "..") or base != name:
+                raise TalkgenError(
+                    f"job {job_id}: the server named an output {name!r}, which is not a plain file name"
+                )
+            url = self._same_server(str(output.get("url", "")), name)
+            expected = str(output.get("sha256", ""))
+            target = out_dir / base
             tmp = target.with_name(target.name + ".part")
-            with self._http.stream("GET", output["url"]) as response, open(tmp, "wb") as fh:
-                if response.status_code >= 400:
-                    raise ApiError(response.status_code, f"cannot download {name}")
-                for chunk in response.iter_bytes():
-                    fh.write(chunk)
-            os.replace(tmp, target)
+            digest = hashlib.sha256()
+            try:
+                with self._http.stream("GET", url) as response, open(tmp, "wb") as fh:
+                    if response.status_code >= 400:
+                        raise ApiError(response.status_code, f"cannot download {name}")
+                    for chunk in response.iter_bytes():
+                        digest.update(chunk)
+                        fh.write(chunk)
+                got = digest.hexdigest()
+                if got != expected:
+                    raise TalkgenError(
+                        f"{name}: downloaded sha256 {got} differs from the manifest's {expected or '(none)'}; "
+                        "nothing was kept, fetch again"
+                    )
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
             written[name] = target
         return written
+
+    def _same_server(self, url: str, name: str) -> str:
+        """``url`` if it is a path or an absolute URL on this client's server; TalkgenError otherwise."""
+        parsed, own = httpx.URL(url), httpx.URL(self.server)
+        if not parsed.is_relative_url and (parsed.scheme, parsed.host, parsed.port) != (
+            own.scheme,
+            own.host,
+            own.port,
+        ):
+            raise TalkgenError(
+                f"{name}: the manifest points to {parsed.host or url!r}, not {self.server}; not followed"
+            )
+        return url
