@@ -39,7 +39,7 @@ from talkgen.serve.executors import make_executor
 from talkgen.serve.jobs import (
     REQUEST_ADAPTER,
     JobRequest,
-    KindUnavailable,
+    ModelUnavailable,
     check_asset_name,
     get_kind,
     request_inputs,
@@ -63,7 +63,7 @@ _STATUS = {
     JobConflict: 409,
     QueueFull: 429,
     ObjectTooLarge: 413,
-    KindUnavailable: 400,
+    ModelUnavailable: 422,
     MediaError: 415,
 }
 
@@ -321,7 +321,7 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
     def submit(request: JobRequest, job_id: str = job_id_param) -> JSONResponse:
         """Submit a job; the same id and body again returns the same job (200); another body is a 409."""
         kind = get_kind(request.kind)
-        kind.ensure_available()
+        kind.check_runnable(request)
         inputs = request_inputs(request)
         store: ContentStore = state["store"]
         for name, sha in inputs.items():

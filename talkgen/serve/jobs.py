@@ -11,17 +11,17 @@ deterministic for a given request (seeds are part of the request) so that a reru
 
 Kinds:
 - ``say``: text -> offline TTS -> ``speech.wav`` + ``words.json``. Quick; used by the tests and the crash test.
-- ``generate``: a script plus uploaded assets -> mp4, srt, manifest
-  (entry point ``talkgen.pipelines.jobs:generate_job``).
-- ``dub``: footage plus new speech -> mp4, manifest (entry point ``talkgen.pipelines.jobs:dub_job``).
+- ``generate``: a script plus uploaded assets -> mp4, srt, manifest (:func:`talkgen.pipelines.generate.
+  generate_scene_file`).
+- ``dub``: footage plus new speech -> mp4, manifest (:func:`talkgen.pipelines.dub.dub_file`).
 
-``generate`` and ``dub`` call the pipeline entry points named in :data:`PIPELINE_ENTRY_POINTS`; until that module
-provides them, submitting such a job is refused (HTTP 400, "not available in this build"), never faked.
+Two models are offered by name: ``talkgen-tiny`` (the installed default model) and ``untrained-tiny`` (random tiny
+weights: a smoke test of the whole path, not a useful render). A request for a model the server does not have is
+refused at submission (HTTP 422), not queued to fail later.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Callable
@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, field_validator
 
-from talkgen.errors import TalkgenError
+from talkgen.errors import ConfigError, TalkgenError
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -41,21 +41,15 @@ RunFn = Callable[[BaseModel, Path, Path, ProgressFn, CancelFn], dict[str, Path]]
 ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SHA256_REF = re.compile(r"^sha256:[0-9a-f]{64}$")
 
-# Where the pipeline engineers provide the heavy job kinds (module:function). Signature of each function:
-#   fn(spec: GenerateRequest | DubRequest, inputs: dict[str, Path], out_dir: Path, progress, should_cancel)
-#       -> dict[str, Path]   (e.g. {"video.mp4": ..., "subtitles.srt": ..., "manifest.json": ...})
-PIPELINE_ENTRY_POINTS = {
-    "generate": "talkgen.pipelines.jobs:generate_job",
-    "dub": "talkgen.pipelines.jobs:dub_job",
-}
+MODELS = ("talkgen-tiny", "untrained-tiny")
 
 
 class JobCancelled(Exception):
     """Raised by a job's ``run`` when ``should_cancel()`` turned True."""
 
 
-class KindUnavailable(TalkgenError):
-    """The job kind exists in the API but its implementation is not part of this build (HTTP 400)."""
+class ModelUnavailable(TalkgenError):
+    """The request names a model this server does not have (HTTP 422 at submission)."""
 
 
 def check_asset_name(name: str) -> str:
@@ -159,12 +153,18 @@ class JobKind:
     name: str
     model: type[BaseModel]
     run: RunFn
-    available: Callable[[], str | None] = lambda: None  # None when usable, else the reason
 
-    def ensure_available(self) -> None:
-        reason = self.available()
-        if reason is not None:
-            raise KindUnavailable(f"job kind {self.name!r} is not available in this build: {reason}")
+    def check_runnable(self, spec: BaseModel) -> None:
+        """What can be known at submission: the model the request names is installed (ModelUnavailable)."""
+        name = getattr(spec, "model", None)
+        if name == "talkgen-tiny":
+            from talkgen.pipelines.loading import default_model_dir
+
+            if default_model_dir() is None:
+                raise ModelUnavailable(
+                    "model 'talkgen-tiny' is not installed on this server (the operator sets TALKGEN_MODEL_DIR); "
+                    "request model 'untrained-tiny' for a smoke test"
+                )
 
 
 # -- say ---------------------------------------------------------------------------------------------------------
@@ -191,46 +191,70 @@ def run_say(spec: SayRequest, inputs_dir: Path, out_dir: Path, progress: Progres
     return {"speech.wav": out_dir / "speech.wav", "words.json": out_dir / "words.json"}
 
 
-# -- generate / dub: wired to talkgen.pipelines ------------------------------------------------------------------
-def _load_entry(kind: str) -> Callable[..., dict[str, Path]] | None:
-    module_name, _, attr = PIPELINE_ENTRY_POINTS[kind].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
-    return getattr(module, attr, None)
+# -- generate / dub: thin adapters over talkgen.pipelines ----------------------------------------------------
+def _model_choice(name: str) -> bool:
+    """``random_weights`` for a model name the server offers."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; this server offers: {', '.join(MODELS)}")
+    return name == "untrained-tiny"
 
 
-def _entry_missing(kind: str) -> Callable[[], str | None]:
-    def check() -> str | None:
-        if _load_entry(kind) is None:
-            return f"{PIPELINE_ENTRY_POINTS[kind]} is not provided yet"
-        return None
-
-    return check
+def _inputs(spec, inputs_dir: Path) -> dict[str, Path]:
+    return {name: inputs_dir / name for name in request_inputs(spec)}
 
 
-def _run_pipeline(kind: str) -> RunFn:
-    def run(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_cancel: CancelFn):
-        entry = _load_entry(kind)
-        if entry is None:
-            raise KindUnavailable(f"job kind {kind!r} is not available in this build")
-        inputs = {name: inputs_dir / name for name in request_inputs(spec)}
-        return entry(spec, inputs, out_dir, progress, should_cancel)
+def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_cancel: CancelFn):
+    """Render ``spec.script`` (YAML) with its uploaded assets into ``scene.mp4``, ``.srt`` and ``.manifest.json``."""
+    from talkgen.fs import atomic_write_text
+    from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
 
-    run.__name__ = f"run_{kind}"
-    return run
+    random_weights = _model_choice(spec.model)
+    inputs = _inputs(spec, inputs_dir)
+    if spec.width is not None and spec.height is not None and spec.width != spec.height:
+        raise ConfigError(f"frames are square: width {spec.width} and height {spec.height} differ")
+    size = spec.width or spec.height or 128
+    options = GenerateOptions(
+        random_weights=random_weights, seed=spec.seed, steps=spec.num_inference_steps or 20, size=size, fps=spec.fps
+    )
+    folder = next(iter(inputs.values())).parent if inputs else out_dir.parent / "script"
+    script = folder / "_scene.yaml"  # asset names start with a letter or digit, so this never overwrites one
+    atomic_write_text(script, spec.script)  # beside the assets, so the script's relative audio paths resolve
+
+    def report(fraction: float, message: str) -> None:  # called between denoising steps: the cancel point
+        if should_cancel():
+            raise JobCancelled()
+        progress(fraction, message)
+
+    output = out_dir / "scene.mp4"
+    generate_scene_file(script, output, options, report)
+    return {p.name: p for p in (output, output.with_suffix(".srt"), output.with_suffix(".manifest.json"))}
 
 
-run_generate = _run_pipeline("generate")
-run_dub = _run_pipeline("dub")
+def run_dub(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_cancel: CancelFn):
+    """Dub the uploaded ``footage`` with the uploaded ``speech`` (or ``text`` spoken offline) into ``dub.mp4``."""
+    from talkgen.pipelines.dub import DubConfig, dub_file, load_speech
+
+    random_weights = _model_choice(spec.model)
+    inputs = _inputs(spec, inputs_dir)
+    config = DubConfig(strength=spec.strength, steps=spec.num_inference_steps or 20, seed=spec.seed)
+    if "speech" not in inputs and not spec.text:
+        raise ConfigError("a dub job needs 'speech' (an uploaded audio file) or 'text'")
+    speech = load_speech(inputs.get("speech"), None if "speech" in inputs else spec.text, spec.voice)
+
+    def report(fraction: float, message: str) -> None:
+        if should_cancel():
+            raise JobCancelled()
+        progress(fraction, message)
+
+    output = out_dir / "dub.mp4"
+    dub_file(inputs["footage"], output, speech, config, random_weights=random_weights, progress=report)
+    return {p.name: p for p in (output, output.with_suffix(".manifest.json"))}
+
 
 KINDS: dict[str, JobKind] = {
     "say": JobKind("say", SayRequest, run_say),
-    "generate": JobKind("generate", GenerateRequest, run_generate, _entry_missing("generate")),
-    "dub": JobKind("dub", DubRequest, run_dub, _entry_missing("dub")),
+    "generate": JobKind("generate", GenerateRequest, run_generate),
+    "dub": JobKind("dub", DubRequest, run_dub),
 }
 
 

@@ -2,8 +2,8 @@
 
 Nothing here imports gradio, so every function is testable (and usable) without a browser. No model code lives
 here: scripts go through :mod:`talkgen.prompts`, speech through :mod:`talkgen.audio.tts`, media through
-:mod:`talkgen.media`, sync scores through :mod:`talkgen.eval`; generation and dubbing through the pipelines named
-in :mod:`talkgen.webapp.backends` when this build has them.
+:mod:`talkgen.media`, sync scores through :mod:`talkgen.eval`; generation and dubbing through
+:mod:`talkgen.pipelines.generate` and :mod:`talkgen.pipelines.dub`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from talkgen.errors import TalkgenError
-from talkgen.webapp import backends, handlers, jobs
+from talkgen.webapp import handlers, jobs
 from talkgen.webapp.settings import AppSettings
 
 DEFAULT_SAMPLE = "dialogue.yaml"
@@ -24,7 +24,6 @@ CSS = """
 .talkgen-error {border-left: 4px solid #d33; padding: 6px 10px; background: #fff4f4; color: #611}
 .talkgen-error pre {margin: 6px 0 0 0; font-size: 13px}
 .talkgen-ok {border-left: 4px solid #2a2; padding: 6px 10px; background: #f3fff3; color: #141}
-.talkgen-unavailable {border-left: 4px solid #888; padding: 6px 10px; background: #f6f6f6}
 """
 DEVICE = "device"
 
@@ -35,10 +34,6 @@ def _alert(message: str) -> str:
 
 def _ok(message: str) -> str:
     return f'<div class="talkgen-ok">{html.escape(message)}</div>'
-
-
-def _unavailable(message: str) -> str:
-    return f'<div class="talkgen-unavailable" role="status">{html.escape(message)}</div>'
 
 
 # ----------------------------------------------------------------------------------------------- event functions
@@ -314,9 +309,6 @@ def _make_generate(results_dir: Path):
 
 
 def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> None:
-    if not backends.generation_available():
-        gr.HTML(_unavailable(backends.unavailable_message("Scene generation", backends.GENERATE_ENTRY)))
-        return
     has_model = jobs.default_model_installed()
     gr.Markdown(
         "Renders the script of the **Script** tab: speech for every line, the shot plan, the video with its "
@@ -421,10 +413,6 @@ def _dub_tab(settings: AppSettings, results_dir: Path) -> None:
         faces = gr.Image(label="Faces found (numbered)", interactive=False, elem_id="dub-faces")
     footage_status = gr.HTML(elem_id="dub-footage-status")
     validate = _make_validate_footage(settings)
-    if not backends.dubbing_available():
-        gr.HTML(_unavailable(backends.unavailable_message("Dubbing", backends.DUB_ENTRY)))
-        footage.upload(validate, [footage], [footage_status], api_name="validate_footage")
-        return
     has_model = jobs.default_model_installed()
     gr.Markdown("New speech: upload or record it, or leave it empty and type text for a voice.")
     with gr.Row():

@@ -62,3 +62,16 @@ def test_generate_and_dub_jobs(tmp_path):
         (tmp_path / "dub.mp4").write_bytes(client.get("/v1/jobs/d1/result/dub.mp4").content)
         dubbed = probe(tmp_path / "dub.mp4")
         assert dubbed.has_audio and dubbed.width == 32
+
+
+def test_a_job_for_a_model_the_server_lacks_is_refused_at_submission(tmp_path, monkeypatch):
+    from talkgen.pipelines import loading
+
+    monkeypatch.setattr(loading, "default_model_dir", lambda: None)  # a server without talkgen-tiny
+    with TestClient(create_app(ServeSettings(tmp_path / "data", workers=0))) as client:
+        r = client.put("/v1/jobs/g1", json={"kind": "generate", "script": SCRIPT})
+        assert r.status_code == 422 and "untrained-tiny" in r.json()["error"]["message"]
+        assert "--" not in r.json()["error"]["message"]  # API terms, not CLI flags
+        assert client.get("/v1/jobs/g1").status_code == 404
+        ok = client.put("/v1/jobs/g2", json={"kind": "generate", "script": SCRIPT, "model": "untrained-tiny"})
+        assert ok.status_code == 201
