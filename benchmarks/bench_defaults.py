@@ -55,10 +55,10 @@ def dub_rows(model: Path | None, only) -> dict:
     from talkgen.eval.bench import SUITES, psnr_outside_mouth, render_case
     from talkgen.eval.world import evaluate_world
     from talkgen.media import read_video, write_video
-    from talkgen.pipelines.loading import load_lipsync
+    from talkgen.pipelines.loading import load_pipeline
     from talkgen.pipelines.mouth import TruthMouthLocator
 
-    lip = load_lipsync(model)
+    lip = load_pipeline("lipsync", model)[0]
     lip.set_progress_bar_config(disable=True)
     case = next(c for c in SUITES["full"] if c.name == "dubbing pair")
     rc = render_case(case)
@@ -92,7 +92,7 @@ def dub_rows(model: Path | None, only) -> dict:
 def main() -> None:
     from talkgen.eval.bench import SUITES, pipeline_model, render_case, run_bench
     from talkgen.fs import finite_json, write_json
-    from talkgen.pipelines.loading import load_talking_pipeline
+    from talkgen.pipelines.loading import load_pipeline
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(2)
-    pipe, info = load_talking_pipeline(args.model)
+    pipe, info = load_pipeline("talking", args.model)
     pipe.set_progress_bar_config(disable=True)
     cases = tuple(c for c in SUITES["full"] if c.name in CASES)
     video_seconds = sum(render_case(c).frames.shape[0] / c.fps for c in cases)

@@ -74,8 +74,9 @@ def _mean(rows: list[dict]) -> dict:
 
 
 def main() -> None:
+    from talkgen.pipelines.loading import load_pipeline
     from talkgen.pipelines.mouth import TruthMouthLocator, edit_mask, select_faces
-    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline, load_lipsync_pipeline
+    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
     from talkgen.synth.scene import make_scene, render_edit_pair
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=None)
     args = parser.parse_args()
 
-    pipe = load_lipsync_pipeline(args.model) if args.model else build_tiny_lipsync_pipeline(seed=0)
+    pipe = load_pipeline("lipsync", args.model)[0] if args.model else build_tiny_lipsync_pipeline(seed=0)
     pipe.set_progress_bar_config(disable=True)
     rows: dict[str, list[dict]] = {"ceiling": [], "floor": [], "model": []}
     cases, seconds, video_s, vae_s = [], 0.0, 0.0, 0.0

@@ -83,7 +83,7 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
 
 def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Path | None = None) -> dict:
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
-    from talkgen.pipelines.loading import default_model_dir, load_talking_pipeline
+    from talkgen.pipelines.loading import default_model_dir, load_pipeline
     from talkgen.pipelines.scene import SceneRenderConfig
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -91,7 +91,7 @@ def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Pa
     steps = defaults.steps if steps is None else steps
     guidance = SceneRenderConfig().guidance
     shipped = model is not None or default_model_dir() is not None
-    pipe = load_talking_pipeline(model)[0] if shipped else build_tiny_pipeline(seed=0)
+    pipe = load_pipeline("talking", model)[0] if shipped else build_tiny_pipeline(seed=0)
     pipe.set_progress_bar_config(disable=True)
     scene = _scene_stages(pipe, steps, size, guidance)
     video_s = scene["video_s"]

@@ -23,11 +23,11 @@ def test_shipped_model_lip_syncs_a_held_out_close_up():
 
     from talkgen.eval.bench import BenchCase, pipeline_model, render_case
     from talkgen.eval.world import evaluate_world
-    from talkgen.pipelines.loading import load_talking_pipeline
+    from talkgen.pipelines.loading import load_pipeline
 
     torch.set_num_threads(2)
     start = time.perf_counter()
-    pipe, info = load_talking_pipeline(None)
+    pipe, info = load_pipeline("talking")
     pipe.set_progress_bar_config(disable=True)
     case = BenchCase("close-up", 9001, 1, "cut", num_lines=1)  # a held-out scene seed, one line
     truth = render_case(case)

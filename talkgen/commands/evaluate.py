@@ -110,11 +110,11 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--suite must be one of {sorted(SUITES)}, got {suite!r}")
         render, name, pipe = None, "model", None
         if model is not None or random_weights:
-            from talkgen.pipelines.loading import load_lipsync, load_talking_pipeline
+            from talkgen.pipelines.loading import load_pipeline
 
-            pipe, info = load_talking_pipeline(model, random_weights, seed)
+            pipe, info = load_pipeline("talking", model, random_weights, seed)
             pipe.to(device)
-            lipsync = load_lipsync(model, random_weights, seed).to(device)
+            lipsync = load_pipeline("lipsync", model, random_weights, seed)[0].to(device)
             render = pipeline_model(pipe, steps=steps, seed=seed, lipsync=lipsync)
             shown = "default steps" if steps is None else f"{steps} steps"
             name = f"model ({info['path'] or 'untrained tiny weights'}, {shown})"

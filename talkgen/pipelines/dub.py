@@ -215,10 +215,10 @@ def dub_file(
 
     from talkgen.fs import atomic_write_text
     from talkgen.pipelines.generate import versions
-    from talkgen.pipelines.loading import load_lipsync, model_hashes
+    from talkgen.pipelines.loading import load_pipeline
 
     report(0.05, "loading the model")
-    pipe = load_lipsync(folder, random_weights, config.seed)
+    pipe, model_info = load_pipeline("lipsync", folder, random_weights)
     loaded = time.perf_counter()
     report(0.2, "locating mouths and denoising")
     result = dub_video(pipe, video, output, speech, config, mouths=mouths, limits=limits)
@@ -228,9 +228,7 @@ def dub_file(
         "speech_s": round(len(speech) / SPEECH_RATE, 3),
         "settings": asdict(config),
         "seed": config.seed,
-        "model": {"random_weights": True, "init_seed": config.seed}
-        if random_weights
-        else {"path": str(folder), "hashes": model_hashes(folder)},
+        "model": model_info,
         "fps": result.fps,
         "frames": result.num_frames,
         "source_frames": result.source_frames,

@@ -85,7 +85,7 @@ def generate_scene_file(
     """
     from talkgen.fs import atomic_write_text
     from talkgen.media import write_video
-    from talkgen.pipelines.loading import load_talking_pipeline
+    from talkgen.pipelines.loading import load_pipeline
     from talkgen.pipelines.scene import SceneRenderConfig, render_scene, subtitles_srt
     from talkgen.prompts import CachedTiming, known_voices, load_scenes, plan_scene, speech_timing
 
@@ -103,7 +103,7 @@ def generate_scene_file(
     if options.fps is not None:
         chosen = replace(chosen, settings=replace(chosen.settings, fps=options.fps))
     plan = plan_scene(chosen, CachedTiming(speech_timing))
-    pipe, model_info = load_talking_pipeline(options.model, options.random_weights, options.seed)
+    pipe, model_info = load_pipeline("talking", options.model, options.random_weights)
     prepare_pipeline(pipe, options)
     report = progress or (lambda fraction, message: None)
     report(0.05, "planned; loading the model")

@@ -64,47 +64,39 @@ def model_hashes(folder: Path) -> dict[str, str]:
     return hashes
 
 
-def load_talking_pipeline(model: Path | None, random_weights: bool = False, seed: int = 0):
-    """(pipeline, model description) from ``model``, the embedded default, or (opt-in) random tiny weights.
+KINDS = ("talking", "lipsync")
 
-    ``random_weights`` always gives untrained tiny weights (a fast smoke test of the whole path), even where the
-    embedded model is installed.
+
+def load_pipeline(kind: str, model: Path | None = None, random_weights: bool = False, seed: int = 0):
+    """(pipeline, model description) of ``kind`` (``talking``: scenes; ``lipsync``: dubbing) from ``model``, the
+    default model (:func:`model_search_path`) or, opt-in, random tiny weights.
+
+    ``random_weights`` always gives untrained tiny weights (a fast smoke test of the whole path), even where a default
+    model is installed; ``seed`` seeds those weights only (noise seeds belong to the run settings). Weights may be
+    stored in float16 (the shipped model); compute starts in float32.
 
     Raises:
         WeightsError: no pipeline folder where one was expected, or it failed to load; names the layout.
     """
-    from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline, build_tiny_pipeline
-
+    if kind not in KINDS:
+        raise ValueError(f"pipeline kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if random_weights:
-        _no_model_with_random_weights(model)
-        return build_tiny_pipeline(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
+        if model is not None:
+            raise WeightsError(f"--random-weights builds untrained weights: drop it to use the model at {model}")
+        if kind == "talking":
+            from talkgen.pipelines.pipeline_talking import build_tiny_pipeline as build
+        else:
+            from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline as build
+        return build(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
     folder = resolve_model(model)
     import torch
 
+    if kind == "talking":
+        from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline as cls
+    else:
+        from talkgen.pipelines.pipeline_lipsync import LipSyncPipeline as cls
     try:
-        # weights may be stored in float16 (the shipped model); compute starts in float32 (--dtype changes it)
-        pipe = TalkingCharacterPipeline.from_pretrained(
-            folder, local_files_only=True, use_safetensors=True, dtype=torch.float32
-        )
+        pipe = cls.from_pretrained(folder, local_files_only=True, use_safetensors=True, dtype=torch.float32)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # a malformed model_index.json or component
         raise WeightsError(f"could not load the pipeline from {folder}: {exc}; expected {LAYOUT}") from None
     return pipe, {"path": str(folder), "hashes": model_hashes(folder)}
-
-
-def _no_model_with_random_weights(model: Path | None) -> None:
-    if model is not None:
-        raise WeightsError(f"--random-weights builds untrained weights: drop it to use the model at {model}")
-
-
-def load_lipsync(model: Path | None, random_weights: bool = False, seed: int = 0):
-    """The lip-sync pipeline from ``model``, the embedded default, or (opt-in, always) random tiny weights.
-
-    Raises:
-        WeightsError: no pipeline folder where one was expected, or it failed to load; names the layout.
-    """
-    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline, load_lipsync_pipeline
-
-    if random_weights:
-        _no_model_with_random_weights(model)
-        return build_tiny_lipsync_pipeline(seed=seed)
-    return load_lipsync_pipeline(resolve_model(model))

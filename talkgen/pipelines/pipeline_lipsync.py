@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,7 +29,6 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from talkgen.errors import WeightsError
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.pipelines.base import TalkgenPipeline
@@ -41,7 +39,6 @@ from talkgen.pipelines.dsc_guidance import (
     progressive_init,
     set_edit_timesteps,
 )
-from talkgen.pipelines.loading import LAYOUT
 from talkgen.pipelines.mouth import (
     FaceChoice,
     LengthPlan,
@@ -422,24 +419,3 @@ def build_tiny_lipsync_pipeline(seed: int = 0, num_layers: int | None = None, pr
 
     talking = build_tiny_pipeline(seed=seed, num_layers=num_layers, preset=preset)
     return LipSyncPipeline(**talking.components, max_text_length=talking.config.max_text_length)
-
-
-def load_lipsync_pipeline(model_dir, torch_dtype: torch.dtype | None = None) -> LipSyncPipeline:
-    """Load a pipeline folder (``model_index.json`` + component subfolders) from a local directory only, in
-    ``torch_dtype`` (default float32, whatever dtype the weights are stored in).
-
-    Raises:
-        WeightsError: the directory or a component is missing or malformed (names the expected layout).
-    """
-    root = Path(model_dir).expanduser()
-    layout = f"expected {LAYOUT}"
-    if not root.is_dir():
-        raise WeightsError(f"model directory {root} does not exist: {layout}")
-    if not (root / "model_index.json").is_file():
-        raise WeightsError(f"no model_index.json in {root}: {layout}")
-    try:
-        return LipSyncPipeline.from_pretrained(
-            str(root), local_files_only=True, use_safetensors=True, dtype=torch_dtype or torch.float32
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"could not load the pipeline from {root}: {exc}; {layout}") from exc

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from talkgen.errors import WeightsError
+from talkgen.pipelines.loading import load_pipeline
 from talkgen.pipelines.mouth import MouthTrack, edit_mask
 from talkgen.pipelines.pipeline_lipsync import (
     LipSyncPipeline,
     LipSyncPipelineOutput,
     build_tiny_lipsync_pipeline,
-    load_lipsync_pipeline,
 )
 
 FPS = 25.0
@@ -128,17 +128,18 @@ def test_audio_changes_the_edit(pipe, clip):
 
 def test_save_load_round_trip_and_missing_dir(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "lipsync")
-    loaded = load_lipsync_pipeline(tmp_path / "lipsync")
+    loaded, info = load_pipeline("lipsync", tmp_path / "lipsync")
+    assert info["path"] == str(tmp_path / "lipsync") and info["hashes"]
     assert isinstance(loaded, LipSyncPipeline)
     assert loaded.config.default_strength == pipe.config.default_strength
     for name in ("transformer", "vae"):
         ref = getattr(pipe, name).state_dict()
         for key, value in getattr(loaded, name).state_dict().items():
             torch.testing.assert_close(value, ref[key])
-    with pytest.raises(WeightsError, match="model_index.json"):
-        load_lipsync_pipeline(tmp_path)
-    with pytest.raises(WeightsError, match="does not exist"):
-        load_lipsync_pipeline(tmp_path / "missing")
+    with pytest.raises(WeightsError, match="no model at"):
+        load_pipeline("lipsync", tmp_path)
+    with pytest.raises(WeightsError, match="no model at"):
+        load_pipeline("lipsync", tmp_path / "missing")
 
 
 def test_bad_inputs(pipe, clip):

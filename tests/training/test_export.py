@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from talkgen.commands.train import register
 from talkgen.errors import ConfigError
-from talkgen.pipelines.loading import load_talking_pipeline
+from talkgen.pipelines.loading import load_pipeline
 from talkgen.training import build_trainer
 from talkgen.training.export import export_pipeline
 
@@ -35,7 +35,7 @@ def test_export_loads_and_generates(app, tiny_config, tmp_path):
     assert result.exit_code == 0, result.output
     index = json.loads((model_dir / "model_index.json").read_text())
     assert {"vae", "text_encoder", "tokenizer", "audio_encoder", "transformer", "scheduler"} <= set(index)
-    pipe, info = load_talking_pipeline(model_dir)
+    pipe, info = load_pipeline("talking", model_dir)
     assert all(name.endswith(".safetensors") for name in info["hashes"])
     # the frozen T5 and VAE are the ones the run trained against; the transformer carries the EMA weights
     task = trainer.task
@@ -70,7 +70,7 @@ def test_export_loads_and_generates(app, tiny_config, tmp_path):
     for path in half.rglob("*.safetensors"):
         with safe_open(str(path), "pt") as f:
             assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
-    small, _ = load_talking_pipeline(half)
+    small, _ = load_pipeline("talking", half)
     for name in ("transformer", "vae", "text_encoder", "audio_encoder"):
         for a, b in zip(getattr(small, name).parameters(), getattr(pipe, name).parameters(), strict=True):
             assert a.dtype == torch.float32
