@@ -6,8 +6,8 @@ import sys
 
 import typer
 
-from talkgen.commands.webapp import app_command
 from talkgen.errors import TalkgenError
+from talkgen.webapp.launch import app_command
 
 
 def main() -> None:
