@@ -37,12 +37,16 @@ class MouthTrack:
     Attributes:
         boxes: float32 (T, K, 4) ``[x0, y0, x1, y1]`` mouth boxes, NaN rows where the slot has no face.
         centers: float32 (T, K, 2) ``(x, y)`` mouth centres, NaN where absent.
+        grow: how far the edit region reaches beyond a box (scale about its centre): 1.6 for boxes of the lips as
+            they are (a new line may open them wider, and chin and cheeks move), 1.0 for boxes that already hold
+            every mouth shape (the synthetic world's ground truth) or that the user drew as the region.
     """
 
     boxes: np.ndarray
     centers: np.ndarray
     width: int
     height: int
+    grow: float = 1.6
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32)
@@ -53,12 +57,12 @@ class MouthTrack:
             )
 
     @classmethod
-    def from_boxes(cls, boxes: np.ndarray, width: int, height: int) -> MouthTrack:
+    def from_boxes(cls, boxes: np.ndarray, width: int, height: int, grow: float = 1.6) -> MouthTrack:
         """From (T, K, 4) or (T, 4) boxes; centres are the box centres."""
         b = np.asarray(boxes, dtype=np.float32)
         if b.ndim == 2:
             b = b[:, None]
-        return cls(b, (b[..., :2] + b[..., 2:]) / 2, width, height)
+        return cls(b, (b[..., :2] + b[..., 2:]) / 2, width, height, grow)
 
     @property
     def num_frames(self) -> int:
@@ -85,13 +89,13 @@ class MouthTrack:
     def take(self, frames: np.ndarray) -> MouthTrack:
         """The track at source frame indices ``frames`` (T_out,)."""
         idx = np.asarray(frames, dtype=np.int64)
-        return MouthTrack(self.boxes[idx], self.centers[idx], self.width, self.height)
+        return MouthTrack(self.boxes[idx], self.centers[idx], self.width, self.height, self.grow)
 
     def scaled(self, width: int, height: int) -> MouthTrack:
         """The same mouths in a video resized to ``width`` x ``height``."""
         sx, sy = width / self.width, height / self.height
         scale4 = np.array([sx, sy, sx, sy], dtype=np.float32)
-        return MouthTrack(self.boxes * scale4, self.centers * scale4[:2], width, height)
+        return MouthTrack(self.boxes * scale4, self.centers * scale4[:2], width, height, self.grow)
 
 
 class MouthLocator(Protocol):
@@ -131,7 +135,7 @@ class TruthMouthLocator:
         if len(frames) != t.num_frames:
             raise ValueError(f"ground truth has {t.num_frames} frames, the video {len(frames)}")
         boxes = np.stack([ch.mouth_box for ch in t.characters], axis=1)
-        return MouthTrack.from_boxes(boxes, t.width, t.height)
+        return MouthTrack.from_boxes(boxes, t.width, t.height, grow=1.0)  # boxes hold every mouth shape
 
 
 class StaticMouthLocator:
@@ -145,7 +149,7 @@ class StaticMouthLocator:
 
     def locate(self, frames: np.ndarray) -> MouthTrack:
         t, h, w = np.asarray(frames).shape[:3]
-        return MouthTrack.from_boxes(np.tile(self.box, (t, 1)), w, h)
+        return MouthTrack.from_boxes(np.tile(self.box, (t, 1)), w, h, grow=1.0)  # the user's box is the region
 
 
 FaceChoice = str | int | tuple[float, float, float, float]
@@ -195,7 +199,9 @@ def select_faces(track: MouthTrack, face: FaceChoice = "all") -> MouthTrack:
         if not np.isfinite(mean).any():
             raise ValueError("no face was found, so no face matches the box")
         slot = int(np.argmin(mean))
-    return MouthTrack(track.boxes[:, slot : slot + 1], track.centers[:, slot : slot + 1], track.width, track.height)
+    return MouthTrack(
+        track.boxes[:, slot : slot + 1], track.centers[:, slot : slot + 1], track.width, track.height, track.grow
+    )
 
 
 def parse_extent(extent: str | float) -> float:
@@ -217,14 +223,15 @@ def parse_extent(extent: str | float) -> float:
 def edit_mask(
     track: MouthTrack,
     extent: str | float = "mouth",
-    grow: float = 1.6,
-    feather: float = 0.5,
+    grow: float | None = None,
+    feather: float = 0.25,
 ) -> np.ndarray:
     """Blend weight of the edited video per pixel.
 
-    The region of a mouth is its box scaled by ``grow`` about the centre (lips, chin and cheeks move when speaking),
-    interpolated towards the whole frame by ``extent``; the weight is 1 inside it and falls off linearly to 0 over
-    ``feather`` x the mouth width (at least 1 pixel) outside it (the feathered region). Several mouths: the maximum.
+    The region of a mouth is its box scaled by ``grow`` (default: the track's) about the centre, interpolated towards
+    the whole frame by ``extent`` (``mouth`` 0: the region itself; ``face`` 0.5: halfway to the frame's edges;
+    ``frame`` 1: everything); the weight is 1 inside it and falls off linearly to 0 over ``feather`` x the mouth
+    width (at least 1 pixel) outside it (the feathered region). Several mouths: the maximum.
 
     Args:
         track: mouths of T frames (absent mouths add nothing: frames without a face get weight 0 everywhere).
@@ -234,6 +241,7 @@ def edit_mask(
         float32 (T, H, W) in [0, 1]; exactly 0 outside the feathered regions.
     """
     e = parse_extent(extent)
+    grow = track.grow if grow is None else grow
     if grow < 1 or feather < 0:
         raise ValueError("grow must be >= 1 and feather >= 0")
     h, w = track.height, track.width

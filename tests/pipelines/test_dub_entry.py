@@ -110,3 +110,34 @@ def test_default_dub_encode_keeps_unedited_pixels_within_45_db(tmp_path):
     assert 0.0 < (report.edit_mask > 0).mean() < 0.5
     mse = np.mean((dubbed[keep].astype(np.float64) - source[keep]) ** 2)
     assert 10 * np.log10(255.0**2 / mse) >= 45.0
+
+
+@pytest.mark.parametrize("extent", ["mouth", "face", "frame"])
+def test_each_extent_changes_only_its_documented_region(extent):
+    """On a synthetic clip (truth mouth boxes hold every mouth shape, grow 1.0): pixels change only inside the box
+    interpolated towards the frame by the extent (0, 0.5, 1) plus a feather of a quarter of the mouth width."""
+    from talkgen.pipelines.mouth import TruthMouthLocator
+    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
+    from talkgen.synth.scene import make_scene, render_clip
+
+    clip = render_clip(make_scene(31, num_characters=1, num_lines=1), size=64, num_frames=9)
+    frames = clip.frames.numpy()
+    speech = (np.random.default_rng(0).standard_normal(9 * 640) * 0.1).astype(np.float32)
+    pipe = build_tiny_lipsync_pipeline(seed=0)
+    out = pipe(frames, speech, mouths=TruthMouthLocator(clip.truth), extent=extent, strength=1.0,
+               num_inference_steps=1, length_policy="trim", colour_correction=False)  # fmt: skip
+    changed = (out.frames != frames).any(axis=-1)  # (T, H, W)
+    e = {"mouth": 0.0, "face": 0.5, "frame": 1.0}[extent]
+    ys, xs = np.mgrid[0:64, 0:64] + 0.5
+    for t in range(9):
+        x0, y0, x1, y1 = clip.truth.characters[0].mouth_box[t]
+        rx0, ry0, rx1, ry1 = (1 - e) * np.array([x0, y0, x1, y1]) + e * np.array([0, 0, 64, 64])
+        ramp = max(0.25 * (x1 - x0), 1.0)
+        inside = (xs > rx0 - ramp) & (xs < rx1 + ramp) & (ys > ry0 - ramp) & (ys < ry1 + ramp)
+        assert not (changed[t] & ~inside).any(), f"frame {t}: a pixel changed outside the {extent} region"
+        core = (xs > rx0 + 1) & (xs < rx1 - 1) & (ys > ry0 + 1) & (ys < ry1 - 1)
+        assert changed[t][core].mean() > 0.5  # and the region itself is edited
+    if extent == "mouth":
+        face = clip.truth.characters[0].face_box[0]
+        face_area = (face[2] - face[0]) * (face[3] - face[1])
+        assert changed.mean(axis=0).sum() < 0.45 * face_area  # the mouth, not the face

@@ -69,7 +69,8 @@ def test_launch_arguments_are_safe():
 def test_importing_the_app_changes_no_environment():
     code = (
         "import os; before = dict(os.environ); import talkgen.webapp.ui, talkgen.webapp.jobs, "
-        "talkgen.commands.webapp, talkgen.webapp.launch; assert dict(os.environ) == before, set(os.environ) ^ set(before)"
+        "talkgen.commands.webapp, talkgen.webapp.launch; "
+        "assert dict(os.environ) == before, set(os.environ) ^ set(before)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
