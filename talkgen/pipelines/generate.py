@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -74,7 +74,13 @@ def prepare_pipeline(pipe, options: GenerateOptions) -> None:
 
 
 def generate_scene_file(
-    script: Path, output: Path, options: GenerateOptions, progress: Callable[[float, str], None] | None = None
+    script: Path,
+    output: Path,
+    options: GenerateOptions,
+    progress: Callable[[float, str], None] | None = None,
+    *,
+    file_roots: Sequence[Path] | None = None,
+    roots_names: tuple[str, str] | None = None,
 ) -> dict:
     """Render the scene script ``script`` to ``output`` (.mp4) with ``.srt`` and ``.manifest.json`` beside it.
 
@@ -96,7 +102,9 @@ def generate_scene_file(
         seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size
     )
     started = time.perf_counter()
-    scenes = load_scenes(script, voices=known_voices())
+    scenes = load_scenes(
+        script, voices=known_voices(), file_roots=file_roots, **({"roots_names": roots_names} if roots_names else {})
+    )
     if options.scene > len(scenes):
         raise ConfigError(f"scene {options.scene}: {script} has {len(scenes)} scene(s) with dialogue")
     chosen = scenes[options.scene - 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from talkgen.prompts.fountain import parse_fountain
@@ -32,8 +33,33 @@ def known_voices() -> frozenset[str] | None:
     return frozenset(names)
 
 
+def check_file_roots(scenes: Sequence[Scene], roots: Sequence[Path], where: str, hint: str) -> None:
+    """Refuse audio and image files named by ``scenes`` that lie outside every folder of ``roots`` (``where``: how
+    the message names those folders).
+
+    Purely lexical (symlinks resolved, nothing opened), and the message names only the file's base name: a script
+    from a browser or an API client learns nothing about the server's files, not even whether one exists.
+
+    Raises:
+        ScriptError: at the line that names the file, with ``hint`` as the fix.
+    """
+    resolved_roots = [Path(r).resolve() for r in roots]
+    for scene in scenes:
+        named = [(c.image, c.location) for c in scene.characters] + [(ln.audio, ln.location) for ln in scene.lines]
+        for path, loc in named:
+            if path is not None and not any(Path(path).resolve().is_relative_to(r) for r in resolved_roots):
+                raise script_error(
+                    loc or SourceLocation("script"), f"file {Path(path).name!r} is outside {where}", hint
+                )
+
+
 def load_scenes(
-    path: str | Path, *, check_files: bool = True, voices: frozenset[str] | None = None
+    path: str | Path,
+    *,
+    check_files: bool = True,
+    voices: frozenset[str] | None = None,
+    file_roots: Sequence[Path] | None = None,
+    roots_names: tuple[str, str] = ("the allowed folders", "name files inside the allowed folders"),
 ) -> tuple[Scene, ...]:
     """Read a script file into scenes (a YAML script is one scene; a Fountain file may hold several).
 
@@ -41,10 +67,17 @@ def load_scenes(
         path: the script file.
         check_files: check that audio and image files named by a YAML script exist.
         voices: casefolded known voice names to validate YAML voices against (see :func:`known_voices`).
+        file_roots: when given, files named by the script must lie inside one of these folders
+            (:func:`check_file_roots`, checked before any file is looked at); ``roots_names``: how the error
+            names those folders, and the fix it shows.
 
     Raises:
         ScriptError: with ``file:line:column`` and a hint.
     """
+    if file_roots is not None:
+        scenes = load_scenes(path, check_files=False, voices=voices)
+        check_file_roots(scenes, file_roots, *roots_names)
+        return load_scenes(path, check_files=True, voices=voices) if check_files else scenes
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in YAML_SUFFIXES + FOUNTAIN_SUFFIXES:

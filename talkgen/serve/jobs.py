@@ -42,6 +42,10 @@ ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SHA256_REF = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 MODELS = ("talkgen-tiny", "untrained-tiny")
+API_FILES = (
+    "this job's assets",
+    "in API jobs a script may name only the job's own assets, by their names in 'assets'",
+)
 
 
 class JobCancelled(Exception):
@@ -209,15 +213,12 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
 
     random_weights = _model_choice(spec.model)
-    inputs = _inputs(spec, inputs_dir)
     if spec.width is not None and spec.height is not None and spec.width != spec.height:
         raise ConfigError(f"frames are square: width {spec.width} and height {spec.height} differ")
     size = spec.width or spec.height or 128
-    options = GenerateOptions(
-        random_weights=random_weights, seed=spec.seed, steps=spec.num_inference_steps or 20, size=size, fps=spec.fps
-    )
-    folder = next(iter(inputs.values())).parent if inputs else out_dir.parent / "script"
-    script = folder / "_scene.yaml"  # asset names start with a letter or digit, so this never overwrites one
+    steps = {"steps": spec.num_inference_steps} if spec.num_inference_steps else {}  # else generate's default
+    options = GenerateOptions(random_weights=random_weights, seed=spec.seed, size=size, fps=spec.fps, **steps)
+    script = inputs_dir / "_scene.yaml"  # asset names start with a letter or digit, so this never overwrites one
     atomic_write_text(script, spec.script)  # beside the assets, so the script's relative audio paths resolve
 
     def report(fraction: float, message: str) -> None:  # called between denoising steps: the cancel point
@@ -226,8 +227,23 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
         progress(fraction, message)
 
     output = out_dir / "scene.mp4"
-    generate_scene_file(script, output, options, report)
+    generate_scene_file(script, output, options, report, file_roots=[inputs_dir], roots_names=API_FILES)
+    _publish_manifest(output.with_suffix(".manifest.json"), script="script", output=output.name, model=spec.model)
     return {p.name: p for p in (output, output.with_suffix(".srt"), output.with_suffix(".manifest.json"))}
+
+
+def _publish_manifest(path: Path, **public: str) -> None:
+    """Replace server paths in a job's manifest by the names the client knows (``model``: its path and hashes
+    become the model's name and the hashes)."""
+    from talkgen.fs import atomic_write_text
+
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    for key, value in public.items():
+        if key == "model" and isinstance(manifest.get("model"), dict):
+            manifest["model"] = {k: v for k, v in manifest["model"].items() if k != "path"} | {"name": value}
+        elif key in manifest:
+            manifest[key] = value
+    atomic_write_text(path, json.dumps(manifest, indent=1))
 
 
 def run_dub(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_cancel: CancelFn):
@@ -236,7 +252,8 @@ def run_dub(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_
 
     random_weights = _model_choice(spec.model)
     inputs = _inputs(spec, inputs_dir)
-    config = DubConfig(strength=spec.strength, steps=spec.num_inference_steps or 20, seed=spec.seed)
+    steps = {"steps": spec.num_inference_steps} if spec.num_inference_steps else {}  # else the dub default
+    config = DubConfig(strength=spec.strength, seed=spec.seed, **steps)
     if "speech" not in inputs and not spec.text:
         raise ConfigError("a dub job needs 'speech' (an uploaded audio file) or 'text'")
     speech = load_speech(inputs.get("speech"), None if "speech" in inputs else spec.text, spec.voice)
@@ -248,6 +265,7 @@ def run_dub(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_
 
     output = out_dir / "dub.mp4"
     dub_file(inputs["footage"], output, speech, config, random_weights=random_weights, progress=report)
+    _publish_manifest(output.with_suffix(".manifest.json"), video="footage", output=output.name, model=spec.model)
     return {p.name: p for p in (output, output.with_suffix(".manifest.json"))}
 
 

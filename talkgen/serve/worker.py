@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
@@ -95,6 +96,16 @@ class _Lease:
                 logger.warning("heartbeat for %s failed", self.job.id, exc_info=True)
 
 
+_PATH = re.compile(r"(?<![\w.~-])(?:/[^\s/'\":,;()]+)+/?")
+
+
+def client_message(exc: BaseException) -> str:
+    """``Type: message`` for a job's error, with every absolute path cut to its last part: clients see the names
+    they gave (``assets``, outputs), never where the server keeps files or whether some other file exists."""
+    text = _PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], str(exc))
+    return f"{type(exc).__name__}: {text}"
+
+
 def execute(ledger: Ledger, store: ContentStore, job: Job, owner: str, config: WorkerConfig) -> str:
     """Run one claimed job to its end; returns the resulting state (or ``"lost"`` if the lease was lost)."""
     work = Path(config.data_dir) / "work" / f"{job.id}.{job.attempts}.{uuid.uuid4().hex[:6]}"
@@ -130,10 +141,10 @@ def execute(ledger: Ledger, store: ContentStore, job: Job, owner: str, config: W
                 return state
             except (TalkgenError, ValidationError, ValueError) as exc:
                 logger.info("job %s failed: %s", job.id, exc)
-                return ledger.fail(job.id, owner, f"{type(exc).__name__}: {exc}", retryable=False) or "lost"
+                return ledger.fail(job.id, owner, client_message(exc), retryable=False) or "lost"
             except Exception as exc:
                 logger.warning("job %s attempt %d crashed", job.id, job.attempts, exc_info=True)
-                return ledger.fail(job.id, owner, f"{type(exc).__name__}: {exc}", retryable=True) or "lost"
+                return ledger.fail(job.id, owner, client_message(exc), retryable=True) or "lost"
             return "succeeded" if ledger.complete(job.id, owner, outputs) else "lost"
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -29,6 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENES_DIR = REPO_ROOT / "samples" / "scenes"
 # Folders a script typed into the app may name audio/image files from (the shipped samples); nothing else.
 SCRIPT_FILE_ROOTS = (REPO_ROOT / "samples", REPO_ROOT / "audio")
+APP_FILES_HINT = (
+    "in the web app, scripts may only name files under samples/ or audio/, or files attached in the Characters panel"
+)
 SCRIPT_FORMATS = ("yaml", "fountain")
 MAX_SCRIPT_CHARS = 200_000
 PREVIEW_TEXT = "Hello, this is how I sound."
@@ -89,26 +92,6 @@ class ScriptCheck:
         return self.error is None
 
 
-def _check_file_roots(scene: Scene, upload_dir: Path | None = None) -> None:
-    """Refuse audio/image paths outside the shipped sample folders and this session's upload folder (a browser
-    user must not read server files)."""
-    from talkgen.prompts.source import SourceLocation, script_error
-
-    roots = [r.resolve() for r in SCRIPT_FILE_ROOTS] + ([Path(upload_dir).resolve()] if upload_dir else [])
-    named = [(c.image, c.location) for c in scene.characters] + [(ln.audio, ln.location) for ln in scene.lines]
-    for path, loc in named:
-        if path is None:
-            continue
-        resolved = Path(path).resolve()
-        if not any(resolved.is_relative_to(root) for root in roots):
-            raise script_error(
-                loc or SourceLocation("script"),
-                f"file {Path(path).name!r} is outside the app's sample folders",
-                "in the web app, scripts may only name files under samples/ or audio/, or files attached in the "
-                "Characters panel",
-            )
-
-
 def parse_script(
     text: str, fmt: str = "yaml", *, file: str | None = None, upload_dir: str | Path | None = None
 ) -> tuple[Scene, ...]:
@@ -122,19 +105,23 @@ def parse_script(
         ConfigError: unknown format or too long a text.
     """
     from talkgen.prompts import known_voices, parse_fountain, parse_yaml_scene
+    from talkgen.prompts.loader import check_file_roots
 
     if fmt not in SCRIPT_FORMATS:
         raise ConfigError(f"unknown script format {fmt!r}; use one of {', '.join(SCRIPT_FORMATS)}")
     if len(text) > MAX_SCRIPT_CHARS:
         raise ConfigError(f"the script has {len(text)} characters, more than the limit {MAX_SCRIPT_CHARS}")
     name = file or f"script.{fmt}"
-    if fmt == "fountain":
-        scenes = tuple(parse_fountain(text, name))
-    else:
-        scenes = (parse_yaml_scene(text, name, base_dir=SCENES_DIR, voices=known_voices()),)
-    for scene in scenes:
-        _check_file_roots(scene, Path(upload_dir) if upload_dir else None)
-    return scenes
+
+    def parse(check_files: bool) -> tuple[Scene, ...]:
+        if fmt == "fountain":
+            return tuple(parse_fountain(text, name))
+        return (parse_yaml_scene(text, name, base_dir=SCENES_DIR, voices=known_voices(), check_files=check_files),)
+
+    roots = [*SCRIPT_FILE_ROOTS, *([Path(upload_dir)] if upload_dir else [])]
+    # the folders first, before any file is looked at: existence is not revealed for a file outside them
+    check_file_roots(parse(check_files=False), roots, "the app's sample folders", APP_FILES_HINT)
+    return parse(check_files=True)
 
 
 def check_script(

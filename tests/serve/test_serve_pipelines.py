@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 from fastapi.testclient import TestClient
 
 from talkgen.serve.api import create_app
@@ -59,6 +60,10 @@ def test_generate_and_dub_jobs(tmp_path):
         assert info.width == 32 and info.has_audio
         manifest = json.loads(client.get("/v1/jobs/g1/result/scene.manifest.json").content)
         assert manifest["model"]["random_weights"] is True and manifest["steps"] == 1
+        assert manifest["script"] == "script" and manifest["output"] == "scene.mp4"
+        dub_manifest = client.get("/v1/jobs/d1/result/dub.manifest.json").content.decode()
+        for text in (json.dumps(manifest), dub_manifest):
+            assert str(tmp_path) not in text  # no server path reaches the client
         (tmp_path / "dub.mp4").write_bytes(client.get("/v1/jobs/d1/result/dub.mp4").content)
         dubbed = probe(tmp_path / "dub.mp4")
         assert dubbed.has_audio and dubbed.width == 32
@@ -75,3 +80,29 @@ def test_a_job_for_a_model_the_server_lacks_is_refused_at_submission(tmp_path, m
         assert client.get("/v1/jobs/g1").status_code == 404
         ok = client.put("/v1/jobs/g2", json={"kind": "generate", "script": SCRIPT, "model": "untrained-tiny"})
         assert ok.status_code == 201
+
+
+def test_a_script_may_read_only_its_own_assets_and_errors_reveal_no_server_file(tmp_path):
+    from talkgen.audio.io import save_wav
+
+    private = tmp_path / "private"
+    private.mkdir()
+    save_wav(private / "line.wav", np.zeros(8000, np.float32), 16_000)  # a server file a client must not read
+    relative = "../" * 12 + str(private / "line.wav").lstrip("/")
+    scripts = {
+        "abs": str(private / "line.wav"),
+        "rel": relative,
+        "missing": str(private / "nothing.wav"),
+    }
+    with TestClient(create_app(ServeSettings(tmp_path / "data", workers=1, lease_s=30))) as client:
+        for job_id, path in scripts.items():
+            script = SCRIPT.replace("  - Ana: Hi.", f"  - speaker: Ana\n    text: Hi.\n    audio: {path}")
+            request = {"kind": "generate", "script": script, "model": "untrained-tiny", "width": 32, "height": 32,
+                       "num_inference_steps": 1}  # fmt: skip
+            assert client.put(f"/v1/jobs/{job_id}", json=request).status_code == 201
+        errors = {job_id: _wait(client, job_id) for job_id in scripts}
+        for job in errors.values():
+            assert job["state"] == "failed", job
+            assert "outside this job's assets" in job["error"] and str(tmp_path) not in job["error"], job["error"]
+        # an existing and a missing server file give the same answer (up to the name the script gave)
+        assert errors["abs"]["error"] == errors["missing"]["error"].replace("nothing.wav", "line.wav")
