@@ -36,9 +36,10 @@ def _timed(fn) -> float:
 
 def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     """Per-stage wall seconds for the two-person sample scene, and its video duration."""
+    from talkgen import SPEECH_RATE
     from talkgen.media import write_video
     from talkgen.models.latents import denormalize_latents
-    from talkgen.pipelines.scene import SAMPLE_RATE, clip_streams, dialogue_track, line_waveforms
+    from talkgen.pipelines.scene import clip_streams, dialogue_track, line_waveforms
     from talkgen.prompts import CachedTiming, load_scene, plan_scene, speech_timing
 
     stages = dict.fromkeys(("plan", "tts", "encode", "denoise", "decode", "mux"), 0.0)
@@ -53,7 +54,7 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     for clip in plan.clips:
         _, streams = clip_streams(clip, waves)
         frames = 4 * math.ceil((clip.num_frames - 1) / 4) + 1
-        need = math.ceil(frames / plan.fps * SAMPLE_RATE) + 1
+        need = math.ceil(frames / plan.fps * SPEECH_RATE) + 1
         streams = np.pad(streams, ((0, 0), (0, max(0, need - streams.shape[1]))))
         with torch.no_grad():
             start = time.perf_counter()

@@ -11,14 +11,13 @@ import math
 import numpy as np
 import torch
 
-WHISPER_SAMPLE_RATE = 16_000
+from talkgen import SPEECH_RATE
+
 WHISPER_HOP = 160
-LOG_MEL_RATE = WHISPER_SAMPLE_RATE / WHISPER_HOP  # 100 feature frames per second
+LOG_MEL_RATE = SPEECH_RATE / WHISPER_HOP  # 100 feature frames per second
 
 
-def log_mel(
-    waveform: np.ndarray | torch.Tensor, sample_rate: int = WHISPER_SAMPLE_RATE, n_mels: int = 80
-) -> torch.Tensor:
+def log_mel(waveform: np.ndarray | torch.Tensor, sample_rate: int = SPEECH_RATE, n_mels: int = 80) -> torch.Tensor:
     """Whisper log-mel spectrogram of a mono waveform.
 
     Args:
@@ -29,7 +28,7 @@ def log_mel(
     Returns:
         (n_mels, N // 160) float32 tensor at 100 Hz, Whisper's scaling (roughly in [-1, 1.5]).
     """
-    if sample_rate != WHISPER_SAMPLE_RATE:
+    if sample_rate != SPEECH_RATE:
         raise ValueError(f"log_mel needs 16 kHz audio, got {sample_rate} Hz; resample with talkgen.audio.io.resample")
     if n_mels not in (80, 128):
         raise ValueError(f"n_mels must be 80 or 128 (Whisper's mel filters), got {n_mels}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import MediaError
 from talkgen.fs import atomic_path
 from talkgen.media._ffmpeg import FfmpegStream, error_lines, ffmpeg_command
@@ -125,7 +126,7 @@ def _read_ffmpeg(path: Path, sample_rate: int, limits: MediaLimits) -> np.ndarra
 
 def load_audio(
     path: str | os.PathLike[str],
-    sample_rate: int = 16000,
+    sample_rate: int = SPEECH_RATE,
     *,
     limits: MediaLimits | None = None,
     loudness_dbfs: float | None = None,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.audio import _espeak
 from talkgen.errors import SpeechError
 
@@ -186,7 +187,7 @@ def synthesize(
     variant: str | None = None,
     rate: int = 175,
     pitch: int = 50,
-    sample_rate: int = 16_000,
+    sample_rate: int = SPEECH_RATE,
 ) -> Speech:
     """Speak ``text`` offline. Thread safe (calls are serialised on espeak-ng's global state).
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from talkgen import SPEECH_RATE
+
 
 def voices(
     variants: bool = typer.Option(False, "--variants", help="List voice variants (e.g. f3, m2) instead of voices."),
@@ -33,7 +35,7 @@ def say(
     variant: str = typer.Option(None, "--variant", help="Voice variant, e.g. f3 or m2 (`talkgen voices --variants`)."),
     rate: int = typer.Option(175, "--rate", help="Words per minute (80-450)."),
     pitch: int = typer.Option(50, "--pitch", help="Base pitch 0-99."),
-    sample_rate: int = typer.Option(16_000, "--sample-rate", help="Output sample rate in Hz."),
+    sample_rate: int = typer.Option(SPEECH_RATE, "--sample-rate", help="Output sample rate in Hz."),
     phonemes: Path = typer.Option(None, "--phonemes", help="Also write the phoneme and word timeline as JSON."),
 ) -> None:
     """Speak TEXT offline into a wav file, optionally with its phoneme timeline."""

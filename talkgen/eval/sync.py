@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import MediaError
 from talkgen.eval.signals import DEFAULT_BAND_HZ, DEFAULT_MAX_LAG, SyncResult, rms_envelope, sync_tracks
 
@@ -94,7 +95,7 @@ def evaluate_sync(
     *,
     max_lag: int = DEFAULT_MAX_LAG,
     max_faces: int = 1,
-    sample_rate: int = 16000,
+    sample_rate: int = SPEECH_RATE,
 ) -> SyncReport:
     """Measure lip sync of a video file against its own audio track or ``audio_path``.
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import MediaError
 from talkgen.fs import atomic_path
 from talkgen.media._ffmpeg import FfmpegStream, error_lines, ffmpeg_command
@@ -223,7 +224,7 @@ def write_video(
     frames: np.ndarray,
     fps: float,
     audio: np.ndarray | None = None,
-    sample_rate: int = 16000,
+    sample_rate: int = SPEECH_RATE,
     *,
     crf: int = 18,
     preset: str = "veryfast",

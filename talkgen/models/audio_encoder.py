@@ -24,12 +24,11 @@ import torch.nn as nn
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
+from talkgen import SPEECH_RATE
 from talkgen.audio.features import LOG_MEL_RATE, WHISPER_HOP, align_to_fps, log_mel
 from talkgen.errors import WeightsError
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16_000
 
 
 class AudioEncoderMixin:
@@ -116,7 +115,7 @@ class BuiltinAudioEncoder(AudioEncoderMixin, ModelMixin, ConfigMixin):
 
     def encode_batch(self, waveform: torch.Tensor, fps: float, num_frames: int) -> torch.Tensor:
         """(B, N) 16 kHz -> (B, num_frames, out_dim)."""
-        mels = torch.stack([log_mel(w, SAMPLE_RATE, self.config.n_mels) for w in waveform.cpu()])  # (B, M, T)
+        mels = torch.stack([log_mel(w, SPEECH_RATE, self.config.n_mels) for w in waveform.cpu()])  # (B, M, T)
         x = mels.to(device=self.device, dtype=self.dtype)
         x = nn.functional.gelu(self.conv_in(x))
         x = nn.functional.gelu(self.conv_down(x)).transpose(1, 2)  # (B, T/2, hidden)
@@ -206,7 +205,7 @@ class Wav2Vec2AudioEncoder(AudioEncoderMixin, nn.Module):
     @property
     def feature_rate(self) -> float:
         """Frames per second of the hidden states (16 kHz / total conv stride, 50 for the standard model)."""
-        return SAMPLE_RATE / math.prod(self.model.config.conv_stride)
+        return SPEECH_RATE / math.prod(self.model.config.conv_stride)
 
     def encode_batch(self, waveform: torch.Tensor, fps: float, num_frames: int) -> torch.Tensor:
         """(B, N) 16 kHz -> (B, num_frames, hidden_size)."""
@@ -258,7 +257,7 @@ class WhisperAudioEncoder(AudioEncoderMixin, nn.Module):
         windows = max(1, math.ceil(samples / window_samples))
         padded = torch.nn.functional.pad(waveform.cpu(), (0, windows * window_samples - samples))
         n_mels = self.encoder.config.num_mel_bins
-        mels = torch.stack([log_mel(w, SAMPLE_RATE, n_mels) for w in padded])  # (B, M, windows * window_frames)
+        mels = torch.stack([log_mel(w, SPEECH_RATE, n_mels) for w in padded])  # (B, M, windows * window_frames)
         chunks = mels.unflatten(2, (windows, self.window_frames)).permute(0, 2, 1, 3).flatten(0, 1)
         out = self.encoder(chunks.to(device=param.device, dtype=param.dtype), output_hidden_states=True)
         hidden = torch.stack([out.hidden_states[i] for i in self.layers]).mean(dim=0)  # (B*windows, P, C)

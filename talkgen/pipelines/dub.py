@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, MediaError
 from talkgen.media.limits import MediaLimits
 from talkgen.pipelines.mouth import LENGTH_POLICIES, parse_extent, parse_face
 
-SPEECH_RATE = 16_000  # Hz: the rate dubbing speech is loaded at
 MAX_FACES = 4  # faces tracked when one of them is chosen by index or box
 
 

@@ -29,6 +29,7 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from talkgen import SPEECH_RATE
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.pipelines.base import TalkgenPipeline
@@ -55,7 +56,6 @@ from talkgen.pipelines.mouth import (
     select_faces,
     silent_frames,
 )
-from talkgen.pipelines.pipeline_talking import AUDIO_SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
@@ -336,9 +336,9 @@ class LipSyncPipeline(TalkgenPipeline):
         if output_type not in ("uint8", "np", "pt", "latent"):
             raise ValueError(f"output_type must be uint8, np, pt or latent, got {output_type!r}")
         guidance = guidance or DSCFGConfig()
-        plan = fit_length(len(source), audio_frames(len(wave_in), AUDIO_SAMPLE_RATE, fps), length_policy)
+        plan = fit_length(len(source), audio_frames(len(wave_in), SPEECH_RATE, fps), length_policy)
         frames = source[plan.frame_index]
-        wave = fit_audio(wave_in, plan.num_frames, fps, AUDIO_SAMPLE_RATE)
+        wave = fit_audio(wave_in, plan.num_frames, fps, SPEECH_RATE)
         src_h, src_w = frames.shape[1:3]
         default_h, default_w = self.processing_size(src_h, src_w)
         proc_h, proc_w = height or default_h, width or default_w
@@ -374,7 +374,7 @@ class LipSyncPipeline(TalkgenPipeline):
 
             # 5. Denoise with the new audio and DS-CFG.
             if edit:
-                audio_in = torch.from_numpy(fit_audio(wave, padded, fps, AUDIO_SAMPLE_RATE))[None, None]
+                audio_in = torch.from_numpy(fit_audio(wave, padded, fps, SPEECH_RATE))[None, None]
                 conditions = {
                     "prompt_embeds": self.encode_text([prompt], device),
                     "audio_embeds": self.audio_encoder(audio_in.to(device), fps, padded).to(
@@ -409,7 +409,7 @@ class LipSyncPipeline(TalkgenPipeline):
         self.maybe_free_model_hooks()
         if not return_dict:
             return (out_frames,)
-        silent = silent_frames(wave, plan.num_frames, fps, AUDIO_SAMPLE_RATE)
+        silent = silent_frames(wave, plan.num_frames, fps, SPEECH_RATE)
         return LipSyncPipelineOutput(out_frames, wave, mask, plan.frame_index, drift, silent)
 
 

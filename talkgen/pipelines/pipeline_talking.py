@@ -32,8 +32,6 @@ from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, need
 
 logger = logging.getLogger(__name__)
 
-AUDIO_SAMPLE_RATE = 16_000
-
 
 @dataclass
 class TalkingCharacterPipelineOutput(BaseOutput):

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError
 from talkgen.media.images import MAX_IMAGE_PIXELS
 from talkgen.pipelines.guidance import GuidanceConfig
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 NEUTRAL_GREY = 128  # the panel of a visible character without an image
 
 
@@ -66,7 +66,7 @@ class SceneResult:
     timings: dict[str, float]
 
 
-def line_waveforms(plan, sample_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
+def line_waveforms(plan, sample_rate: int = SPEECH_RATE) -> list[np.ndarray]:
     """(N,) float32 speech of every line of ``plan.scene``: its audio file, else offline TTS in the speaker's voice."""
     from talkgen.audio.io import load_audio
     from talkgen.audio.tts import synthesize
@@ -93,7 +93,7 @@ def _place(track: np.ndarray, wave: np.ndarray, start: float, offset: float, dur
         track[a : a + n] += wave[src : src + n]
 
 
-def dialogue_track(plan, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def dialogue_track(plan, waves: list[np.ndarray], sample_rate: int = SPEECH_RATE) -> np.ndarray:
     """(N,) mix of every line at its start on the timeline, ``plan.duration`` seconds long."""
     track = np.zeros(round(plan.duration * sample_rate), dtype=np.float32)
     for planned in plan.lines:
@@ -107,7 +107,7 @@ def clip_tags(clip) -> tuple[str, ...]:
     return tuple(clip.visible) or tuple(clip.speakers) or ("@silent",)
 
 
-def clip_streams(clip, waves: list[np.ndarray], sample_rate: int = SAMPLE_RATE) -> tuple[tuple[str, ...], np.ndarray]:
+def clip_streams(clip, waves: list[np.ndarray], sample_rate: int = SPEECH_RATE) -> tuple[tuple[str, ...], np.ndarray]:
     """Per-character audio of one clip: (tags, (S, N) float32), one stream per visible character (max 4)."""
     tags = clip_tags(clip)
     extra = [seg.tag for seg in clip.segments if seg.tag not in tags]
@@ -217,7 +217,7 @@ def render_scene(
     for clip, reference in zip(plan.clips, references, strict=True):
         _, streams = clip_streams(clip, waves)
         frames = 4 * math.ceil((clip.num_frames - 1) / 4) + 1  # the causal VAE's 4 k + 1
-        min_samples = math.ceil(frames / plan.fps * SAMPLE_RATE) + 1
+        min_samples = math.ceil(frames / plan.fps * SPEECH_RATE) + 1
         if streams.shape[1] < min_samples:
             streams = np.pad(streams, ((0, 0), (0, min_samples - streams.shape[1])))
         generator = torch.Generator(device=device).manual_seed(config.seed + clip.index)
@@ -238,7 +238,7 @@ def render_scene(
         )
         pieces.append(out.frames[0][: clip.num_frames])
     timings["generate_s"] = time.perf_counter() - start
-    return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SAMPLE_RATE, timings)
+    return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SPEECH_RATE, timings)
 
 
 def _step_callback(on_step: Callable[[int, int], None], clip_index: int) -> Callable:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import TalkgenError
 from talkgen.prompts.scene import Line, Scene
 from talkgen.prompts.source import SourceLocation, script_error
@@ -79,7 +80,7 @@ def estimate_timing(scene: Scene, line: Line) -> LineTiming:
     return LineTiming(round(max(t, 0.3), 4), tuple(pauses))
 
 
-def speech_timing(scene: Scene, line: Line, sample_rate: int = 16_000) -> LineTiming:
+def speech_timing(scene: Scene, line: Line, sample_rate: int = SPEECH_RATE) -> LineTiming:
     """Real timing: TTS for text lines, the audio file when the line has one.
 
     Raises:

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, field_validator
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, TalkgenError
 
 ProgressFn = Callable[[float, str], None]
@@ -82,7 +83,7 @@ class SayRequest(_Request):
     variant: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9_]+$")
     rate: int = Field(175, ge=80, le=450)
     pitch: int = Field(50, ge=0, le=99)
-    sample_rate: int = Field(16000, ge=8000, le=48000)
+    sample_rate: int = Field(SPEECH_RATE, ge=8000, le=48000)
 
 
 def _refs(value: dict[str, str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class SynthConfig:
     fps: float = 25.0
     num_frames: int = 33
     max_characters: int = 3
-    sample_rate: int = 16_000
+    sample_rate: int = SPEECH_RATE
     edit_pairs: bool = False
 
     def __post_init__(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from talkgen import SPEECH_RATE
 from talkgen.audio.tts import Phoneme, Speech
 from talkgen.audio.visemes import mouth_track
 from talkgen.synth.characters import BACKGROUND_PALETTES, EXPRESSIONS, Character, make_character
@@ -187,7 +188,7 @@ def perform(scene: Scene, speeches: Sequence[Speech], fps: float = 25.0, num_fra
         raise ValueError(f"scene has {len(scene.lines)} lines but {len(speeches)} speeches were given")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    sample_rate = speeches[0].sample_rate if speeches else 16_000
+    sample_rate = speeches[0].sample_rate if speeches else SPEECH_RATE
     starts, t = [], _LEAD_IN_S
     for sp in speeches:
         starts.append(t)
@@ -337,7 +338,7 @@ def _clip_box(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-def speak_lines(scene: Scene, sample_rate: int = 16_000, texts: Sequence[str] | None = None) -> list[Speech]:
+def speak_lines(scene: Scene, sample_rate: int = SPEECH_RATE, texts: Sequence[str] | None = None) -> list[Speech]:
     """Synthesise each line of ``scene`` (or ``texts`` instead) in its speaker's voice."""
     from talkgen.audio.tts import synthesize
 
@@ -368,7 +369,7 @@ def render_clip(
     fps: float = 25.0,
     num_frames: int | None = None,
     device: str | torch.device = "cpu",
-    sample_rate: int = 16_000,
+    sample_rate: int = SPEECH_RATE,
 ) -> Clip:
     """Render ``scene`` speaking ``speeches`` (one per line; synthesised from the lines when None)."""
     if speeches is None:
@@ -394,7 +395,7 @@ def render_edit_pair(
     size: int | tuple[int, int] = 128,
     fps: float = 25.0,
     device: str | torch.device = "cpu",
-    sample_rate: int = 16_000,
+    sample_rate: int = SPEECH_RATE,
 ) -> tuple[Clip, Clip]:
     """The clip and the same clip re-spoken: identical motion, identities and shots; only the mouths differ.
 

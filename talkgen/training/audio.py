@@ -22,10 +22,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from talkgen import SPEECH_RATE
 from talkgen.training.config import TrainConfig
 from talkgen.training.loop import TrainingTask
 
-SAMPLE_RATE = 16_000
 MOUTH_PARAMS = 5
 _WINDOW_SALT = 0xA0D10
 
@@ -40,14 +40,14 @@ def speech_sample(config: TrainConfig, index: int) -> dict[str, torch.Tensor]:
     seed = config.data_seed + int(index)
     rng = np.random.default_rng([seed, _WINDOW_SALT])
     scene = make_scene(seed, num_characters=int(rng.integers(1, config.max_characters + 1)))
-    perf = perform(scene, speak_lines(scene, SAMPLE_RATE), config.fps)
+    perf = perform(scene, speak_lines(scene, SPEECH_RATE), config.fps)
     t = config.num_frames
     start = int(rng.integers(0, max(perf.num_frames - t, 0) + 1))
     c = config.max_characters
-    n = math.ceil(t / config.fps * SAMPLE_RATE)
+    n = math.ceil(t / config.fps * SPEECH_RATE)
     audio = np.zeros((c, n), dtype=np.float32)
     mouth = np.zeros((c, t, MOUTH_PARAMS), dtype=np.float32)
-    offset = round(start / config.fps * SAMPLE_RATE)
+    offset = round(start / config.fps * SPEECH_RATE)
     piece = perf.audio[:, offset : offset + n]
     audio[: piece.shape[0], : piece.shape[1]] = piece
     frames = perf.mouth[:, start : start + t]

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, MediaError
 from talkgen.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 INDEX_FILE = "index.jsonl"
 _EDIT_SALT = 0xED17
 _WINDOW_SALT = 0x3D0
@@ -50,7 +50,7 @@ def is_edit_sample(config: TrainConfig, index: int) -> bool:
 
 def audio_samples(num_frames: int, fps: float) -> int:
     """16 kHz samples covering ``num_frames`` video frames at ``fps``."""
-    return math.ceil(num_frames / fps * SAMPLE_RATE)
+    return math.ceil(num_frames / fps * SPEECH_RATE)
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -294,7 +294,7 @@ def _window(frames: np.ndarray, start: int, config: TrainConfig, centre: tuple[f
 
 def _audio_window(streams: np.ndarray, start: int, config: TrainConfig) -> torch.Tensor:
     """(C, N) -> (max_characters, n) float32: the window's speech, extra streams dropped, missing ones silent."""
-    offset = round(start / config.fps * SAMPLE_RATE)
+    offset = round(start / config.fps * SPEECH_RATE)
     length = audio_samples(config.num_frames, config.fps)
     out = np.zeros((config.max_characters, length), dtype=np.float32)
     piece = streams[: config.max_characters, offset : offset + length]

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError
 from talkgen.training.config import TrainConfig
 
@@ -43,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 32
 META_FILE = "meta.json"
-SAMPLE_RATE = 16_000
 _WINDOW_SALT = 0x1A7E
 _EPOCH_SALT = 0xCAC4E
 PROMPT_SHARE = 0.5  # share of samples captioned as the scene compiler prompts (the rest: the world's caption)
@@ -80,7 +80,7 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
     seed = config.data_seed + int(index)
     rng = np.random.default_rng([seed, 0xDA7A])
     scene = make_scene(seed, num_characters=int(rng.integers(1, config.max_characters + 1)))
-    speeches = speak_lines(scene, SAMPLE_RATE)
+    speeches = speak_lines(scene, SPEECH_RATE)
     natural = perform(scene, speeches, config.fps).num_frames
     frames = 4 * ((min(natural, config.latent_cache_max_frames) - 1) // 4) + 1
     perf = perform(scene, speeches, config.fps, frames)
@@ -88,10 +88,10 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
     source_video = None
     if edit:
         source_video = _video(render_performance(scene, perf, config.size))
-        perf = redub(scene, perf, speak_lines(scene, SAMPLE_RATE, _other_texts(scene, rng)))
+        perf = redub(scene, perf, speak_lines(scene, SPEECH_RATE, _other_texts(scene, rng)))
     clip = render_performance(scene, perf, config.size)
     c = config.max_characters
-    streams = np.zeros((c, math.ceil(frames / config.fps * SAMPLE_RATE) + 1), dtype=np.float32)
+    streams = np.zeros((c, math.ceil(frames / config.fps * SPEECH_RATE) + 1), dtype=np.float32)
     piece = clip.audio_per_character[:c, : streams.shape[1]]
     streams[: piece.shape[0], : piece.shape[1]] = piece
     boxes = np.full((c, frames, 4), np.nan, dtype=np.float32)

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, MediaError
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 REPORT_FILE = "report.json"
 INDEX_FILE = "index.jsonl"
@@ -91,7 +91,7 @@ def speech_flags(audio: np.ndarray, fps: float, num_frames: int, threshold_dbfs:
     """bool (T,) per video frame: the RMS of its audio span (mono 16 kHz float) is above ``threshold_dbfs``."""
     flags = np.zeros(num_frames, dtype=bool)
     for t in range(num_frames):
-        span = audio[int(t * SAMPLE_RATE / fps) : int((t + 1) * SAMPLE_RATE / fps)]
+        span = audio[int(t * SPEECH_RATE / fps) : int((t + 1) * SPEECH_RATE / fps)]
         if span.size:
             rms = float(np.sqrt(np.mean(np.square(span, dtype=np.float64))))
             flags[t] = 20 * np.log10(max(rms, 1e-10)) > threshold_dbfs
@@ -152,8 +152,8 @@ def _prepare_file(path: Path, config: PrepareConfig, tracker) -> list[dict[str, 
     frames, fps = read_video(path)
     if len(frames) == 0:
         raise MediaError(f"{path.name}: no decodable frames")
-    audio = load_audio(path, SAMPLE_RATE) if info.has_audio else np.zeros(0, np.float32)
-    need = int(np.ceil(len(frames) / fps * SAMPLE_RATE))
+    audio = load_audio(path, SPEECH_RATE) if info.has_audio else np.zeros(0, np.float32)
+    need = int(np.ceil(len(frames) / fps * SPEECH_RATE))
     audio = np.pad(audio, (0, max(0, need - len(audio))))[:need].astype(np.float32)
     clips = []
     for start, end in segments(
@@ -162,7 +162,7 @@ def _prepare_file(path: Path, config: PrepareConfig, tracker) -> list[dict[str, 
         track = tracker.track(frames[start:end])
         if track.face_fraction() < config.min_face_fraction:
             continue
-        a0, a1 = int(start / fps * SAMPLE_RATE), int(end / fps * SAMPLE_RATE)
+        a0, a1 = int(start / fps * SPEECH_RATE), int(end / fps * SPEECH_RATE)
         clip_audio = audio[a0:a1]
         clips.append(
             {
@@ -222,7 +222,7 @@ def prepare_footage(
             folder.mkdir(exist_ok=True)
             stem = folder / f"{index:06d}"
             audio = clip["audio"] if clip["audio"].size else None
-            write_video(stem.with_suffix(".mp4"), clip["frames"], clip["fps"], audio, SAMPLE_RATE)
+            write_video(stem.with_suffix(".mp4"), clip["frames"], clip["fps"], audio, SPEECH_RATE)
             stem.with_suffix(".json").write_text(json.dumps(clip["meta"]), encoding="utf-8")
             tmp = folder / f".{index:06d}.audio.tmp.npz"
             with open(tmp, "wb") as f:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from talkgen import SPEECH_RATE
 from talkgen.training.config import TrainConfig
 from talkgen.training.data import collate
 
@@ -65,5 +66,5 @@ def write_validation_clip(path: Path, frames: np.ndarray, fps: float, streams: t
     audio = streams.sum(dim=0).clamp(-1, 1).numpy().astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        write_video(tmp, frames, fps, audio if np.any(audio) else None, 16_000)
+        write_video(tmp, frames, fps, audio if np.any(audio) else None, SPEECH_RATE)
     return path

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, MediaError, ScriptError, SpeechError, TalkgenError
 from talkgen.media import MediaInfo, MediaLimits
 from talkgen.media.images import MAX_IMAGE_PIXELS
@@ -38,7 +39,6 @@ PREVIEW_TEXT = "Hello, this is how I sound."
 # Uploads attached to a script (reference images, recorded lines): formats, limits, stored size.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_STORED_IMAGE_SIDE = 2048
-LINE_AUDIO_RATE = 16_000
 NEEDS_YAML = (
     "reference images and recorded line audio need the YAML script format (Fountain has no field for them); "
     "write the scene in YAML (see samples/scenes/dialogue.yaml) and attach again"
@@ -292,14 +292,14 @@ def store_line_audio(upload: str | Path | None, upload_dir: str | Path, limits: 
         raise MediaError("no audio uploaded or recorded")
     name = Path(upload).name
     validate_media(upload, limits, need_video=False)
-    wave = load_audio(upload, sample_rate=LINE_AUDIO_RATE, limits=limits)
-    seconds = len(wave) / LINE_AUDIO_RATE
+    wave = load_audio(upload, sample_rate=SPEECH_RATE, limits=limits)
+    seconds = len(wave) / SPEECH_RATE
     if seconds > limits.max_duration:
         raise MediaError(f"{name}: {seconds:.1f} s long, more than the limit {limits.max_duration:g} s; trim it")
     if seconds < 0.05 or not np.isfinite(wave).all() or float(np.abs(wave).max()) < 1e-4:
         raise MediaError(f"{name}: the audio is empty or silent; upload or record the line's speech")
     digest = hashlib.sha256(wave.astype(np.float32).tobytes()).hexdigest()[:16]
-    return save_wav(Path(upload_dir) / f"line-{digest}.wav", wave, LINE_AUDIO_RATE)
+    return save_wav(Path(upload_dir) / f"line-{digest}.wav", wave, SPEECH_RATE)
 
 
 def _parse_for_attach(text: str, fmt: str, upload_dir: Path) -> Scene:

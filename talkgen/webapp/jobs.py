@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, MediaError
 from talkgen.media import MediaLimits
 from talkgen.pipelines.dub import MAX_FACES
@@ -92,7 +93,7 @@ def default_model_installed() -> bool:
 
 
 def new_speech(
-    audio_path: str | Path | None, text: str | None, voice: str, limits: MediaLimits, sample_rate: int = 16_000
+    audio_path: str | Path | None, text: str | None, voice: str, limits: MediaLimits, sample_rate: int = SPEECH_RATE
 ) -> np.ndarray:
     """The new speech as (N,) float32 at 16 kHz: an uploaded/recorded file, else ``text`` spoken."""
     from talkgen.pipelines.dub import SPEECH_RATE, load_speech
