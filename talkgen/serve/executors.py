@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from talkgen.errors import ConfigError
 from talkgen.serve.ledger import Ledger
-from talkgen.serve.worker import WorkerConfig, ledger_path, owner_pid, worker_process_main
+from talkgen.serve.worker import WorkerConfig, ledger_path, owner_pid, remove_scratch, worker_process_main
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,9 @@ class LocalExecutor:
         logger.info("started worker %d (pid %s) on %s", slot, proc.pid, config.device)
 
     def start(self) -> None:
+        removed = remove_scratch(self.config.data_dir)  # attempts of workers that are no longer alive
+        if removed:
+            logger.info("removed %d scratch folder(s) of attempts whose worker is gone", removed)
         with self._lock:
             for slot in range(len(self._procs)):
                 self._spawn(slot)
@@ -124,6 +127,7 @@ class LocalExecutor:
                 if proc is not None and not proc.is_alive() and not self._halt.is_set():
                     proc.join(0)
                     logger.warning("worker %d (pid %s) exited with %s; restarting", slot, proc.pid, proc.exitcode)
+                    remove_scratch(self.config.data_dir, {proc.pid})
                     self.restarts += 1
                     self._spawn(slot)
             ours = {p.pid: p for p in self._procs if p is not None}
@@ -135,6 +139,7 @@ class LocalExecutor:
                 )
                 os.kill(pid, signal.SIGKILL)
                 ours[pid].join(5)
+                remove_scratch(self.config.data_dir, {pid})
                 ledger.cancelled(job.id, job.lease_owner)
         ledger.reap()
 
@@ -153,6 +158,7 @@ class LocalExecutor:
                 if proc.is_alive():
                     proc.kill()
                     proc.join(5)
+            remove_scratch(self.config.data_dir, {p.pid for p in self._procs if p is not None})
 
 
 class RayExecutor:

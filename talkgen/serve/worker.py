@@ -108,7 +108,7 @@ def client_message(exc: BaseException) -> str:
 
 def execute(ledger: Ledger, store: ContentStore, job: Job, owner: str, config: WorkerConfig) -> str:
     """Run one claimed job to its end; returns the resulting state (or ``"lost"`` if the lease was lost)."""
-    work = Path(config.data_dir) / "work" / f"{job.id}.{job.attempts}.{uuid.uuid4().hex[:6]}"
+    work = scratch_root(config.data_dir) / f"{job.id}.{job.attempts}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
     inputs_dir, out_dir = work / "inputs", work / "out"
     out_dir.mkdir(parents=True)
     inputs_dir.mkdir()
@@ -171,8 +171,52 @@ def run_worker(config: WorkerConfig, should_stop: Callable[[], bool], *, owner: 
     return done
 
 
+def scratch_root(data_dir: str | os.PathLike) -> Path:
+    """Where attempts keep their inputs and outputs while they run: ``<data>/work/<job>.<attempt>.<pid>.<tag>``."""
+    return Path(data_dir) / "work"
+
+
+def remove_scratch(data_dir: str | os.PathLike, pids: set[int] | None = None) -> int:
+    """Remove the scratch folders of attempts whose worker is gone: those of ``pids``, or (None) of every pid that
+    is not a live process. Returns how many were removed."""
+    removed = 0
+    root = scratch_root(data_dir)
+    for folder in root.iterdir() if root.is_dir() else ():
+        parts = folder.name.rsplit(".", 2)
+        pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+        if pid is None or (pid in pids if pids is not None else not _alive(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """Watchdog thread: the worker ends (at once, mid-job if need be) when its server process is gone. Its lease
+    then expires and a restarted server hands the job to a new worker, as after any crash."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                logger.warning("server (pid %d) is gone: worker %d exits", parent, os.getpid())
+                os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
 def worker_process_main(config: WorkerConfig, stop_event) -> None:  # noqa: ANN001 - multiprocessing.Event
     """Entry point of a spawned local worker process."""
+    _exit_with_parent(os.getppid())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     if config.device.startswith("cuda"):
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", config.device.partition(":")[2] or "0")

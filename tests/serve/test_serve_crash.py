@@ -8,8 +8,10 @@ import random
 import signal
 import threading
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 
 from talkgen.serve.executors import LocalExecutor
 from talkgen.serve.jobs import SayRequest, run_say
@@ -96,6 +98,7 @@ def test_sigkilled_workers_lose_no_job(tmp_path, say_request):
 
     assert kills >= 10
     assert executor.restarts >= 10
+    assert not list((data / "work").iterdir()), "scratch folders of killed attempts are removed"
     assert not violations, violations[:5]
     jobs = {job.id: job for job in ledger.list(limit=100)[0]}
     assert len(jobs) == 30 and all(job.state in ("succeeded", "failed") for job in jobs.values()), ledger.counts()
@@ -147,3 +150,50 @@ def test_api_killed_mid_submit_keeps_idempotency(tmp_path, server_factory, say_r
         assert again.json()["timings"]["created_at"] == created_at and again.json()["id"] == "r1"
         assert client.put("/v1/jobs/r1", json=say_request("another body")).status_code == 409
     server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_no_worker_outlives_a_sigkilled_server(tmp_path, server_factory, say_request):
+    data = tmp_path / "data"
+    server = server_factory("--workers", "2", data=data).start()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").json()["workers"] != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        client.put("/v1/jobs/long", json=say_request(SENTENCE.format(i=0) * 40))
+        time.sleep(1.0)
+    workers = _children(server.proc.pid)  # the spawned workers (and multiprocessing's resource tracker)
+    assert workers, "the server has worker processes"
+    server.kill()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in workers if Path(f"/proc/{p}").exists() and "Z" not in _state(p)], "a worker survived"
+    # a restarted server reclaims the job the dead worker held, and no scratch folder of it stays behind
+    server = server_factory("--workers", "1", "--lease", "2", data=data).start()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/v1/jobs/long").json()["state"] not in TERMINAL and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert client.get("/v1/jobs/long").json()["state"] == "succeeded"
+    server.stop()
+    assert not list((data / "work").iterdir())
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
