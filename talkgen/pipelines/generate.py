@@ -62,7 +62,8 @@ def prepare_pipeline(pipe, options: GenerateOptions) -> None:
     import torch
 
     try:
-        pipe.to(dtype=getattr(torch, options.dtype))
+        if options.dtype != "float32":  # pipelines load in float32; casting to it again only warns
+            pipe.to(dtype=getattr(torch, options.dtype))
         if options.cpu_offload:
             pipe.enable_model_cpu_offload(device=options.device)
         else:
@@ -113,6 +114,7 @@ def generate_scene_file(
     plan = plan_scene(chosen, CachedTiming(speech_timing))
     pipe, model_info = load_pipeline("talking", options.model, options.random_weights)
     prepare_pipeline(pipe, options)
+    pipe.set_progress_bar_config(disable=True)  # progress goes through ``progress`` (one bar in the CLI)
     report = progress or (lambda fraction, message: None)
     report(0.05, "planned; loading the model")
     total = max(1, len(plan.clips) * options.steps)
