@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from talkgen.errors import ConfigError
+from talkgen.pipelines.defaults import DUB_STEPS
 
 
 def dub(
@@ -23,7 +24,7 @@ def dub(
         None, "--model", help="Pipeline folder (default: $TALKGEN_MODEL_DIR, then the checkout's models/talkgen-tiny)."
     ),
     random_weights: bool = typer.Option(False, "--random-weights", help="Untrained tiny weights (a smoke test)."),
-    steps: int = typer.Option(20, "--steps", help="Sampling steps."),
+    steps: int = typer.Option(DUB_STEPS, "--steps", help="Sampling steps."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     max_side: int = typer.Option(256, "--max-side", help="Longest processing side in pixels."),
     crf: int = typer.Option(10, "--crf", help="H.264 quality of the output: 0 lossless, 10 default, 18 smaller."),

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from talkgen.pipelines.defaults import GENERATE_STEPS
+
 
 def generate(
     script: Path = typer.Argument(..., help="A .yaml scene script or a .fountain screenplay."),
@@ -15,7 +17,7 @@ def generate(
     ),
     random_weights: bool = typer.Option(False, "--random-weights", help="Untrained tiny weights (a smoke test)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (one generator per clip)."),
-    steps: int = typer.Option(20, "--steps", min=1, help="Sampling steps per window."),
+    steps: int = typer.Option(GENERATE_STEPS, "--steps", min=1, help="Sampling steps per window."),
     size: int = typer.Option(128, "--size", min=16, help="Square frame size in pixels (multiple of 16)."),
     fps: float | None = typer.Option(None, "--fps", help="Frame rate (default: the script's)."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),

@@ -188,7 +188,9 @@ def dub_case(lipsync, rc: RenderedCase, *, steps: int | None = None, seed: int =
 
     if rc.source_frames is None:
         raise ValueError(f"case {rc.case.name!r} is not a dub case")
-    kwargs = {} if steps is None else {"num_inference_steps": steps}
+    from talkgen.pipelines.dub import DubConfig
+
+    defaults = DubConfig()  # what `talkgen dub` runs: its steps and its output encode
     out = lipsync(
         rc.source_frames,
         rc.audio,
@@ -196,10 +198,10 @@ def dub_case(lipsync, rc: RenderedCase, *, steps: int | None = None, seed: int =
         fps=rc.case.fps,
         length_policy="trim",
         generator=torch.Generator().manual_seed(seed),
-        **kwargs,
+        num_inference_steps=defaults.steps if steps is None else steps,
     )
     with tempfile.TemporaryDirectory(prefix="talkgen-bench-") as tmp:
-        path = write_video(Path(tmp) / "dub.mp4", out.frames, rc.case.fps, rc.audio, rc.sample_rate)
+        path = write_video(Path(tmp) / "dub.mp4", out.frames, rc.case.fps, rc.audio, rc.sample_rate, crf=defaults.crf)
         frames, _ = read_video(path)
     return frames
 

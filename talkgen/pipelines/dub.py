@@ -18,6 +18,7 @@ import numpy as np
 from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, MediaError
 from talkgen.media.limits import MediaLimits
+from talkgen.pipelines.defaults import DUB_STEPS
 from talkgen.pipelines.mouth import LENGTH_POLICIES, parse_extent, parse_face
 
 MAX_FACES = 4  # faces tracked when one of them is chosen by index or box
@@ -40,7 +41,7 @@ class DubConfig:
     extent: str = "mouth"
     face: str = "all"
     length_policy: str = "pad"
-    steps: int = 20
+    steps: int = DUB_STEPS
     seed: int = 0
     max_side: int | None = 256
     max_faces: int | None = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from talkgen.errors import ConfigError
+from talkgen.pipelines.defaults import GENERATE_STEPS
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -22,7 +23,7 @@ class GenerateOptions:
     model: Path | None = None
     random_weights: bool = False
     seed: int = 0
-    steps: int = 20
+    steps: int = GENERATE_STEPS
     size: int = 128
     fps: float | None = None
     device: str = "cpu"

@@ -33,6 +33,7 @@ from talkgen import SPEECH_RATE
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.pipelines.base import TalkgenPipeline
+from talkgen.pipelines.defaults import DUB_STEPS
 from talkgen.pipelines.dsc_guidance import (
     DSCFGConfig,
     ds_cfg,
@@ -290,7 +291,7 @@ class LipSyncPipeline(TalkgenPipeline):
         fps: float = 25.0,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 20,
+        num_inference_steps: int = DUB_STEPS,
         guidance: DSCFGConfig | None = None,
         colour_correction: bool = True,
         generator: torch.Generator | None = None,

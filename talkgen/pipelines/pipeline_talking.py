@@ -28,6 +28,7 @@ from diffusers.video_processor import VideoProcessor
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.pipelines.base import TalkgenPipeline
+from talkgen.pipelines.defaults import GENERATE_STEPS
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
 
 logger = logging.getLogger(__name__)
@@ -242,7 +243,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         height: int = 128,
         width: int = 128,
         fps: float = 25.0,
-        num_inference_steps: int = 20,
+        num_inference_steps: int = GENERATE_STEPS,
         guidance: GuidanceConfig | None = None,
         window_frames: int | None = None,
         motion_latent_frames: int = 1,

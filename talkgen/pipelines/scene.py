@@ -22,6 +22,7 @@ import torch
 from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError
 from talkgen.media.images import MAX_IMAGE_PIXELS
+from talkgen.pipelines.defaults import GENERATE_STEPS
 from talkgen.pipelines.guidance import GuidanceConfig
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class SceneRenderConfig:
     """
 
     seed: int = 0
-    num_inference_steps: int = 20
+    num_inference_steps: int = GENERATE_STEPS
     height: int = 128
     width: int = 128
     window_frames: int | None = None

@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from talkgen.errors import TalkgenError
+from talkgen.pipelines.defaults import DUB_STEPS, GENERATE_STEPS
 from talkgen.webapp import handlers, jobs
 from talkgen.webapp.settings import AppSettings
 
@@ -318,7 +319,7 @@ def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> Non
     with gr.Row():
         random_weights = gr.Checkbox(not has_model, label="Untrained random weights (for testing)")
         seed = gr.Number(0, label="Seed", precision=0, minimum=0)
-        steps = gr.Slider(1, 50, value=20, step=1, label="Steps")
+        steps = gr.Slider(1, 50, value=GENERATE_STEPS, step=1, label="Steps")
         size = gr.Dropdown(["32", "64", "128", "256"], value="128", label="Size (pixels)")
         scene = gr.Number(1, label="Scene (Fountain)", precision=0, minimum=1)
     run = gr.Button("Generate", variant="primary", elem_id="generate-button")
@@ -425,7 +426,7 @@ def _dub_tab(settings: AppSettings, results_dir: Path) -> None:
         strength = gr.Slider(0.0, 1.0, value=0.92, step=0.01, label="Strength (noise level tau)")
         extent = gr.Radio(list(jobs.EXTENTS), value="mouth", label="Edit extent")
     with gr.Row():
-        steps = gr.Slider(1, 50, value=20, step=1, label="Steps")
+        steps = gr.Slider(1, 50, value=DUB_STEPS, step=1, label="Steps")
         max_side = gr.Dropdown(["32", "64", "128", "256"], value="128", label="Processing size (longer side)")
         random_weights = gr.Checkbox(not has_model, label="Untrained random weights (for testing)")
         seed = gr.Number(0, label="Seed", precision=0, minimum=0)
