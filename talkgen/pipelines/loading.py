@@ -65,6 +65,29 @@ def model_hashes(folder: Path) -> dict[str, str]:
 
 
 KINDS = ("talking", "lipsync")
+COMPONENT_PACKAGE = "talkgen.models."  # the only non-diffusers/transformers libraries a talkgen folder may name
+
+
+def _import_components(folder: Path) -> None:
+    """Import the talkgen component modules ``model_index.json`` names: diffusers loads a component class only from
+    a library that is already imported (it never imports one itself), and a fresh process has not imported them.
+    Only modules of :mod:`talkgen.models` are imported; any other library is diffusers' to accept or refuse."""
+    import importlib
+    import json
+
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{folder / 'model_index.json'} is not readable JSON ({exc}); expected {LAYOUT}") from None
+    if not isinstance(index, dict):
+        raise WeightsError(f"{folder / 'model_index.json'} is not a JSON object; expected {LAYOUT}")
+    for value in index.values():
+        library = value[0] if isinstance(value, list) and value and isinstance(value[0], str) else ""
+        if library.startswith(COMPONENT_PACKAGE) and library.replace(".", "").replace("_", "").isalnum():
+            try:
+                importlib.import_module(library)
+            except ImportError:
+                raise WeightsError(f"{folder}: component library {library} does not exist in this talkgen") from None
 
 
 def load_pipeline(kind: str, model: Path | None = None, random_weights: bool = False, seed: int = 0):
@@ -89,6 +112,7 @@ def load_pipeline(kind: str, model: Path | None = None, random_weights: bool = F
             from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline as build
         return build(seed=seed), {"path": None, "random_weights": True, "init_seed": seed}
     folder = resolve_model(model)
+    _import_components(folder)
     import torch
 
     if kind == "talking":

@@ -32,6 +32,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from talkgen import SPEECH_RATE
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
+from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.defaults import DUB_STEPS
 from talkgen.pipelines.dsc_guidance import (
@@ -106,7 +107,7 @@ class LipSyncPipeline(TalkgenPipeline):
 
     def __init__(
         self,
-        vae: AutoencoderKLWan,
+        vae: AutoencoderKLWan | PatchPCAAutoencoder,
         text_encoder,
         tokenizer,
         audio_encoder,

@@ -27,6 +27,7 @@ from diffusers.video_processor import VideoProcessor
 
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
+from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.defaults import GENERATE_STEPS
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
@@ -99,7 +100,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
 
     def __init__(
         self,
-        vae: AutoencoderKLWan,
+        vae: AutoencoderKLWan | PatchPCAAutoencoder,
         text_encoder,
         tokenizer,
         audio_encoder,
