@@ -1,6 +1,11 @@
 """The sampling defaults users run (``talkgen generate``, ``talkgen dub``, the app, the API, the bench's model rows),
-in one place. Chosen by measurement on the shipped model: ``benchmarks/bench_defaults.py`` and its table in
-``benchmarks/README.md``. No imports: the light settings modules read these too."""
+in one place. Chosen by measurement on the shipped model (``benchmarks/bench_defaults.py``, table in
+``benchmarks/README.md``): for scene generation every guided candidate (joint CFG 1.5-3, audio-only CFG 2, text 3 /
+audio 5, the HuMo schedule) scored worse lip sync than unguided sampling, and 4 unguided steps were both the best and
+the fastest (0.63 s of compute per video second); for dubbing 8 steps with OmniSync's DS-CFG (peak 4) gave the best
+sync correlation. The HuMo schedule stays one setting away (``GuidanceConfig()``). No imports: the light settings
+modules read these too."""
 
-GENERATE_STEPS = 20  # sampling steps per window of a scene
-DUB_STEPS = 20  # sampling steps of a dub (from sigma = strength down)
+GENERATE_STEPS = 4  # sampling steps per window of a scene
+GENERATE_GUIDANCE = (1.0, 1.0)  # (text, audio) scales, constant over sigma: 1.0 is unguided (one pass per step)
+DUB_STEPS = 8  # sampling steps of a dub (from sigma = strength down)

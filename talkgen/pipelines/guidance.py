@@ -55,6 +55,13 @@ class GuidanceConfig:
             raise ConfigError(f"guidance switch_sigma must lie in [0, 1], got {self.switch_sigma}")
 
     @classmethod
+    def default(cls) -> GuidanceConfig:
+        """What scene generation uses unless told otherwise (:data:`talkgen.pipelines.defaults.GENERATE_GUIDANCE`)."""
+        from talkgen.pipelines.defaults import GENERATE_GUIDANCE
+
+        return cls.constant(*GENERATE_GUIDANCE)
+
+    @classmethod
     def constant(cls, text_scale: float, audio_scale: float) -> GuidanceConfig:
         """Scales that do not change over sigma."""
         return cls(text_scale, audio_scale, None, None, 1.0)

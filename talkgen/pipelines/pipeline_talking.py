@@ -262,7 +262,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             image: optional reference first frame ((H, W, 3) uint8 or (B, 3, H, W) in [0, 1]).
             negative_prompt: text of the unconditional pass (default: empty).
             num_frames: video frames, 4 k + 1. height, width: pixels (multiples of 16). fps: video frame rate.
-            num_inference_steps: scheduler steps per window. guidance: CFG settings (default ``GuidanceConfig()``).
+            num_inference_steps: scheduler steps per window.
+            guidance: CFG settings (default ``GuidanceConfig.default()``).
             window_frames: video frames per window (4 k + 1) for long takes; None: the pipeline's
                 ``config.window_frames`` (the clip length the model was trained on), or one window when that is unset.
             motion_latent_frames: latent frames each window shares with (and is conditioned on from) the previous one.
@@ -275,7 +276,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             :class:`TalkingCharacterPipelineOutput` with ``frames`` (B, num_frames, H, W, 3) for ``np``.
         """
         # 1. Check inputs.
-        guidance = guidance or GuidanceConfig()
+        guidance = guidance or GuidanceConfig.default()
         self._check_inputs(num_frames, height, width, fps, num_inference_steps)
         if output_type not in ("np", "pt", "latent"):
             raise ValueError(f"output_type must be np, pt or latent, got {output_type!r}")

@@ -46,7 +46,7 @@ class SceneRenderConfig:
     height: int = 128
     width: int = 128
     window_frames: int | None = None
-    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig.default)
 
     def __post_init__(self) -> None:
         if self.num_inference_steps < 1:
