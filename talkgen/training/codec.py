@@ -46,7 +46,7 @@ def fit_codec(config: TrainConfig, progress: bool = False) -> Path:
         render_full_clip(config, i)["video"]
         for i in tqdm(range(config.codec_clips), desc="render clips", disable=not progress)
     ]
-    fitted = codec.fit(clips)
+    fitted = codec.fit(clips, stats_scale=config.codec_stats_scale)
     held_out = [render_full_clip(config, HELD_OUT_SEED - config.data_seed + k)["video"] for k in
                 range(config.validation_samples)]  # fmt: skip
     with torch.no_grad():
@@ -61,6 +61,7 @@ def fit_codec(config: TrainConfig, progress: bool = False) -> Path:
     report = {
         "clips": config.codec_clips,
         "z_dim": codec.config.z_dim,
+        "stats_scale": config.codec_stats_scale,
         "fit_psnr_db": fitted["psnr_db"],
         "explained_variance": fitted["explained"],
         "held_out_clips": len(held_out),

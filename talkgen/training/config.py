@@ -29,7 +29,8 @@ class TrainConfig:
         task: ``"dit"`` (flow matching on VAE latents), ``"vae"`` (reconstruction + KL) or ``"audio"`` (built-in
             audio encoder pretraining on the synthetic world's mouth parameters, :mod:`talkgen.training.audio`) or
             ``"codec"`` (fitting the tiny preset's patch codec on ``codec_clips`` clips,
-            :mod:`talkgen.training.codec`).
+            :mod:`talkgen.training.codec`; ``codec_stats_scale``: ``global``, one latent scale, or ``channel``,
+            each principal component scaled to unit variance).
         preset: model preset name. ``*_overrides``: kwargs replacing the preset's for that component.
         output_dir: where checkpoints (``checkpoint-<step>/``) and ``log.jsonl`` go. resume_from: a checkpoint dir,
             ``"latest"`` (newest under ``output_dir``) or None.
@@ -97,6 +98,7 @@ class TrainConfig:
     latent_cache_max_frames: int = 81
     audio_encoder_path: str | None = None
     codec_clips: int = 64
+    codec_stats_scale: str = "global"
     text_len: int = 64
     steps: int = 1000
     batch_size: int = 2
@@ -200,6 +202,8 @@ class TrainConfig:
             raise ConfigError("latent_cache is for DiT runs on the synthetic world: unset data_dir and foundation_dir")
         if self.codec_clips < 1:
             raise ConfigError(f"codec_clips must be >= 1, got {self.codec_clips}")
+        if self.codec_stats_scale not in ("global", "channel"):
+            raise ConfigError(f"codec_stats_scale must be global or channel, got {self.codec_stats_scale!r}")
         if self.latent_cache_clips < 1 or self.latent_cache_max_frames < self.num_frames:
             raise ConfigError(
                 f"latent_cache_clips must be >= 1 and latent_cache_max_frames >= num_frames ({self.num_frames}), got"

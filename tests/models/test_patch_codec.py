@@ -67,3 +67,26 @@ def test_pipelines_read_the_codec_scale_factors():
     assert (pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal) == (8, 4)
     with pytest.raises(ValueError, match="temperal_downsample"):
         PatchPCAAutoencoder(z_dim=8, patch_size=4)
+
+
+def test_channel_stats_give_every_principal_component_unit_variance():
+    from talkgen.models.latents import normalize_latents
+
+    gen = torch.Generator().manual_seed(1)
+    scales = torch.tensor([8.0, 2.0, 0.5, 0.1])  # components of very different variance, as in rendered clips
+    basis = torch.linalg.qr(torch.randn(768, 4, generator=gen))[0].T
+
+    def clip() -> torch.Tensor:
+        patches = (torch.randn(3 * 2 * 2, 4, generator=gen) * scales) @ basis
+        return PatchPCAAutoencoder(z_dim=768)._ungroup(patches.reshape(1, 3, 2, 2, 768))[0]
+
+    clips = [clip() for _ in range(64)]
+    codec = PatchPCAAutoencoder(z_dim=4)
+    codec.fit(clips, stats_scale="channel")
+    stds = torch.tensor(codec.config.latents_std)
+    assert stds.max() / stds.min() > 5  # the raw components differ widely in scale
+    z = torch.cat([normalize_latents(codec, codec.encode(c[None]).latent_dist.mode()) for c in clips])
+    per_channel = z.transpose(0, 1).reshape(4, -1).std(dim=1)  # over the patches the fit saw
+    torch.testing.assert_close(per_channel, torch.ones(4), atol=0.05, rtol=0)
+    with pytest.raises(ValueError, match="global or channel"):
+        codec.fit(clips, stats_scale="pixel")
