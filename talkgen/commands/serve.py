@@ -53,6 +53,9 @@ def serve(
     data: Path = typer.Option(Path("talkgen-data"), "--data", help="Ledger, store and scratch directory."),
     token_file: Path | None = typer.Option(None, "--token-file", help="Accepted tokens, one per line."),
     webhook_secret_file: Path | None = typer.Option(None, "--webhook-secret-file", help="HMAC key for webhooks."),
+    webhook_allow: list[str] = typer.Option(  # noqa: B006 - typer reads the default
+        [], "--webhook-allow", help="Address or network webhooks may reach besides public ones (repeatable)."
+    ),
     lease: float = typer.Option(30.0, "--lease", help="Job lease in seconds."),
     max_queue: int = typer.Option(1000, "--max-queue", help="Unfinished jobs before submissions get 429."),
     max_upload_mb: int = typer.Option(2048, "--max-upload-mb", help="Largest accepted upload."),
@@ -72,8 +75,11 @@ def serve(
         max_queue=max_queue,
         max_upload_bytes=max_upload_mb << 20,
         webhook_secret=load_webhook_secret(webhook_secret_file),
+        webhook_allow=tuple(webhook_allow),
     )
-    typer.echo(f"talkgen serve: http://{host}:{port} (docs at /docs), data in {settings.data_dir}", err=True)
+    typer.echo(
+        f"talkgen serve: http://{host}:{port} (OpenAPI at /openapi.json), data in {settings.data_dir}", err=True
+    )
     run_server(settings)
 
 

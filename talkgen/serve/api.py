@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from talkgen import __version__
-from talkgen.errors import MediaError, TalkgenError
+from talkgen.errors import ConfigError, MediaError, TalkgenError
 from talkgen.serve.executors import make_executor
 from talkgen.serve.jobs import (
     REQUEST_ADAPTER,
@@ -47,7 +47,7 @@ from talkgen.serve.jobs import (
 from talkgen.serve.ledger import STATES, JobConflict, JobNotFound, Ledger, QueueFull
 from talkgen.serve.settings import ServeSettings
 from talkgen.serve.store import ContentStore, ObjectTooLarge
-from talkgen.serve.webhooks import WebhookDispatcher
+from talkgen.serve.webhooks import WebhookDispatcher, check_webhook_url
 from talkgen.serve.worker import WorkerConfig, ledger_path
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,13 @@ _STATUS = {
     ModelUnavailable: 422,
     MediaError: 415,
 }
+
+
+class WebhookRefused(TalkgenError):
+    """A webhook URL the policy refuses (HTTP 422)."""
+
+
+_STATUS[WebhookRefused] = 422
 
 
 class BodyLimitMiddleware:
@@ -213,7 +220,9 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         threads[0].start()
         dispatcher = None
         if settings.webhook_secret:
-            dispatcher = WebhookDispatcher(Ledger(ledger_path(data_dir)), settings.webhook_secret)
+            dispatcher = WebhookDispatcher(
+                Ledger(ledger_path(data_dir)), settings.webhook_secret, allow=settings.webhook_allow
+            )
             dispatcher.start()
         executor = None
         if start_executor:
@@ -329,6 +338,11 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
                 raise TalkgenError(f"input {name!r} (sha256:{sha}) was not uploaded; PUT it to /v1/uploads first")
         if request.webhook_url is not None and not settings.webhook_secret:
             raise TalkgenError("webhook_url given but the server has no webhook secret (TALKGEN_WEBHOOK_SECRET)")
+        if request.webhook_url is not None:
+            try:
+                check_webhook_url(str(request.webhook_url), settings.webhook_allow)
+            except ConfigError as exc:
+                raise WebhookRefused(str(exc)) from None
         job, created = ledger().submit(
             job_id,
             kind.name,

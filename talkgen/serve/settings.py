@@ -67,6 +67,8 @@ class ServeSettings:
         cancel_grace_s: a running job ignoring its cancel this long gets its worker killed.
         reap_s: reaper period in the API process.
         webhook_secret: HMAC key for webhooks; None = webhooks are refused at submit.
+        webhook_allow: addresses or networks (``127.0.0.1``, ``10.0.0.0/8``) webhooks may reach besides public
+            addresses; loopback, link-local, private and reserved ones are refused otherwise.
     """
 
     data_dir: Path
@@ -82,6 +84,7 @@ class ServeSettings:
     cancel_grace_s: float = 10.0
     reap_s: float = 2.0
     webhook_secret: bytes | None = field(default=None, repr=False)
+    webhook_allow: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -95,6 +98,13 @@ class ServeSettings:
             raise ConfigError("lease_s and reap_s must be > 0, cancel_grace_s >= 0")
         if self.max_queue < 1 or self.max_body_bytes < 1024 or self.max_upload_bytes < 1024:
             raise ConfigError("max_queue must be >= 1 and the byte limits >= 1024")
+        for entry in self.webhook_allow:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"--webhook-allow {entry!r} is not an address or network (e.g. 10.0.0.0/8)"
+                ) from None
         if not self.tokens and not is_loopback(self.host):
             raise ConfigError(
                 f"refusing to listen on {self.host} without auth: give --token-file or set {TOKENS_ENV}, "

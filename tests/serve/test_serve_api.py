@@ -169,12 +169,12 @@ def test_signed_webhook_delivered_with_retry(tmp_path, say_request):
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     secret = b"webhook-secret"
     try:
-        with _client(tmp_path / "d", webhook_secret=secret) as client:
+        with _client(tmp_path / "d", webhook_secret=secret, webhook_allow=("127.0.0.1",)) as client:
             r = client.put("/v1/jobs/w", json=say_request("hi", webhook_url=url))
             assert r.status_code == 201
             client.post("/v1/jobs/w/cancel")
         ledger = Ledger(ledger_path(tmp_path / "d"))
-        dispatcher = WebhookDispatcher(ledger, secret, backoff_s=0.01)
+        dispatcher = WebhookDispatcher(ledger, secret, backoff_s=0.01, allow=("127.0.0.1",))
         assert dispatcher.run_due() == 0  # receiver answers 500 the first time
         time.sleep(0.05)
         assert dispatcher.run_due() == 1
@@ -244,3 +244,72 @@ def test_chunked_body_over_the_limit_is_413(tmp_path, say_request):
         assert "content-length" not in {k.lower() for k in r.request.headers}
         assert r.status_code == 413 and "limit of 4096" in r.json()["error"]["message"]
         assert client.get("/v1/jobs/big").status_code == 404  # nothing was queued
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://169.254.169.254/latest/meta-data", "not a public address"),
+        ("http://10.1.2.3/hook", "not a public address"),
+        ("http://localhost:9/hook", "not a public address"),
+        ("http://[::1]:9/hook", "not a public address"),
+        ("http://user:pass@127.0.0.1:9/hook", "credentials"),
+    ],
+)
+def test_webhook_urls_that_reach_inside_are_refused_at_submission(tmp_path, say_request, url, message):
+    with _client(tmp_path / "d", webhook_secret=b"s") as client:
+        r = client.put("/v1/jobs/w", json=say_request("hi", webhook_url=url))
+        assert r.status_code == 422 and message in r.json()["error"]["message"], r.text
+        assert client.get("/v1/jobs/w").status_code == 404
+
+
+def test_webhook_policy_pins_the_checked_address_and_allowlists_networks():
+    from talkgen.errors import ConfigError
+    from talkgen.serve.webhooks import check_webhook_url
+
+    def resolver(*addresses):
+        return lambda host, port, type=None: [(2, 1, 6, "", (a, port)) for a in addresses]
+
+    target = check_webhook_url("https://hooks.example.com/t?a=1", resolve=resolver("93.184.216.34"))
+    assert (target.address, target.port, target.path, target.host) == (
+        "93.184.216.34",
+        443,
+        "/t?a=1",
+        "hooks.example.com",
+    )
+    with pytest.raises(ConfigError, match="10.0.0.5"):  # one private answer among public ones is enough to refuse
+        check_webhook_url("http://hooks.example.com/", resolve=resolver("93.184.216.34", "10.0.0.5"))
+    allowed = check_webhook_url("http://hooks.example.com/", ("10.0.0.0/8",), resolve=resolver("10.0.0.5"))
+    assert allowed.address == "10.0.0.5"
+
+
+class _Redirector(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        self.hits.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(302)
+        self.send_header("Location", "/elsewhere")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_redirects_are_not_followed(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ledger = Ledger(ledger_path(tmp_path / "d"))
+        ledger.submit("r", "say", {}, webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook")
+        job = ledger.claim("me", 30)
+        ledger.fail(job.id, "me", "boom", retryable=False)
+        dispatcher = WebhookDispatcher(ledger, b"s", max_attempts=1, allow=("127.0.0.1",))
+        assert dispatcher.run_due() == 0
+        (row,) = ledger.outbox()
+        assert row["state"] == "dead" and "redirects are not followed" in row["last_error"], row
+        assert _Redirector.hits == ["/hook"]
+        ledger.close()
+    finally:
+        server.shutdown()
