@@ -28,7 +28,7 @@ def _client(server: str | None, token_file: Path | None):
         tokens = [line for line in lines if line and not line.startswith("#")]
         if not tokens:
             raise ConfigError(f"token file {token_file} holds no token")
-        token = tokens[0]
+        token = tokens[0].split()[-1]  # a server's token file may say `client TOKEN`
     return Client(server, token)
 
 
@@ -51,7 +51,9 @@ def serve(
     workers: int = typer.Option(1, "--workers", help="Worker processes / Ray actors (0 = API only)."),
     executor: str = typer.Option("local", "--executor", help="local | ray | none."),
     data: Path = typer.Option(Path("talkgen-data"), "--data", help="Ledger, store and scratch directory."),
-    token_file: Path | None = typer.Option(None, "--token-file", help="Accepted tokens, one per line."),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", help="Tokens, one per line: TOKEN (admin) or `client TOKEN` (own jobs only)."
+    ),
     webhook_secret_file: Path | None = typer.Option(None, "--webhook-secret-file", help="HMAC key for webhooks."),
     webhook_allow: list[str] = typer.Option(  # noqa: B006 - typer reads the default
         [], "--webhook-allow", help="Address or network webhooks may reach besides public ones (repeatable)."
@@ -62,15 +64,17 @@ def serve(
 ) -> None:
     """Run the batch HTTP API with its job ledger and workers."""
     from talkgen.serve.api import serve as run_server
-    from talkgen.serve.settings import ServeSettings, load_tokens, load_webhook_secret
+    from talkgen.serve.settings import ServeSettings, load_token_scopes, load_webhook_secret
 
+    tokens, client_tokens = load_token_scopes(token_file)
     settings = ServeSettings(
         data_dir=data,
         host=host,
         port=port,
         executor=executor,
         workers=workers,
-        tokens=load_tokens(token_file),
+        tokens=tokens,
+        client_tokens=client_tokens,
         lease_s=lease,
         max_queue=max_queue,
         max_upload_bytes=max_upload_mb << 20,

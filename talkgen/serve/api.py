@@ -19,11 +19,13 @@ under their hash. Every refusal is a 4xx whose JSON ``error.message`` names the 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import re
 import threading
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -267,10 +269,23 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
             {"error": {"type": type(exc).__name__, "message": str(exc)}}, status_code=status, headers=headers
         )
 
-    def require_token(authorization: str | None = Header(None, description="Bearer token")) -> None:
-        # TokenMiddleware has already refused bad tokens; this keeps the header in the OpenAPI description
+    clients = {hashlib.sha256(t.encode()).hexdigest()[:16] for t in settings.client_tokens}
+
+    def require_token(authorization: str | None = Header(None, description="Bearer token")) -> Caller:
+        """Who calls: TokenMiddleware has already refused bad tokens; this names the caller (and documents the
+        header in the OpenAPI description)."""
         if not token_ok(authorization, tokens):
             raise _Unauthorized()
+        if not tokens:
+            return Caller(None, admin=True)
+        tag = hashlib.sha256((authorization or "").partition(" ")[2].strip().encode()).hexdigest()[:16]
+        return Caller(tag, admin=tag not in clients)
+
+    def visible(job, caller: Caller):
+        """``job`` if ``caller`` may see it; a client token's view of another's job is "no such job"."""
+        if not caller.admin and job.submitter != caller.tag:
+            raise JobNotFound(f"no job with id {job.id!r}")
+        return job
 
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
@@ -327,7 +342,9 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         return {"ref": f"sha256:{digest}", "name": name, "size": size, "content": description}
 
     @app.put("/v1/jobs/{job_id}", tags=["jobs"], dependencies=auth, status_code=201)
-    def submit(request: JobRequest, job_id: str = job_id_param) -> JSONResponse:
+    def submit(
+        request: JobRequest, job_id: str = job_id_param, caller: Caller = Depends(require_token)
+    ) -> JSONResponse:
         """Submit a job; the same id and body again returns the same job (200); another body is a 409."""
         kind = get_kind(request.kind)
         kind.check_runnable(request)
@@ -351,12 +368,13 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
             max_attempts=request.max_attempts,
             webhook_url=str(request.webhook_url) if request.webhook_url else None,
             max_unfinished=settings.max_queue,
+            submitter=caller.tag,
         )
         return JSONResponse(job.public(), status_code=201 if created else 200)
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"], dependencies=auth)
-    def status(job_id: str = job_id_param) -> dict[str, Any]:
-        return ledger().get(job_id).public()
+    def status(job_id: str = job_id_param, caller: Caller = Depends(require_token)) -> dict[str, Any]:
+        return visible(ledger().get(job_id), caller).public()
 
     @app.get("/v1/jobs", tags=["jobs"], dependencies=auth)
     def list_jobs(
@@ -364,21 +382,24 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         kind: str | None = Query(None, max_length=32),
         cursor: int = Query(0, ge=0, le=2**63 - 1),  # SQLite integers are 64-bit
         limit: int = Query(50, ge=1, le=500),
+        caller: Caller = Depends(require_token),
     ) -> dict[str, Any]:
-        jobs, next_cursor = ledger().list(state=state_, kind=kind, after=cursor, limit=limit)
+        mine = None if caller.admin else caller.tag
+        jobs, next_cursor = ledger().list(state=state_, kind=kind, after=cursor, limit=limit, submitter=mine)
         return {"jobs": [j.public() for j in jobs], "next_cursor": next_cursor}
 
     @app.post("/v1/jobs/{job_id}/cancel", tags=["jobs"], dependencies=auth)
-    def cancel(job_id: str = job_id_param) -> dict[str, Any]:
+    def cancel(job_id: str = job_id_param, caller: Caller = Depends(require_token)) -> dict[str, Any]:
+        visible(ledger().get(job_id), caller)
         return ledger().request_cancel(job_id).public()
 
     @app.get("/v1/jobs/{job_id}/events", tags=["jobs"], dependencies=auth)
-    def events(job_id: str = job_id_param) -> dict[str, Any]:
-        ledger().get(job_id)
+    def events(job_id: str = job_id_param, caller: Caller = Depends(require_token)) -> dict[str, Any]:
+        visible(ledger().get(job_id), caller)
         return {"events": ledger().events(job_id)}
 
-    def _succeeded(job_id: str):
-        job = ledger().get(job_id)
+    def _succeeded(job_id: str, caller: Caller):
+        job = visible(ledger().get(job_id), caller)
         if job.state != "succeeded":
             raise _NotReady(f"job {job_id!r} is {job.state}; results exist once it succeeded")
         return job
@@ -388,23 +409,33 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         return JSONResponse({"error": {"type": "NotReady", "message": str(exc)}}, status_code=409)
 
     @app.get("/v1/jobs/{job_id}/result", tags=["results"], dependencies=auth)
-    def result(job_id: str = job_id_param) -> dict[str, Any]:
+    def result(job_id: str = job_id_param, caller: Caller = Depends(require_token)) -> dict[str, Any]:
         """Manifest of a succeeded job's outputs (name -> sha256, size, url)."""
-        job = _succeeded(job_id)
+        job = _succeeded(job_id, caller)
         outputs = {
             name: out | {"url": f"/v1/jobs/{job.id}/result/{name}"} for name, out in sorted(job.outputs.items())
         }
         return {"id": job.id, "kind": job.kind, "request": job.spec, "outputs": outputs}
 
     @app.get("/v1/jobs/{job_id}/result/{name}", tags=["results"], dependencies=auth)
-    def result_file(job_id: str = job_id_param, name: str = PathParam(..., max_length=100)) -> FileResponse:
-        job = _succeeded(job_id)
+    def result_file(
+        job_id: str = job_id_param, name: str = PathParam(..., max_length=100), caller: Caller = Depends(require_token)
+    ) -> FileResponse:
+        job = _succeeded(job_id, caller)
         if name not in job.outputs:
             raise JobNotFound(f"job {job_id!r} has no output {name!r}; outputs: {', '.join(sorted(job.outputs))}")
         store: ContentStore = state["store"]
         return FileResponse(store.path(job.outputs[name]["sha256"]), filename=name)
 
     return app
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A request's caller: ``tag`` (a short hash of its token; None without auth), whether it sees every job."""
+
+    tag: str | None
+    admin: bool
 
 
 class _Unauthorized(Exception):

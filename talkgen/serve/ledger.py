@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested_at REAL,
     error TEXT,
     webhook_url TEXT,
+    submitter TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
@@ -125,6 +126,7 @@ class Job:
     cancel_requested_at: float | None
     error: str | None
     webhook_url: str | None
+    submitter: str | None
     created_at: float
     started_at: float | None
     finished_at: float | None
@@ -202,6 +204,9 @@ class Ledger:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            if "submitter" not in columns:  # a ledger written before token scopes
+                conn.execute("ALTER TABLE jobs ADD COLUMN submitter TEXT")
 
     # -- plumbing -------------------------------------------------------------------------------------------------
     @contextmanager
@@ -257,10 +262,19 @@ class Ledger:
         return job
 
     def list(
-        self, *, state: str | None = None, kind: str | None = None, after: int = 0, limit: int = 50
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+        submitter: str | None = None,
     ) -> tuple[list[Job], int | None]:
-        """A page of jobs in submission order after cursor ``after``; returns (jobs, next cursor or None)."""
+        """A page of jobs in submission order after cursor ``after`` (only ``submitter``'s when given); returns
+        (jobs, next cursor or None)."""
         query, args = "SELECT * FROM jobs WHERE seq > ?", [after]
+        if submitter is not None:
+            query, args = query + " AND submitter = ?", [*args, submitter]
         if state is not None:
             query, args = query + " AND state = ?", [*args, state]
         if kind is not None:
@@ -298,6 +312,7 @@ class Ledger:
         max_attempts: int = 3,
         webhook_url: str | None = None,
         max_unfinished: int | None = None,
+        submitter: str | None = None,
     ) -> tuple[Job, bool]:
         """Idempotent submit: returns ``(job, created)``.
 
@@ -313,6 +328,8 @@ class Ledger:
         with self._tx() as conn:
             existing = self._get(conn, job_id)
             if existing is not None:
+                if submitter is not None and existing.submitter != submitter:
+                    raise JobConflict(f"job id {job_id!r} is taken; choose another id")
                 if existing.request_hash != digest:
                     raise JobConflict(
                         f"job {job_id!r} already exists with a different request; use a new id or resend the same body"
@@ -327,10 +344,10 @@ class Ledger:
                         f"queue is full ({unfinished} unfinished jobs, limit {max_unfinished}); retry later"
                     )
             conn.execute(
-                "INSERT INTO jobs(id, kind, spec, request_hash, inputs, state, max_attempts, webhook_url, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs(id, kind, spec, request_hash, inputs, state, max_attempts, webhook_url, submitter,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, kind, canonical_json(spec), digest, canonical_json(inputs), QUEUED, max_attempts, webhook_url,
-                 now, now),
+                 submitter, now, now),
             )  # fmt: skip
             self._event(conn, job_id, "submitted", now, kind=kind)
             job = self._require(conn, job_id)

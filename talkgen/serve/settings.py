@@ -23,20 +23,41 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def load_tokens(token_file: str | Path | None = None) -> tuple[str, ...]:
-    """Bearer tokens from ``token_file`` (one per line, ``#`` comments) and the ``TALKGEN_SERVE_TOKENS`` variable."""
+def load_token_scopes(token_file: str | Path | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every accepted token, the client tokens among them) from ``token_file`` and ``TALKGEN_SERVE_TOKENS``.
+
+    One token per line (``#`` comments). A bare token is an admin token (sees every job); ``client TOKEN`` is a client
+    token: it sees, cancels and fetches only the jobs it submitted.
+    """
     tokens: list[str] = []
+    clients: list[str] = []
     if token_file is not None:
         path = Path(token_file)
         if not path.is_file():
             raise ConfigError(f"token file {path} does not exist; create it with one token per line")
-        lines = path.read_text(encoding="utf-8").splitlines()
-        tokens += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        for line in path.read_text(encoding="utf-8").splitlines():
+            words = line.split()
+            if not words or words[0].startswith("#"):
+                continue
+            if len(words) == 2 and words[0] == "client":
+                clients.append(words[1])
+                tokens.append(words[1])
+            elif len(words) == 1:
+                tokens.append(words[0])
+            else:
+                raise ConfigError(
+                    f"token file {path}: a line is `TOKEN` (admin) or `client TOKEN`, got {len(words)} words"
+                )
     tokens += [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
     short = [t for t in tokens if len(t) < MIN_TOKEN_CHARS]
     if short:
         raise ConfigError(f"{len(short)} token(s) shorter than {MIN_TOKEN_CHARS} characters; use long random tokens")
-    return tuple(dict.fromkeys(tokens))
+    return tuple(dict.fromkeys(tokens)), tuple(dict.fromkeys(clients))
+
+
+def load_tokens(token_file: str | Path | None = None) -> tuple[str, ...]:
+    """Every accepted bearer token (see :func:`load_token_scopes`)."""
+    return load_token_scopes(token_file)[0]
 
 
 def load_webhook_secret(secret_file: str | Path | None = None) -> bytes | None:
@@ -60,6 +81,7 @@ class ServeSettings:
         executor: ``local`` (spawned processes), ``ray`` (actors) or ``none`` (API only).
         workers: worker processes/actors (0 = API only).
         tokens: accepted bearer tokens; empty = no auth (loopback only).
+        client_tokens: those of ``tokens`` that see only the jobs they submitted (the others are admin tokens).
         lease_s: job lease; workers heartbeat every ``lease_s / 3``.
         max_queue: queued+running jobs beyond which submissions get HTTP 429.
         max_body_bytes: limit for JSON request bodies (HTTP 413 beyond).
@@ -77,6 +99,7 @@ class ServeSettings:
     executor: str = "local"
     workers: int = 1
     tokens: tuple[str, ...] = ()
+    client_tokens: tuple[str, ...] = ()
     lease_s: float = 30.0
     max_queue: int = 1000
     max_body_bytes: int = 1 << 20
@@ -98,6 +121,8 @@ class ServeSettings:
             raise ConfigError("lease_s and reap_s must be > 0, cancel_grace_s >= 0")
         if self.max_queue < 1 or self.max_body_bytes < 1024 or self.max_upload_bytes < 1024:
             raise ConfigError("max_queue must be >= 1 and the byte limits >= 1024")
+        if set(self.client_tokens) - set(self.tokens):
+            raise ConfigError("every client token must also be an accepted token")
         for entry in self.webhook_allow:
             try:
                 ipaddress.ip_network(entry, strict=False)

@@ -313,3 +313,27 @@ def test_webhook_redirects_are_not_followed(tmp_path):
         ledger.close()
     finally:
         server.shutdown()
+
+
+def test_client_tokens_see_only_their_own_jobs_and_admin_tokens_see_all(tmp_path, say_request):
+    from talkgen.serve.settings import load_token_scopes
+
+    alice, bob = "alice-token-0123456789abcdef", "bob-token-0123456789abcdefgh"
+    token_file = tmp_path / "tokens"
+    token_file.write_text(f"# studio tokens\n{TOKEN}\nclient {alice}\nclient {bob}\n")
+    tokens, clients = load_token_scopes(token_file)
+    assert set(tokens) == {TOKEN, alice, bob} and set(clients) == {alice, bob}
+    h = {name: {"Authorization": f"Bearer {tok}"} for name, tok in (("admin", TOKEN), ("alice", alice), ("bob", bob))}
+    with _client(tmp_path / "d", tokens=tokens, client_tokens=clients) as client:
+        assert client.put("/v1/jobs/a1", json=say_request("hi"), headers=h["alice"]).status_code == 201
+        assert client.put("/v1/jobs/b1", json=say_request("yo"), headers=h["bob"]).status_code == 201
+        assert client.get("/v1/jobs/a1", headers=h["alice"]).status_code == 200
+        for path in ("/v1/jobs/a1", "/v1/jobs/a1/events", "/v1/jobs/a1/result"):
+            assert client.get(path, headers=h["bob"]).status_code == 404, path
+        assert client.post("/v1/jobs/a1/cancel", headers=h["bob"]).status_code == 404
+        assert client.put("/v1/jobs/a1", json=say_request("hi"), headers=h["bob"]).status_code == 409
+        mine = client.get("/v1/jobs", headers=h["bob"]).json()["jobs"]
+        assert [j["id"] for j in mine] == ["b1"]
+        every = client.get("/v1/jobs", headers=h["admin"]).json()["jobs"]
+        assert [j["id"] for j in every] == ["a1", "b1"]
+        assert client.get("/v1/jobs/a1", headers=h["admin"]).status_code == 200
