@@ -32,11 +32,33 @@ def load_image(
     Raises:
         MediaError: missing, unreadable, unsupported or oversized file (names the file and the fix).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
+
+    check_image(path, max_pixels=max_pixels, label=label, fix=fix, shrink=shrink)
+    label = label or Path(path).name
+    try:
+        with Image.open(path, formats=IMAGE_FORMATS) as im:
+            im.load()
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"{label}: the image cannot be decoded ({exc}); {fix}") from None
+
+
+def check_image(
+    path: str | os.PathLike,
+    *,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    label: str | None = None,
+    fix: str = "use a PNG, JPEG or WebP image",
+    shrink: str = "resize it",
+) -> tuple[int, int]:
+    """Check an untrusted image without decoding its pixels: a regular file, PNG/JPEG/WebP, at most ``max_pixels``
+    by its header, structurally valid (``verify``). Returns (width, height); MediaError as :func:`load_image`."""
+    from PIL import Image, UnidentifiedImageError
 
     label = label or Path(path).name
     if not Path(path).is_file():
-        raise MediaError(f"{label}: file not found; {fix}")
+        raise MediaError(f"{label}: file not found (or not a regular file); {fix}")
     try:
         with Image.open(path, formats=IMAGE_FORMATS) as im:
             width, height = im.size
@@ -46,13 +68,11 @@ def load_image(
                     f" {shrink}"
                 )
             im.verify()
-        with Image.open(path, formats=IMAGE_FORMATS) as im:
-            im.load()
-            return ImageOps.exif_transpose(im).convert("RGB")
     except UnidentifiedImageError:
         raise MediaError(f"{label}: not a readable PNG, JPEG or WebP image; {fix}") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise MediaError(f"{label}: the image cannot be decoded ({exc}); {fix}") from None
+    return width, height
 
 
 def save_png(path: str | os.PathLike[str], image) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from talkgen.errors import MediaError
 from talkgen.prompts.scene import (
     MAX_CHARACTERS_PER_SHOT,
     SHOT_MODES,
@@ -122,10 +123,26 @@ class _Reader:
         path = Path(raw).expanduser()
         if not path.is_absolute():
             path = self.base_dir / path
-        if self.check_files and not path.is_file():
+        if not self.check_files:
+            return path
+        if not path.exists():
             raise self.error(
                 node, f"{what} file not found: {raw}", f"paths are relative to the script's folder; {suffix_hint}"
             )
+        if not path.is_file():
+            raise self.error(node, f"{what} {raw} is not a regular file", suffix_hint)
+        try:  # header checks only: a broken or oversized file is refused here, at its line, not at render time
+            if what == "image":
+                from talkgen.media.images import check_image
+
+                check_image(path, label=raw)
+            elif what == "audio":
+                from talkgen.media import probe
+
+                if not probe(path).has_audio:
+                    raise MediaError(f"{raw}: has no audio stream")
+        except MediaError as exc:
+            raise self.error(node, str(exc), suffix_hint) from None
         return path
 
 

@@ -95,12 +95,43 @@ def test_missing_audio_file_and_image(tmp_path):
     text = "characters:\n  - name: Ana\nlines:\n  - speaker: Ana\n    audio: nope.wav\n"
     with pytest.raises(ScriptError, match=r"s\.yaml:5:12: audio file not found: nope\.wav; hint: paths are relative"):
         parse_yaml_scene(text, "s.yaml", base_dir=tmp_path)
-    (tmp_path / "yes.wav").write_bytes(b"RIFF")
+    import numpy as np
+
+    from talkgen.audio.io import save_wav
+
+    save_wav(tmp_path / "yes.wav", np.zeros(1600, np.float32), 16_000)
     scene = parse_yaml_scene(text.replace("nope", "yes"), "s.yaml", base_dir=tmp_path)
     assert scene.lines[0].audio == tmp_path / "yes.wav" and scene.lines[0].text is None
     img = "characters:\n  - name: Ana\n    image: face.png\nlines:\n  - Ana: hi\n"
     with pytest.raises(ScriptError, match=r"s\.yaml:3:12: image file not found"):
         parse_yaml_scene(img, "s.yaml", base_dir=tmp_path)
+
+
+def test_script_check_refuses_broken_files_at_their_line(tmp_path):
+    """Reference images and audio are checked from their headers when the script is read, not at render time."""
+    import struct
+    import zlib
+
+    (tmp_path / "notes.png").write_text("not an image")
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)  # a decompression bomb's header
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    (tmp_path / "folder.wav").mkdir()
+    (tmp_path / "words.wav").write_text("hello")
+    img = "characters:\n  - name: Ana\n    image: {}\nlines:\n  - Ana: hi\n"
+    aud = "characters:\n  - name: Ana\nlines:\n  - speaker: Ana\n    audio: {}\n"
+    cases = [
+        (img.format("notes.png"), r"s\.yaml:3:12: notes\.png: not a readable PNG"),
+        (img.format("bomb.png"), r"s\.yaml:3:12: bomb\.png: .*(more than the limit|decompression bomb)"),
+        (aud.format("folder.wav"), r"s\.yaml:5:12: audio folder\.wav is not a regular file"),
+        (aud.format("words.wav"), r"s\.yaml:5:12: .*words\.wav: not a recognised media file"),
+    ]
+    for text, message in cases:
+        with pytest.raises(ScriptError, match=message):
+            parse_yaml_scene(text, "s.yaml", base_dir=tmp_path)
 
 
 def test_unknown_voice_checked_against_known_list():
