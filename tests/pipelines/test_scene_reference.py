@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from talkgen.errors import MediaError
+from talkgen.errors import MediaError, ScriptError
 from talkgen.pipelines.scene import (
     NEUTRAL_GREY,
     SceneRenderConfig,
@@ -25,7 +25,7 @@ def _png(path, colour, size=(40, 30)):
     return path
 
 
-def _plan(tmp_path, ana_image=None, ben_image=None, mode="continuous"):
+def _plan(tmp_path, ana_image=None, ben_image=None, mode="continuous", check_files=True):
     """Ana speaks first (Person1, left), Ben second; both in frame when ``mode`` is continuous."""
     ana = f"\n    image: {ana_image}" if ana_image else ""
     ben = f"\n    image: {ben_image}" if ben_image else ""
@@ -33,7 +33,7 @@ def _plan(tmp_path, ana_image=None, ben_image=None, mode="continuous"):
         f"shot: {{mode: {mode}}}\ncharacters:\n  - name: Ana{ana}\n  - name: Ben{ben}\n"
         "lines:\n  - Ana: Hi.\n  - Ben: Hello.\n"
     )
-    scene = parse_yaml_scene(text, str(tmp_path / "scene.yaml"))
+    scene = parse_yaml_scene(text, str(tmp_path / "scene.yaml"), check_files=check_files)
     return plan_scene(scene, CachedTiming(estimate_timing))
 
 
@@ -107,7 +107,9 @@ def test_oversized_image_is_refused_before_decoding(tmp_path):
 def test_render_scene_checks_images_before_any_work(tmp_path):
     bad = tmp_path / "bad.webp"
     bad.write_bytes(b"RIFF\0\0\0\0WEBPjunk")
-    plan = _plan(tmp_path, bad)
+    with pytest.raises(ScriptError, match=r"scene\.yaml:4:12: .*bad\.webp: not a readable"):
+        _plan(tmp_path, bad)  # reading the script already refuses it, at its line
+    plan = _plan(tmp_path, bad, check_files=False)  # a plan built without those checks: the render still checks
 
     class NoPipe:
         def __getattr__(self, name):
