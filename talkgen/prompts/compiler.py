@@ -178,11 +178,12 @@ def _ordinal(i: int) -> str:
 
 
 def _shot_phrase(template: Template, shot: ShotText, all_tags: Sequence[str]) -> str:
+    speakers, visible = set(shot.speakers), set(shot.visible)
     fields = {
         "speakers": join_tags(shot.speakers),
         "visible": join_tags(shot.visible),
-        "listeners": join_tags([t for t in shot.visible if t not in shot.speakers]),
-        "others": join_tags([t for t in all_tags if t not in shot.visible]),
+        "listeners": join_tags([t for t in shot.visible if t not in speakers]),
+        "others": join_tags([t for t in all_tags if t not in visible]),
     }
     options = template.speaking if shot.speakers else template.silent
     for text in options:
@@ -198,6 +199,7 @@ def render_prompt(
     descriptions: dict[str, str],
     setting: str = "",
     cast: Sequence[str] | None = None,
+    phrases: Sequence[str] | None = None,
 ) -> str:
     """Render the structured prompt (no budget).
 
@@ -207,6 +209,8 @@ def render_prompt(
         descriptions: tag -> appearance text for the characters to introduce (in tag order); '' = no description.
         setting: the scene description ('' = none).
         cast: every tag of the scene (for ``{others}``); default: the keys of ``descriptions``.
+        phrases: each shot's phrase when already known (they depend on the shots' tags only, not on the details a
+            budget removes): :func:`compile_prompt` renders many times and phrases each shot once.
     """
     fr = template.framing
     parts = [fr["header"].format(count=_count(len(shots)), plural="s" if len(shots) != 1 else "")]
@@ -217,9 +221,11 @@ def render_prompt(
             fr["character"].format(tag=tag, description=d or fr["no_description"]) for tag, d in descriptions.items()
         ]
         parts.append(fr["characters"].format(characters=fr["character_separator"].join(chars).rstrip(". ")))
-    for i, shot in enumerate(shots):
+    if phrases is None:
+        tags = list(cast if cast is not None else descriptions)
+        phrases = [_shot_phrase(template, shot, tags) for shot in shots]
+    for i, (shot, phrase) in enumerate(zip(shots, phrases, strict=True)):
         details = "".join(f", {d.rstrip('. ')}" for d in (shot.expression, shot.action) if d)
-        phrase = _shot_phrase(template, shot, list(cast if cast is not None else descriptions))
         parts.append(fr["clip"].format(ordinal=_ordinal(i), shot=phrase, details=details))
     return " ".join(parts)
 
@@ -257,8 +263,11 @@ def compile_prompt(
     descs = dict(descriptions)
     reductions: list[Reduction] = []
 
+    tags = list(cast if cast is not None else descriptions)
+    phrases = [_shot_phrase(template, shot, tags) for shot in shots]
+
     def text() -> str:
-        return render_prompt(template, shots, descs, setting, cast)
+        return render_prompt(template, shots, descs, setting, cast, phrases)
 
     def fits() -> bool:
         return count_tokens(text()) <= budget
