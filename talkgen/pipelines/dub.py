@@ -145,7 +145,7 @@ def dub_video(
 ) -> DubReport:
     """Dub a video file with new 16 kHz ``speech`` into an H.264 + AAC mp4 carrying the new audio.
 
-    The footage is probed and checked against ``limits`` (:func:`talkgen.media.probe`) before decoding. Mouths come
+    :func:`~talkgen.media.read_video` probes the footage against ``limits`` before decoding. Mouths come
     from ``mouths`` (default: MediaPipe face mesh with ``config.max_faces`` faces).
 
     Raises:
@@ -158,7 +158,6 @@ def dub_video(
 
     config = config or DubConfig()
     started = time.perf_counter()
-    check_footage(video, limits)
     frames, fps = read_video(video, limits)
     if not len(frames):
         raise MediaError(f"{video}: no frames decoded")

@@ -104,9 +104,7 @@ def generate_scene_file(
         seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size
     )
     started = time.perf_counter()
-    scenes = load_scenes(
-        script, voices=known_voices(), file_roots=file_roots, **({"roots_names": roots_names} if roots_names else {})
-    )
+    scenes = load_scenes(script, voices=known_voices(), file_roots=file_roots, roots_names=roots_names)
     if options.scene > len(scenes):
         raise ConfigError(f"scene {options.scene}: {script} has {len(scenes)} scene(s) with dialogue")
     chosen = scenes[options.scene - 1]

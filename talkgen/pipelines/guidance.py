@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from talkgen.errors import ConfigError
+from talkgen.pipelines.defaults import GENERATE_GUIDANCE
 
 PASSES = ("uncond", "text", "text_audio")
 
@@ -57,8 +58,6 @@ class GuidanceConfig:
     @classmethod
     def default(cls) -> GuidanceConfig:
         """What scene generation uses unless told otherwise (:data:`talkgen.pipelines.defaults.GENERATE_GUIDANCE`)."""
-        from talkgen.pipelines.defaults import GENERATE_GUIDANCE
-
         return cls.constant(*GENERATE_GUIDANCE)
 
     @classmethod

@@ -59,7 +59,7 @@ def load_scenes(
     check_files: bool = True,
     voices: frozenset[str] | None = None,
     file_roots: Sequence[Path] | None = None,
-    roots_names: tuple[str, str] = ("the allowed folders", "name files inside the allowed folders"),
+    roots_names: tuple[str, str] | None = None,
 ) -> tuple[Scene, ...]:
     """Read a script file into scenes (a YAML script is one scene; a Fountain file may hold several).
 
@@ -69,14 +69,15 @@ def load_scenes(
         voices: casefolded known voice names to validate YAML voices against (see :func:`known_voices`).
         file_roots: when given, files named by the script must lie inside one of these folders
             (:func:`check_file_roots`, checked before any file is looked at); ``roots_names``: how the error
-            names those folders, and the fix it shows.
+            names those folders, and the fix it shows (default: "the allowed folders").
 
     Raises:
         ScriptError: with ``file:line:column`` and a hint.
     """
     if file_roots is not None:
         scenes = load_scenes(path, check_files=False, voices=voices)
-        check_file_roots(scenes, file_roots, *roots_names)
+        where, hint = roots_names or ("the allowed folders", "name files inside the allowed folders")
+        check_file_roots(scenes, file_roots, where, hint)
         return load_scenes(path, check_files=True, voices=voices) if check_files else scenes
     path = Path(path)
     suffix = path.suffix.lower()

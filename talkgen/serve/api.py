@@ -341,7 +341,7 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         digest, size = await run_in_threadpool(staging.finish, check)
         return {"ref": f"sha256:{digest}", "name": name, "size": size, "content": description}
 
-    @app.put("/v1/jobs/{job_id}", tags=["jobs"], dependencies=auth, status_code=201)
+    @app.put("/v1/jobs/{job_id}", tags=["jobs"], status_code=201)
     def submit(
         request: JobRequest, job_id: str = job_id_param, caller: Caller = Depends(require_token)
     ) -> JSONResponse:
@@ -372,11 +372,11 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         )
         return JSONResponse(job.public(), status_code=201 if created else 200)
 
-    @app.get("/v1/jobs/{job_id}", tags=["jobs"], dependencies=auth)
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"])
     def status(job_id: str = job_id_param, caller: Caller = Depends(require_token)) -> dict[str, Any]:
         return visible(ledger().get(job_id), caller).public()
 
-    @app.get("/v1/jobs", tags=["jobs"], dependencies=auth)
+    @app.get("/v1/jobs", tags=["jobs"])
     def list_jobs(
         state_: str | None = Query(None, alias="state", pattern="^(" + "|".join(STATES) + ")$"),
         kind: str | None = Query(None, max_length=32),
@@ -388,12 +388,12 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         jobs, next_cursor = ledger().list(state=state_, kind=kind, after=cursor, limit=limit, submitter=mine)
         return {"jobs": [j.public() for j in jobs], "next_cursor": next_cursor}
 
-    @app.post("/v1/jobs/{job_id}/cancel", tags=["jobs"], dependencies=auth)
+    @app.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
     def cancel(job_id: str = job_id_param, caller: Caller = Depends(require_token)) -> dict[str, Any]:
         visible(ledger().get(job_id), caller)
         return ledger().request_cancel(job_id).public()
 
-    @app.get("/v1/jobs/{job_id}/events", tags=["jobs"], dependencies=auth)
+    @app.get("/v1/jobs/{job_id}/events", tags=["jobs"])
     def events(job_id: str = job_id_param, caller: Caller = Depends(require_token)) -> dict[str, Any]:
         visible(ledger().get(job_id), caller)
         return {"events": ledger().events(job_id)}
@@ -408,7 +408,7 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
     async def _not_ready(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": {"type": "NotReady", "message": str(exc)}}, status_code=409)
 
-    @app.get("/v1/jobs/{job_id}/result", tags=["results"], dependencies=auth)
+    @app.get("/v1/jobs/{job_id}/result", tags=["results"])
     def result(job_id: str = job_id_param, caller: Caller = Depends(require_token)) -> dict[str, Any]:
         """Manifest of a succeeded job's outputs (name -> sha256, size, url)."""
         job = _succeeded(job_id, caller)
@@ -417,7 +417,7 @@ def create_app(settings: ServeSettings, *, start_executor: bool = True) -> FastA
         }
         return {"id": job.id, "kind": job.kind, "request": job.spec, "outputs": outputs}
 
-    @app.get("/v1/jobs/{job_id}/result/{name}", tags=["results"], dependencies=auth)
+    @app.get("/v1/jobs/{job_id}/result/{name}", tags=["results"])
     def result_file(
         job_id: str = job_id_param, name: str = PathParam(..., max_length=100), caller: Caller = Depends(require_token)
     ) -> FileResponse:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, MediaError
 from talkgen.media import MediaLimits
 from talkgen.pipelines.dub import MAX_FACES
@@ -92,15 +91,11 @@ def default_model_installed() -> bool:
     return default_model_dir() is not None
 
 
-def new_speech(
-    audio_path: str | Path | None, text: str | None, voice: str, limits: MediaLimits, sample_rate: int = SPEECH_RATE
-) -> np.ndarray:
+def new_speech(audio_path: str | Path | None, text: str | None, voice: str, limits: MediaLimits) -> np.ndarray:
     """The new speech as (N,) float32 at 16 kHz: an uploaded/recorded file, else ``text`` spoken."""
-    from talkgen.pipelines.dub import SPEECH_RATE, load_speech
+    from talkgen.pipelines.dub import load_speech
     from talkgen.webapp.handlers import validate_media
 
-    if sample_rate != SPEECH_RATE:
-        raise ConfigError(f"dubbing speech is {SPEECH_RATE} Hz, got a request for {sample_rate} Hz")
     if not audio_path and not (text and text.strip()):
         raise MediaError("no new speech: upload or record audio, or type text for a voice")
     if audio_path:
