@@ -177,13 +177,32 @@ def _ordinal(i: int) -> str:
     return f"{n}{suffix}"
 
 
-def _shot_phrase(template: Template, shot: ShotText, all_tags: Sequence[str]) -> str:
+MAX_LISTED_OTHERS = 4
+
+
+def _others(all_tags: Sequence[str], visible: set[str]) -> str:
+    """The characters out of frame: all of them up to four, else the first three and a count ('and 9 others'),
+    so a shot's phrase stays short (and its cost bounded) however large the cast."""
+    listed: list[str] = []
+    for tag in all_tags:
+        if tag not in visible:
+            listed.append(tag)
+            if len(listed) > MAX_LISTED_OTHERS:
+                break
+    if len(listed) <= MAX_LISTED_OTHERS:
+        return join_tags(listed)
+    rest = len(all_tags) - len(visible) - (MAX_LISTED_OTHERS - 1)
+    return f"{', '.join(listed[: MAX_LISTED_OTHERS - 1])} and {rest} others"
+
+
+def shot_phrase(template: Template, shot: ShotText, all_tags: Sequence[str]) -> str:
+    """What the clip shows, in the template's words: its first speaking (or silent) phrase whose fields are set."""
     speakers, visible = set(shot.speakers), set(shot.visible)
     fields = {
         "speakers": join_tags(shot.speakers),
         "visible": join_tags(shot.visible),
         "listeners": join_tags([t for t in shot.visible if t not in speakers]),
-        "others": join_tags([t for t in all_tags if t not in visible]),
+        "others": _others(all_tags, visible),
     }
     options = template.speaking if shot.speakers else template.silent
     for text in options:
@@ -222,8 +241,8 @@ def render_prompt(
         ]
         parts.append(fr["characters"].format(characters=fr["character_separator"].join(chars).rstrip(". ")))
     if phrases is None:
-        tags = list(cast if cast is not None else descriptions)
-        phrases = [_shot_phrase(template, shot, tags) for shot in shots]
+        tags = cast if cast is not None else list(descriptions)
+        phrases = [shot_phrase(template, shot, tags) for shot in shots]
     for i, (shot, phrase) in enumerate(zip(shots, phrases, strict=True)):
         details = "".join(f", {d.rstrip('. ')}" for d in (shot.expression, shot.action) if d)
         parts.append(fr["clip"].format(ordinal=_ordinal(i), shot=phrase, details=details))
@@ -249,41 +268,78 @@ def compile_prompt(
     budget: int = 512,
     count_tokens: TokenCounter = byt5_token_count,
     cast: Sequence[str] | None = None,
+    phrases: Sequence[str] | None = None,
 ) -> CompiledPrompt:
     """Render the prompt and shrink it until ``count_tokens(text) <= budget``, recording each step.
 
     Order of removal: the setting (first sentence, first clause, then all), character descriptions to their first
     clause (longest first), actions (last clip first), expressions (last clip first), descriptions to 6 then 3 words
     (longest first), then a hard cut at a word boundary: what each clip shows outlives scenery and detail.
-    ``cast`` is every tag of the scene (see :func:`render_prompt`).
+    ``cast`` is every tag of the scene and ``phrases`` the shots' phrases when known (see :func:`render_prompt`).
     """
     if budget < 1:
         raise ValueError(f"token budget must be positive, got {budget}")
-    shots = list(shots)
-    descs = dict(descriptions)
-    reductions: list[Reduction] = []
+    if phrases is None:
+        tags = cast if cast is not None else list(descriptions)
+        phrases = [shot_phrase(template, shot, tags) for shot in shots]
 
-    tags = list(cast if cast is not None else descriptions)
-    phrases = [_shot_phrase(template, shot, tags) for shot in shots]
+    def reduced(n: int | None) -> tuple[str, list[Reduction]]:
+        """The prompt after the first ``n`` reduction steps (None: all), and the reductions they made."""
+        state = _Reducible(list(shots), dict(descriptions), setting)
+        steps = _reduction_steps(state, count_tokens)[:n] if n != 0 else []
+        made = [r for step in steps if (r := step()) is not None]
+        return render_prompt(template, state.shots, state.descs, state.setting, cast, phrases), made
 
-    def text() -> str:
-        return render_prompt(template, shots, descs, setting, cast, phrases)
+    # Each step only removes text, so "fits after n steps" is monotone in n: the fewest steps that fit are found
+    # with O(log steps) renders (rendering a whole scene's prompt after every step would be quadratic). When even
+    # all the steps leave it over budget (large scenes), it is cut at once.
+    text, reductions = reduced(0)
+    if count_tokens(text) > budget:
+        text, reductions = reduced(None)
+        if count_tokens(text) <= budget:
+            lo, hi = 1, len(_reduction_steps(_Reducible(list(shots), dict(descriptions), setting), count_tokens))
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if count_tokens(reduced(mid)[0]) <= budget:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            text, reductions = reduced(lo)
+    if count_tokens(text) > budget:
+        cut = _truncate(text, budget, count_tokens)
+        reductions.append(Reduction("truncate", "prompt", text[len(cut) :].strip(), ""))
+        text = cut
+    return CompiledPrompt(text, count_tokens(text), budget, tuple(reductions))
 
-    def fits() -> bool:
-        return count_tokens(text()) <= budget
 
+@dataclass
+class _Reducible:
+    """What the budget may shorten: the shots' details, the descriptions and the setting (mutated by steps)."""
+
+    shots: list[ShotText]
+    descs: dict[str, str]
+    setting: str
+
+
+def _reduction_steps(state: _Reducible, count_tokens: TokenCounter) -> list[Callable[[], Reduction | None]]:
+    """The budget's steps, in order (see :func:`compile_prompt`); each returns what it removed, or None."""
     steps: list[Callable[[], Reduction | None]] = []
 
     def shorten_setting(fn: Callable[[str], str]) -> Reduction | None:
-        nonlocal setting
-        before = setting
-        setting = fn(setting)
-        return Reduction("setting", "setting", before, setting) if setting != before else None
+        before = state.setting
+        state.setting = fn(before)
+        return Reduction("setting", "setting", before, state.setting) if state.setting != before else None
 
     def shorten_descriptions(fn: Callable[[str], str]) -> None:
-        done: set[str] = set()
-        for _ in descs:
-            steps.append(lambda fn=fn, done=done: _shorten_longest(descs, fn, done, count_tokens))
+        queue: list[str] = []  # longest first, ordered when the level's first step runs (after earlier levels)
+
+        def step() -> Reduction | None:
+            if not queue:
+                ordered = sorted(state.descs, key=lambda t: -count_tokens(state.descs[t]))
+                queue.extend(reversed(ordered))
+            return _shorten(state.descs, queue.pop(), fn)
+
+        steps.extend([step] * len(state.descs))
 
     # What a clip shows (actions, expressions) outlives the setting's detail and the descriptions' extra clauses.
     steps.append(lambda: shorten_setting(lambda s: re.split(r"(?<=[.!?])\s", s, maxsplit=1)[0]))
@@ -291,23 +347,11 @@ def compile_prompt(
     steps.append(lambda: shorten_setting(lambda s: ""))
     shorten_descriptions(_first_clause)
     for kind in ("action", "expression"):
-        for i in reversed(range(len(shots))):
-            steps.append(lambda i=i, kind=kind: _drop_shot_detail(shots, i, kind))
+        for i in reversed(range(len(state.shots))):
+            steps.append(lambda i=i, kind=kind: _drop_shot_detail(state.shots, i, kind))
     for fn in (lambda s: _first_words(s, 6), lambda s: _first_words(s, 3)):
         shorten_descriptions(fn)
-
-    for step in steps:
-        if fits():
-            break
-        made = step()
-        if made is not None:
-            reductions.append(made)
-    final = text()
-    if count_tokens(final) > budget:
-        cut = _truncate(final, budget, count_tokens)
-        reductions.append(Reduction("truncate", "prompt", final[len(cut) :].strip(), ""))
-        final = cut
-    return CompiledPrompt(final, count_tokens(final), budget, tuple(reductions))
+    return steps
 
 
 def _drop_shot_detail(shots: list[ShotText], i: int, kind: str) -> Reduction | None:
@@ -318,15 +362,7 @@ def _drop_shot_detail(shots: list[ShotText], i: int, kind: str) -> Reduction | N
     return Reduction(kind, f"clip {i + 1}", before, "")
 
 
-def _shorten_longest(
-    descs: dict[str, str], fn: Callable[[str], str], done: set[str], count_tokens: TokenCounter
-) -> Reduction | None:
-    """Shorten the longest description not yet shortened at this level (``done``) with ``fn``."""
-    todo = [t for t in descs if t not in done]
-    if not todo:
-        return None
-    tag = max(todo, key=lambda t: count_tokens(descs[t]))
-    done.add(tag)
+def _shorten(descs: dict[str, str], tag: str, fn: Callable[[str], str]) -> Reduction | None:
     before = descs[tag]
     after = fn(before)
     if after == before:

@@ -8,6 +8,8 @@ plays where in the clip, and the compiled prompt. Line durations come from an in
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,8 +23,9 @@ from talkgen.prompts.compiler import (
     byt5_token_count,
     compile_prompt,
     get_template,
+    shot_phrase,
 )
-from talkgen.prompts.scene import Scene, names_to_tags
+from talkgen.prompts.scene import Scene
 from talkgen.prompts.source import SourceLocation
 from talkgen.prompts.timing import CachedTiming, LineTiming, TimingFn, speech_timing
 
@@ -180,7 +183,8 @@ def _split(
     w = start
     while end - w > hi:
         first, last = w + lo, min(w + hi, end - lo)
-        cands = [(c, s) for c, s in points if first <= c <= last]
+        lo_i, hi_i = bisect.bisect_left(points, (first, -1.0)), bisect.bisect_right(points, (last, 2.0))
+        cands = points[lo_i:hi_i]
         if cands:
             c = max(cands, key=lambda cs: cs[1] + 0.5 * (cs[0] - w) / hi)[0]
         else:
@@ -220,7 +224,7 @@ def plan_scene(
     timings = [timing(scene, line) for line in scene.lines]
     planned, total = _timeline(scene, timings)
     warnings: list[str] = []
-    points = _split_points(planned, timings)
+    points = sorted(_split_points(planned, timings))
 
     # Windows -> frame-aligned clips.
     spans: list[tuple[float, float, tuple[str, ...]]] = []
@@ -241,10 +245,13 @@ def plan_scene(
 
     shots: list[ShotText] = []
     raw: list[dict] = []
+    starts = [pl.start for pl in planned]  # lines are in time order; ends_max[k]: the latest end of lines 0..k
+    ends_max = list(itertools.accumulate((pl.end for pl in planned), max))
     for fa, fb, visible in frame_spans:
         a, b = fa / s.fps, fb / s.fps
         segments, speakers, heard, starting = [], [], [], []
-        for pl in planned:
+        first = bisect.bisect_right(ends_max, a - 1e-6)
+        for pl in planned[first : bisect.bisect_left(starts, b)]:
             lo, hi = max(pl.start, a), min(pl.end, b)
             if hi - lo > 1e-6:
                 segments.append(
@@ -259,16 +266,26 @@ def plan_scene(
         raw.append(dict(start=round(a, 4), end=round(b, 4), start_frame=fa, num_frames=fb - fa, visible=visible,
                         speakers=tuple(speakers), line_indices=tuple(heard), segments=tuple(segments)))  # fmt: skip
 
-    descriptions = {c.tag: names_to_tags(c.description, scene.characters) for c in scene.characters}
-    setting = names_to_tags(scene.description, scene.characters)
+    descriptions = {c.tag: scene.names_to_tags(c.description) for c in scene.characters}
+    setting = scene.names_to_tags(scene.description)
+    cast = scene.tags
+    phrases = [shot_phrase(template, shot, cast) for shot in shots]
     scene_prompt = compile_prompt(
-        template, shots, descriptions, setting, budget=s.token_budget, count_tokens=count_tokens
+        template, shots, descriptions, setting, budget=s.token_budget, count_tokens=count_tokens, phrases=phrases
     )
     clips = []
+    order = {tag: k for k, tag in enumerate(descriptions)}
     for i, (shot, r) in enumerate(zip(shots, raw, strict=True)):
-        own = {t: d for t, d in descriptions.items() if t in shot.visible}
+        own = {t: descriptions[t] for t in sorted(shot.visible, key=order.__getitem__)}
         cp: CompiledPrompt = compile_prompt(
-            template, [shot], own, setting, budget=s.token_budget, count_tokens=count_tokens, cast=scene.tags
+            template,
+            [shot],
+            own,
+            setting,
+            budget=s.token_budget,
+            count_tokens=count_tokens,
+            cast=cast,
+            phrases=phrases[i : i + 1],
         )
         clips.append(Clip(index=i, template=template.name, prompt=cp.text, reductions=cp.reductions, **r))
         warnings.extend(f"clip {i + 1} prompt over budget: {red}" for red in cp.reductions)
@@ -299,7 +316,7 @@ def _shot_text(
     if source is not None:
         expression = source.expression or scene.character(source.speaker).expression
     actions = [ln.action for ln in starting if ln.action]
-    action = "; ".join(names_to_tags(a, scene.characters) for a in actions) or None
+    action = "; ".join(scene.names_to_tags(a) for a in actions) or None
     if expression:
-        expression = names_to_tags(expression, scene.characters)
+        expression = scene.names_to_tags(expression)
     return ShotText(visible=visible, speakers=speakers, expression=expression, action=action)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from talkgen.errors import ConfigError
@@ -16,6 +17,8 @@ from talkgen.prompts.source import SourceLocation
 
 SHOT_MODES = ("cuts", "continuous")
 MAX_CHARACTERS_PER_SHOT = 4
+MAX_SCENE_CHARACTERS = 1000  # a scene's cast; a screenplay's scenes each count their own
+MAX_SCENE_LINES = 20_000  # dialogue lines of one scene (hours of speech)
 TAG_PREFIX = "Person"
 
 
@@ -158,11 +161,25 @@ class Scene:
 
     def character(self, key: str) -> Character:
         """The character with this name (any case) or tag; KeyError if there is none."""
-        folded = key.casefold()
-        for char in self.characters:
-            if char.tag == key or char.name.casefold() == folded:
-                return char
-        raise KeyError(key)
+        char = self._by_key.get(key) or self._by_key.get(key.casefold())
+        if char is None:
+            raise KeyError(key)
+        return char
+
+    def names_to_tags(self, text: str) -> str:
+        """:func:`names_to_tags` with this scene's characters (their index is built once per scene)."""
+        return _replace_names(text, *self._names)
+
+    @cached_property
+    def _names(self) -> tuple[dict[str, str], int]:
+        return _name_index(self.characters)
+
+    @cached_property
+    def _by_key(self) -> dict[str, Character]:
+        """Tags and casefolded names -> character (a tag wins over a name spelled like one)."""
+        index = {char.name.casefold(): char for char in reversed(self.characters)}
+        index.update({char.tag: char for char in self.characters})
+        return index
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -171,18 +188,56 @@ class Scene:
 
 def assign_tags(declared: list[str], speakers: list[str]) -> dict[str, str]:
     """Map casefolded character names to ``Person1..N``: first speakers in order, then silent ones as declared."""
-    order: list[str] = []
-    for name in [*speakers, *declared]:
-        key = name.casefold()
-        if key not in order:
-            order.append(key)
+    order = dict.fromkeys(name.casefold() for name in [*speakers, *declared])
     return {key: f"{TAG_PREFIX}{i + 1}" for i, key in enumerate(order)}
 
 
 def names_to_tags(text: str, characters: tuple[Character, ...]) -> str:
-    """Replace whole-word character names in free text (any case) by their tags: 'Ana waves' -> 'Person1 waves'."""
-    names = sorted(characters, key=lambda c: len(c.name), reverse=True)
-    for char in names:
-        if char.name:
-            text = re.sub(rf"(?<!\w){re.escape(char.name)}(?!\w)", char.tag, text, flags=re.IGNORECASE)
-    return text
+    """Replace whole-word character names in free text (any case) by their tags: 'Ana waves' -> 'Person1 waves'.
+
+    Longer names win ('Ana Lee' before 'Ana'); one pass over the text whatever the size of the cast.
+    """
+    return _replace_names(text, *_name_index(characters))
+
+
+def _replace_names(text: str, names: dict[str, str], max_words: int) -> str:
+    if not text or not names:
+        return text
+    words = [m.span() for m in _WORD.finditer(text)]
+    out: list[str] = []
+    done = 0  # text[:done] is in out
+    i = 0
+    while i < len(words):
+        start = words[i][0]
+        if start < done or (start > 0 and _is_word_char(text[start - 1])):
+            i += 1
+            continue
+        for k in range(min(max_words, len(words) - i), 0, -1):
+            end = words[i + k - 1][1]
+            tag = names.get(text[start:end].casefold())
+            if tag is None:  # a name ending in punctuation ('Dr.'): the one character after the last word
+                tag = names.get(text[start : end + 1].casefold()) if end < len(text) else None
+                end += 1
+            if tag is not None and not (end < len(text) and _is_word_char(text[end])):
+                out.append(text[done:start])
+                out.append(tag)
+                done = end
+                i += k
+                break
+        else:
+            i += 1
+    out.append(text[done:])
+    return "".join(out)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _name_index(characters: tuple[Character, ...]) -> tuple[dict[str, str], int]:
+    """Casefolded names -> tag, and the most words in a name."""
+    names = {c.name.casefold(): c.tag for c in characters if c.name}
+    return names, max((len(_WORD.findall(n)) for n in names), default=1) or 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from talkgen.errors import ScriptError
 
-MAX_SCRIPT_BYTES = 1_000_000
+MAX_SCRIPT_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)

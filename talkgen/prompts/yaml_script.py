@@ -15,6 +15,8 @@ import yaml
 from talkgen.errors import MediaError
 from talkgen.prompts.scene import (
     MAX_CHARACTERS_PER_SHOT,
+    MAX_SCENE_CHARACTERS,
+    MAX_SCENE_LINES,
     SHOT_MODES,
     Character,
     Line,
@@ -257,6 +259,10 @@ def parse_yaml_scene(
     char_node = fields["characters"][1]
     if not isinstance(char_node, yaml.SequenceNode) or not char_node.value:
         raise reader.error(char_node, "characters must be a non-empty list", "write `- name: Ana` entries")
+    if len(char_node.value) > MAX_SCENE_CHARACTERS:
+        _too_many(
+            reader.loc(char_node.value[MAX_SCENE_CHARACTERS]), len(char_node.value), "characters", MAX_SCENE_CHARACTERS
+        )
     declared: dict[str, tuple[yaml.Node, dict]] = {}
     for item in char_node.value:
         cf = reader.mapping(item, "character", CHARACTER_FIELDS)
@@ -289,6 +295,8 @@ def parse_yaml_scene(
         raise reader.error(
             lines_node, "empty dialogue: lines must be a non-empty list", "add `- speaker: ..., text: ...`"
         )
+    if len(lines_node.value) > MAX_SCENE_LINES:
+        _too_many(reader.loc(lines_node.value[MAX_SCENE_LINES]), len(lines_node.value), "lines", MAX_SCENE_LINES)
     raw_lines: list[dict] = []
     for item in lines_node.value:
         lf = _line_fields(reader, item)
@@ -331,10 +339,18 @@ def parse_yaml_scene(
     return build_scene(title, description, [a for _, a in declared.values()], raw_lines, settings, file)
 
 
+def _too_many(where: SourceLocation, count: int, what: str, limit: int):
+    hint = "split the scene (in a Fountain file: into scenes); every scene is planned on its own"
+    raise script_error(where, f"the scene has {count} {what}, more than the limit {limit}", hint)
+
+
 def build_scene(
     title: str, description: str, characters: list[dict], lines: list[dict], settings: ShotSettings, file: str
 ) -> Scene:
     """Assign tags and build the frozen :class:`Scene` from validated field dicts (shared with Fountain import)."""
+    for items, limit, what in ((characters, MAX_SCENE_CHARACTERS, "characters"), (lines, MAX_SCENE_LINES, "lines")):
+        if len(items) > limit:
+            _too_many(items[limit].get("location") or SourceLocation(file), len(items), what, limit)
     tags = assign_tags([c["name"] for c in characters], [ln["speaker"] for ln in lines])
     chars = sorted((Character(tag=tags[c["name"].casefold()], **c) for c in characters), key=lambda c: int(c.tag[6:]))
     if settings.mode == "continuous" and len(chars) > MAX_CHARACTERS_PER_SHOT:

@@ -39,6 +39,10 @@ class TrainConfig:
             ``tokenizer/``): the DiT starts from its transformer (new layers at their identity init) and trains
             against its frozen VAE and UMT5. Required by presets without a built-in text encoder (``wan-1.3b``).
         audio_encoder_dir: a local Wav2Vec2 / Whisper folder for presets whose audio encoder is one (frozen).
+        init_from: fine-tuning: a trained DiT's folder (a pipeline folder such as ``models/talkgen-tiny``, a run's
+            ``final/``, or its ``transformer/``) whose transformer weights the run starts from, with a fresh
+            optimizer, schedule and EMA; its config must match the preset's (with overrides). Not with
+            ``foundation_dir``; with ``resume_from`` the checkpoint's weights replace these (resume a fine-tune).
         size, num_frames, fps, max_characters: synthetic clips (``num_frames = 4 k + 1``, ``size`` divisible by 16).
         data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples); with
             ``data_dir``, the seed of the epoch permutations, clip windows and edit draws.
@@ -87,6 +91,7 @@ class TrainConfig:
     vae_path: str | None = None
     foundation_dir: str | None = None
     audio_encoder_dir: str | None = None
+    init_from: str | None = None
     size: int = 128
     num_frames: int = 25
     fps: float = 25.0
@@ -200,6 +205,8 @@ class TrainConfig:
             )
         if self.latent_cache is not None and (self.task != "dit" or self.data_dir or self.foundation_dir):
             raise ConfigError("latent_cache is for DiT runs on the synthetic world: unset data_dir and foundation_dir")
+        if self.init_from is not None and (self.task != "dit" or self.foundation_dir):
+            raise ConfigError("init_from (trained DiT weights) needs task: dit and no foundation_dir")
         if self.codec_clips < 1:
             raise ConfigError(f"codec_clips must be >= 1, got {self.codec_clips}")
         if self.codec_stats_scale not in ("global", "channel"):
@@ -214,6 +221,7 @@ class TrainConfig:
             "vae_path",
             "foundation_dir",
             "audio_encoder_dir",
+            "init_from",
             "latent_cache",
             "audio_encoder_path",
         ):

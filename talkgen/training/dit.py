@@ -8,6 +8,7 @@ reference frame are each dropped to their null at their own rate, for guidance.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,35 @@ def _foundation_transformer(config: TrainConfig, tcfg: dict) -> nn.Module:
     )  # fmt: skip
 
 
+def _init_transformer(transformer: nn.Module, folder: Path) -> None:
+    """Copy a trained transformer's weights (``init_from``) into ``transformer``, whose config they must match."""
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    for candidate in (folder / "transformer", folder):
+        config_file = candidate / "config.json"
+        if config_file.is_file() and _class_name(config_file) == TalkingCharacterTransformer3DModel.__name__:
+            break
+    else:
+        raise ConfigError(
+            f"init_from: {folder} holds no talkgen transformer (in it or in its transformer/); name a pipeline"
+            " folder such as models/talkgen-tiny or a run's final/"
+        )
+    trained = TalkingCharacterTransformer3DModel.from_pretrained(str(candidate), torch_dtype=torch.float32)
+    ours, theirs = (json.loads(json.dumps(dict(m.config), default=list)) for m in (transformer, trained))
+    differ = sorted(k for k in ours if not k.startswith("_") and ours[k] != theirs.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ[:4])
+        raise ConfigError(f"init_from: {candidate} has another shape ({shown}); match the preset or its overrides")
+    transformer.load_state_dict(trained.state_dict())
+
+
+def _class_name(config_file: Path) -> str | None:
+    try:
+        return json.loads(config_file.read_text(encoding="utf-8")).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _load_vae(folder: Path, channels: int) -> nn.Module:
     from talkgen.models.patch_codec import load_autoencoder
 
@@ -204,6 +234,8 @@ class DiTTask(TrainingTask):
             from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
 
             transformer = TalkingCharacterTransformer3DModel(**tcfg)
+            if config.init_from:
+                _init_transformer(transformer, Path(config.init_from))
             self.text_encoder, self.tokenizer = build_tiny_text_encoder(text_cfg)
             if config.vae_path:
                 self.vae = _load_vae(Path(config.vae_path), tcfg["in_channels"])

@@ -64,3 +64,33 @@ def test_vae_three_steps_and_resume_from_periodic_checkpoint(tiny_config):
     rest = resumed.train()
     assert [r["step"] for r in rest] == [3]
     assert rest[0]["loss"] == full[2]["loss"]
+
+
+def test_init_from_starts_a_dit_run_from_trained_weights(tiny_config):
+    import pytest
+
+    from talkgen.errors import ConfigError
+
+    trained = build_trainer(tiny_config.replace(output_dir=tiny_config.output_dir + "-first"))
+    trained.train()
+    final = trained.export()
+    weights = trained.accelerator.unwrap_model(trained.module).transformer.state_dict()
+
+    fresh = build_trainer(tiny_config.replace(output_dir=tiny_config.output_dir + "-fresh"))
+    tuned = build_trainer(tiny_config.replace(init_from=str(final)))  # the folder holding transformer/
+    assert tuned.step == 0  # a new run: fresh optimizer and schedule
+    started = tuned.accelerator.unwrap_model(tuned.module).transformer.state_dict()
+    untouched = fresh.accelerator.unwrap_model(fresh.module).transformer.state_dict()
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    on_disk = TalkingCharacterTransformer3DModel.from_pretrained(str(final / "transformer")).state_dict()
+    assert all(torch.equal(started[k], on_disk[k]) for k in on_disk)
+    assert any(not torch.equal(started[k], untouched[k]) for k in on_disk)
+    assert weights.keys() == on_disk.keys()
+    tuned.train()  # and it trains
+
+    with pytest.raises(ConfigError, match="no talkgen transformer"):
+        build_trainer(tiny_config.replace(init_from=str(final / "audio_encoder")))
+    other = tiny_config.replace(transformer_overrides={**tiny_config.transformer_overrides, "num_layers": 1})
+    with pytest.raises(ConfigError, match="another shape.*num_layers"):
+        build_trainer(other.replace(init_from=str(final)))
