@@ -74,6 +74,7 @@ def register(app: typer.Typer) -> None:
     command("dit", "Flow-matching training of the transformer (and built-in audio encoder) on frozen-VAE latents.")
     command("vae", "Reconstruction + KL training of the video VAE.")
     command("audio", "Pretraining of the built-in audio encoder on the synthetic world's mouth parameters.")
+    command("text", "Pretraining of the tiny T5 text encoder on the synthetic world's character attributes.")
     command("codec", "Fit the tiny preset's patch codec (principal components) on synthetic clips.")
 
     @app.command("export")

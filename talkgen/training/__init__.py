@@ -9,7 +9,7 @@ from talkgen.training.config import TrainConfig
 
 
 def build_task(config: TrainConfig):
-    """The :class:`~talkgen.training.loop.TrainingTask` of ``config.task`` ("dit", "vae" or "audio")."""
+    """The :class:`~talkgen.training.loop.TrainingTask` of ``config.task`` ("dit", "vae", "audio" or "text")."""
     if config.task == "dit":
         from talkgen.training.dit import DiTTask
 
@@ -22,6 +22,10 @@ def build_task(config: TrainConfig):
         from talkgen.training.audio import AudioTask
 
         return AudioTask(config)
+    if config.task == "text":
+        from talkgen.training.text import TextTask
+
+        return TextTask(config)
     from talkgen.training.vae import VAETask
 
     return VAETask(config)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from talkgen.errors import ConfigError
 
@@ -40,7 +40,7 @@ def save_checkpoint(
     """Write a checkpoint folder (see the module docstring); returns it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _save(model.state_dict(), directory / "model.safetensors")
+    save_model(model, str(directory / "model.safetensors"))  # one copy of tied weights (T5's embeddings)
     opt_state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -80,7 +80,7 @@ def load_checkpoint(
         raise ConfigError(f"{directory} is not a checkpoint (no {STATE_FILE})")
     state = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
     device = next(model.parameters()).device
-    model.load_state_dict(load_file(str(directory / "model.safetensors"), device=str(device)))
+    load_model(model, str(directory / "model.safetensors"), device=str(device))
     opt_tensors = load_file(str(directory / "optimizer.safetensors"))
     opt_state: dict[int, dict[str, Any]] = {}
     for key, value in opt_tensors.items():

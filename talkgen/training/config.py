@@ -15,7 +15,7 @@ from typing import Any
 
 from talkgen.errors import ConfigError
 
-TASKS = ("dit", "vae", "audio", "codec")
+TASKS = ("dit", "vae", "audio", "text", "codec")
 SIGMA_SAMPLINGS = ("uniform", "logit_normal")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 COMPONENTS = ("transformer", "vae", "text_encoder", "audio_encoder")
@@ -27,7 +27,8 @@ class TrainConfig:
 
     Attributes:
         task: ``"dit"`` (flow matching on VAE latents), ``"vae"`` (reconstruction + KL) or ``"audio"`` (built-in
-            audio encoder pretraining on the synthetic world's mouth parameters, :mod:`talkgen.training.audio`) or
+            audio encoder pretraining on the synthetic world's mouth parameters, :mod:`talkgen.training.audio`),
+            ``"text"`` (tiny T5 pretraining on the world's character attributes, :mod:`talkgen.training.text`) or
             ``"codec"`` (fitting the tiny preset's patch codec on ``codec_clips`` clips,
             :mod:`talkgen.training.codec`; ``codec_stats_scale``: ``global``, one latent scale, or ``channel``,
             each principal component scaled to unit variance).
@@ -50,6 +51,8 @@ class TrainConfig:
             ``latent_cache_clips`` whole clips (at most ``latent_cache_max_frames`` frames) once with the frozen VAE
             and audio encoder into the folder ``latent_cache`` and train on windows of them
             (:mod:`talkgen.training.latent_cache`); None: encode every batch.
+        text_encoder_path: a pretrained tiny T5 folder (``talkgen train text``'s ``final/``, see
+            :mod:`talkgen.training.text`) the DiT run trains against (frozen); None: the preset's random one.
         audio_encoder_path: a pretrained built-in audio encoder folder (``talkgen train audio``'s ``final/``) the
             DiT run starts from; None: a randomly initialised one.
         data_dir: shards written by ``talkgen synth dataset`` or ``talkgen prepare`` (None: render the synthetic
@@ -102,6 +105,7 @@ class TrainConfig:
     latent_cache_clips: int = 1024
     latent_cache_max_frames: int = 81
     audio_encoder_path: str | None = None
+    text_encoder_path: str | None = None
     codec_clips: int = 64
     codec_stats_scale: str = "global"
     text_len: int = 64
@@ -224,6 +228,7 @@ class TrainConfig:
             "init_from",
             "latent_cache",
             "audio_encoder_path",
+            "text_encoder_path",
         ):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str | Path):

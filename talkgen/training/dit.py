@@ -185,6 +185,24 @@ def _init_transformer(transformer: nn.Module, folder: Path) -> None:
     transformer.load_state_dict(trained.state_dict())
 
 
+def _load_text_encoder(folder: Path, text_cfg: dict):
+    """A pretrained tiny T5 (``talkgen train text``'s ``final/``) whose width matches the preset's."""
+    from transformers import ByT5Tokenizer, T5EncoderModel
+
+    if not (folder / "config.json").is_file():
+        raise ConfigError(
+            f"text_encoder_path: {folder} holds no text encoder (config.json); name the final/ folder of a"
+            " `talkgen train text` run"
+        )
+    encoder = T5EncoderModel.from_pretrained(str(folder))
+    if encoder.config.d_model != text_cfg.get("d_model", encoder.config.d_model):
+        raise ConfigError(
+            f"text_encoder_path: {folder} is {encoder.config.d_model} wide, the preset's text encoder"
+            f" {text_cfg['d_model']}; pretrain it with this preset"
+        )
+    return encoder.eval(), ByT5Tokenizer()
+
+
 def _class_name(config_file: Path) -> str | None:
     try:
         return json.loads(config_file.read_text(encoding="utf-8")).get("_class_name")
@@ -236,7 +254,10 @@ class DiTTask(TrainingTask):
             transformer = TalkingCharacterTransformer3DModel(**tcfg)
             if config.init_from:
                 _init_transformer(transformer, Path(config.init_from))
-            self.text_encoder, self.tokenizer = build_tiny_text_encoder(text_cfg)
+            if config.text_encoder_path:
+                self.text_encoder, self.tokenizer = _load_text_encoder(Path(config.text_encoder_path), text_cfg)
+            else:
+                self.text_encoder, self.tokenizer = build_tiny_text_encoder(text_cfg)
             if config.vae_path:
                 self.vae = _load_vae(Path(config.vae_path), tcfg["in_channels"])
             else:
