@@ -16,6 +16,12 @@ def dub(
     audio: Path | None = typer.Option(None, "--audio", help="New speech (wav, flac, mp3 or a media file)."),
     text: str | None = typer.Option(None, "--text", help="New speech as text, spoken offline with --voice."),
     voice: str = typer.Option("en-us", "--voice", help="Voice for --text (see `talkgen voices`)."),
+    audio_for: list[str] | None = typer.Option(
+        None,
+        "--audio-for",
+        help="FACE=FILE, repeatable: one speech track per face, faces numbered from 1 left to right; faces without"
+        " one are left as they are (give a silent track to keep a mouth closed).",
+    ),
     strength: float | None = typer.Option(None, "--strength", help="Edit strength tau in [0, 1] (default 0.92)."),
     extent: str = typer.Option("mouth", "--extent", help="Edit region: mouth, face, frame or a number in [0, 1]."),
     face: str = typer.Option("all", "--face", help="Who speaks: all, a face index, or a box x0,y0,x1,y1."),
@@ -39,19 +45,27 @@ def dub(
 
     Every input is checked (settings, footage, speech, mouth source, model folder) before the model loads.
     """
-    from talkgen.pipelines.dub import DubConfig, dub_file, load_speech, mouth_locator
+    from talkgen.pipelines.dub import MAX_FACES, DubConfig, dub_file, load_face_tracks, load_speech, mouth_locator
 
     if output.suffix.lower() != ".mp4":
         raise ConfigError(f"output {output} must end in .mp4")
+    if audio_for and (audio is not None or text is not None or face != "all" or mouth_box is not None):
+        raise ConfigError("--audio-for gives every face its own track: leave out --audio, --text, --face, --mouth-box")
+    if not audio_for and (audio is None) == (text is None):
+        raise ConfigError("give exactly one of --audio FILE, --text TEXT or --audio-for FACE=FILE")
     config = DubConfig(
         strength=strength, extent=extent, face=face, length_policy=length_policy, steps=steps, seed=seed,
-        max_side=max_side, crf=crf,
+        max_side=max_side, crf=crf, max_faces=MAX_FACES if audio_for else None,
     )  # fmt: skip
-    if (audio is None) == (text is None):
-        raise ConfigError("give exactly one of --audio FILE or --text TEXT")
     mouths = mouth_locator(config, truth=truth, mouth_box=mouth_box)
-    speech = load_speech(audio, text, voice)
-    manifest = dub_file(video, output, speech, config, model=model, random_weights=random_weights, mouths=mouths)
+    edit_faces = None
+    if audio_for:
+        speech, edit_faces = load_face_tracks(audio_for)
+    else:
+        speech = load_speech(audio, text, voice)
+    manifest = dub_file(
+        video, output, speech, config, model=model, random_weights=random_weights, mouths=mouths, edit_faces=edit_faces
+    )
     h, w = manifest["processing_size"]
     typer.echo(
         f"wrote {manifest['output']} ({manifest['frames']} frames from {manifest['source_frames']}, mouth edited on"

@@ -174,7 +174,8 @@ def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=No
 
 
 def dub_case(lipsync, rc: RenderedCase, *, steps: int | None = None, seed: int = 0) -> np.ndarray:
-    """Dub a dub case's footage with its new speech as ``talkgen dub`` does (defaults, ground-truth mouths, mp4).
+    """Dub a dub case's footage with its new speech as ``talkgen dub`` does (defaults, ground-truth mouths, mp4; a
+    case with several characters gets one speech track per face, as ``--audio-for`` gives).
 
     Returns the frames decoded back from the encoded mp4, uint8 (T, H, W, 3).
     """
@@ -191,9 +192,12 @@ def dub_case(lipsync, rc: RenderedCase, *, steps: int | None = None, seed: int =
     from talkgen.pipelines.dub import DubConfig
 
     defaults = DubConfig()  # what `talkgen dub` runs: its steps and its output encode
+    characters = len(rc.scene.characters)
+    # Several faces: one speech track per face (`talkgen dub --audio-for`), as the world numbers them left to right.
+    speech = rc.streams[:characters] if characters > 1 and rc.streams is not None else rc.audio
     out = lipsync(
         rc.source_frames,
-        rc.audio,
+        speech,
         mouths=TruthMouthLocator(rc.source_truth),
         fps=rc.case.fps,
         length_policy="trim",

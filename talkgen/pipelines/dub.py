@@ -91,6 +91,40 @@ def load_speech(
     return np.asarray(wave, dtype=np.float32)
 
 
+def load_face_tracks(pairs: list[str], limits: MediaLimits | None = None) -> tuple[np.ndarray, list[int]]:
+    """Per-face speech from ``FACE=FILE`` pairs (faces numbered from 1, left to right).
+
+    Returns:
+        ``(tracks (S, N) float32 at 16 kHz, edit_faces)``: S is the highest face named; faces not named get silence
+        and are left as they are (``edit_faces`` lists the named ones, from 0).
+
+    Raises:
+        ConfigError: a malformed pair, a face named twice or beyond the model's ``MAX_FACES``. MediaError: a file.
+    """
+    from talkgen.audio.io import load_audio
+
+    named: dict[int, np.ndarray] = {}
+    for pair in pairs:
+        face, sep, path = pair.partition("=")
+        if not sep or not face.strip().isdigit() or not path:
+            raise ConfigError(f"--audio-for {pair!r}: write FACE=FILE, faces numbered from 1 left to right (1=a.wav)")
+        index = int(face)
+        if not 1 <= index <= MAX_FACES:
+            raise ConfigError(f"--audio-for {pair!r}: face {index} is not in 1..{MAX_FACES}")
+        if index in named:
+            raise ConfigError(f"--audio-for: face {index} is given two tracks; give each face one")
+        wave = np.asarray(load_audio(path, sample_rate=SPEECH_RATE, limits=limits), dtype=np.float32)
+        if not len(wave):
+            raise MediaError(f"{path}: the speech for face {index} is empty")
+        named[index] = wave
+    if not named:
+        raise ConfigError("give at least one --audio-for FACE=FILE")
+    tracks = np.zeros((max(named), max(len(w) for w in named.values())), dtype=np.float32)
+    for index, wave in named.items():
+        tracks[index - 1, : len(wave)] = wave
+    return tracks, sorted(k - 1 for k in named)
+
+
 def mouth_locator(config: DubConfig, truth: str | Path | None = None, mouth_box: str | None = None):
     """Where the mouths come from: synthetic ground truth, a fixed box, or (default) MediaPipe face mesh."""
     from talkgen.pipelines.mouth import MediaPipeMouthLocator, StaticMouthLocator, TruthMouthLocator
@@ -142,8 +176,12 @@ def dub_video(
     config: DubConfig | None = None,
     mouths=None,
     limits=None,
+    edit_faces: list[int] | None = None,
 ) -> DubReport:
     """Dub a video file with new 16 kHz ``speech`` into an H.264 + AAC mp4 carrying the new audio.
+
+    ``speech`` is (N,), or (S, N) one track per face (left to right) with ``edit_faces`` the faces to re-time
+    (see :func:`load_face_tracks`).
 
     :func:`~talkgen.media.read_video` probes the footage against ``limits`` before decoding. Mouths come
     from ``mouths`` (default: MediaPipe face mesh with ``config.max_faces`` faces).
@@ -175,6 +213,7 @@ def dub_video(
         width=width,
         num_inference_steps=config.steps,
         generator=torch.Generator().manual_seed(config.seed),
+        edit_faces=edit_faces,
     )
     path = write_video(output, out.frames, fps, out.audio, SPEECH_RATE, crf=config.crf)
     face_frames = int((out.mask > 0).any(axis=(1, 2)).sum())
@@ -195,6 +234,7 @@ def dub_file(
     mouths=None,
     limits: MediaLimits | None = None,
     progress: Callable[[float, str], None] | None = None,
+    edit_faces: list[int] | None = None,
 ) -> dict:
     """Dub ``video`` with ``speech`` (16 kHz) into ``output`` (.mp4) and ``output.manifest.json`` beside it.
 
@@ -221,11 +261,12 @@ def dub_file(
     pipe, model_info = load_pipeline("lipsync", folder, random_weights)
     loaded = time.perf_counter()
     report(0.2, "locating mouths and denoising")
-    result = dub_video(pipe, video, output, speech, config, mouths=mouths, limits=limits)
+    result = dub_video(pipe, video, output, speech, config, mouths=mouths, limits=limits, edit_faces=edit_faces)
     manifest = {
         "video": str(video),
         "output": str(result.output),
-        "speech_s": round(len(speech) / SPEECH_RATE, 3),
+        "speech_s": round(np.shape(speech)[-1] / SPEECH_RATE, 3),
+        "face_tracks": None if np.ndim(speech) == 1 else {"tracks": len(speech), "edited": edit_faces},
         "settings": asdict(config),
         "seed": config.seed,
         "model": model_info,

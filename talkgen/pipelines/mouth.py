@@ -172,6 +172,22 @@ def parse_face(value: str) -> FaceChoice:
     raise ConfigError(f"face must be 'all', a face index or a box x0,y0,x1,y1; got {value!r}")
 
 
+def faces_left_to_right(track: MouthTrack) -> MouthTrack:
+    """The same faces with slots reordered by mean mouth x (slot 0 = leftmost; faces never seen come last).
+
+    Per-face speech tracks are numbered this way, as the world numbers its characters left to right.
+    """
+    present = track.present.sum(axis=0)
+    x = np.where(present > 0, np.nansum(np.nan_to_num(track.centers[..., 0]), axis=0) / np.maximum(present, 1), np.inf)
+    order = np.argsort(x, kind="stable")
+    return MouthTrack(track.boxes[:, order], track.centers[:, order], track.width, track.height, track.grow)
+
+
+def keep_faces(track: MouthTrack, slots: list[int]) -> MouthTrack:
+    """Only the face ``slots`` (in that order)."""
+    return MouthTrack(track.boxes[:, slots], track.centers[:, slots], track.width, track.height, track.grow)
+
+
 def select_faces(track: MouthTrack, face: FaceChoice = "all") -> MouthTrack:
     """Keep the mouths of the face that speaks.
 
@@ -199,9 +215,7 @@ def select_faces(track: MouthTrack, face: FaceChoice = "all") -> MouthTrack:
         if not np.isfinite(mean).any():
             raise ValueError("no face was found, so no face matches the box")
         slot = int(np.argmin(mean))
-    return MouthTrack(
-        track.boxes[:, slot : slot + 1], track.centers[:, slot : slot + 1], track.width, track.height, track.grow
-    )
+    return keep_faces(track, [slot])
 
 
 def parse_extent(extent: str | float) -> float:

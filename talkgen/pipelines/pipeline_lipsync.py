@@ -52,8 +52,10 @@ from talkgen.pipelines.mouth import (
     blend,
     colour_drift,
     edit_mask,
+    faces_left_to_right,
     fit_audio,
     fit_length,
+    keep_faces,
     match_colour,
     select_faces,
     silent_frames,
@@ -300,11 +302,14 @@ class LipSyncPipeline(TalkgenPipeline):
         output_type: str = "uint8",
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
+        edit_faces: list[int] | None = None,
     ) -> LipSyncPipelineOutput | tuple:
         """Dub ``video`` with ``audio``.
 
         Args:
-            video: uint8 (T, H, W, 3) RGB source frames. audio: (N,) new speech at 16 kHz.
+            video: uint8 (T, H, W, 3) RGB source frames. audio: (N,) new speech at 16 kHz, or (S, N) one track per
+                face: track k drives face k, faces numbered left to right (``face`` must be ``"all"``); the output
+                audio is their mix.
             mouths: a precomputed :class:`MouthTrack` of the T source frames, a :class:`MouthLocator` (default:
                 MediaPipe face mesh, one face).
             prompt: optional text condition (the same in both guidance passes).
@@ -320,6 +325,8 @@ class LipSyncPipeline(TalkgenPipeline):
             generator: seeds the noise. latents: optional (1, C, F, h, w) noise ``eps``.
             output_type: ``uint8``, ``np`` (float in [0, 1]), ``pt`` or ``latent``. return_dict: else a tuple.
             callback_on_step_end: ``f(pipe, step, timestep, {"latents": ...}) -> dict`` after each step.
+            edit_faces: with per-face tracks, the faces (left to right, from 0) whose mouths are re-timed (default:
+                one per track); the others keep their pixels, and their tracks should be silence.
 
         Returns:
             :class:`LipSyncPipelineOutput` (else ``(frames,)``); ``frames`` has
@@ -327,9 +334,23 @@ class LipSyncPipeline(TalkgenPipeline):
         """
         # 1. Check inputs and fit the lengths.
         source = _as_video(video)
-        wave_in = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if not len(wave_in) or not np.isfinite(wave_in).all():
-            raise ValueError("audio must be a non-empty finite (N,) waveform at 16 kHz")
+        streams_in = np.asarray(audio, dtype=np.float32)
+        streams_in = streams_in[None] if streams_in.ndim == 1 else streams_in
+        if streams_in.ndim != 2 or not streams_in.shape[1] or not np.isfinite(streams_in).all():
+            raise ValueError("audio must be a non-empty finite (N,) waveform, or (S, N) per-face tracks, at 16 kHz")
+        per_face = len(streams_in) > 1
+        if per_face and face != "all":
+            raise ValueError("per-face audio tracks drive the faces left to right: give face='all'")
+        if len(streams_in) > self.transformer.config.max_audio_streams:
+            raise ValueError(
+                f"{len(streams_in)} audio tracks; the model takes at most {self.transformer.config.max_audio_streams}"
+            )
+        edit_faces = list(range(len(streams_in))) if edit_faces is None else [int(k) for k in edit_faces]
+        if not per_face and edit_faces != [0]:
+            raise ValueError("edit_faces is for per-face audio tracks")
+        if not edit_faces or any(not 0 <= k < len(streams_in) for k in edit_faces):
+            raise ValueError(f"edit_faces must name tracks 0..{len(streams_in) - 1}, got {edit_faces}")
+        wave_in = np.clip(streams_in.sum(axis=0), -1.0, 1.0)  # what the output carries
         strength = self.config.default_strength if strength is None else float(strength)
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must lie in [0, 1], got {strength}")
@@ -350,13 +371,26 @@ class LipSyncPipeline(TalkgenPipeline):
 
         # 2. Mouths of the chosen face per output frame; the edit region.
         track = self._locate(source, plan, mouths, face)
-        mask = edit_mask(track, extent) if strength > 0 else np.zeros(frames.shape[:3], np.float32)
-        logger.info("dub: %d frames, a mouth on %d, strength %.2f", plan.num_frames, track.has_face.sum(), strength)
+        if per_face:
+            track = faces_left_to_right(track)
+            if track.num_faces < len(streams_in):
+                raise ValueError(
+                    f"{len(streams_in)} audio tracks for {track.num_faces} face slot(s): give one track per face"
+                    " (track the faces with max_faces >= tracks)"
+                )
+            track = keep_faces(track, list(range(len(streams_in))))
+            edited_track = keep_faces(track, edit_faces)
+        else:
+            edited_track = track
+        mask = edit_mask(edited_track, extent) if strength > 0 else np.zeros(frames.shape[:3], np.float32)
+        logger.info(
+            "dub: %d frames, a mouth on %d, strength %.2f", plan.num_frames, edited_track.has_face.sum(), strength
+        )
 
         # 3. Encode the source (padded with its last frame to r k + 1 frames) unless nothing is edited.
         r = self.vae_scale_factor_temporal
         padded = -(-(plan.num_frames - 1) // r) * r + 1
-        edit = strength > 0 and bool(track.has_face.any())
+        edit = strength > 0 and bool(edited_track.has_face.any())
         if strength > 0 and not edit:
             logger.warning("no face found in any frame: the video is returned unchanged")
             mask = np.zeros_like(mask)
@@ -376,14 +410,15 @@ class LipSyncPipeline(TalkgenPipeline):
 
             # 5. Denoise with the new audio and DS-CFG.
             if edit:
-                audio_in = torch.from_numpy(fit_audio(wave, padded, fps, SPEECH_RATE))[None, None]
+                tracks = [fit_audio(w, plan.num_frames, fps, SPEECH_RATE) for w in streams_in] if per_face else [wave]
+                audio_in = torch.from_numpy(np.stack([fit_audio(w, padded, fps, SPEECH_RATE) for w in tracks]))[None]
                 conditions = {
                     "prompt_embeds": self.encode_text([prompt], device),
                     "audio_embeds": self.audio_encoder(audio_in.to(device), fps, padded).to(
                         device, self.transformer.dtype
                     ),
                     "source_latents": source_latents.to(self.transformer.dtype),
-                    "spatial": self._spatial_map(track, guidance, proc_h, proc_w, padded).to(device),
+                    "spatial": self._spatial_map(edited_track, guidance, proc_h, proc_w, padded).to(device),
                 }
                 x = self._denoise(x, strength, num_inference_steps, guidance, conditions, callback_on_step_end)
 

@@ -87,3 +87,57 @@ def test_dub_refuses_non_media_and_two_speech_sources(tmp_path, capsys):
     both = ["dub", str(bad), "--text", "Hi.", "--audio", str(bad), "-o", str(tmp_path / "o.mp4")]
     assert cli.main(both) == 2
     assert "exactly one" in capsys.readouterr().err
+
+
+def test_dub_one_track_per_face(tmp_path, capsys):
+    """Two characters, two tracks: `--audio-for 1=a.wav --audio-for 2=b.wav`; the manifest records them."""
+    import json
+
+    from talkgen.audio.io import save_wav
+    from talkgen.media import probe, write_video
+    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.truth import truth_path_for
+
+    clip = render_clip(make_scene(9006, num_characters=2, mode="continuous", num_lines=2), size=32, num_frames=13)
+    video = write_video(tmp_path / "two.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)
+    truth = clip.truth.save(truth_path_for(video))
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    save_wav(a, (rng.standard_normal(8000) * 0.1).astype(np.float32), 16_000)
+    save_wav(b, (rng.standard_normal(12000) * 0.1).astype(np.float32), 16_000)
+    out = tmp_path / "dubbed.mp4"
+    args = ["dub", str(video), "--audio-for", f"1={a}", "--audio-for", f"2={b}", "-o", str(out), "--truth", str(truth)]
+    assert cli.main([*args, "--random-weights", "--steps", "1", "--length-policy", "trim"]) == 0
+    assert probe(out).has_audio
+    manifest = json.loads(out.with_suffix(".manifest.json").read_text())
+    assert manifest["face_tracks"] == {"tracks": 2, "edited": [0, 1]}
+
+    one = ["dub", str(video), "--audio-for", f"2={b}", "-o", str(tmp_path / "one.mp4"), "--truth", str(truth)]
+    assert cli.main([*one, "--random-weights", "--steps", "1"]) == 0
+    manifest = json.loads((tmp_path / "one.manifest.json").read_text())
+    assert manifest["face_tracks"] == {"tracks": 2, "edited": [1]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--audio-for", "1{a}"], "write FACE=FILE"),
+        (["--audio-for", "0={a}"], "face 0 is not in 1..4"),
+        (["--audio-for", "1={a}", "--audio-for", "1={a}"], "face 1 is given two tracks"),
+        (["--audio-for", "1={a}", "--text", "Hi."], "leave out --audio, --text"),
+        (["--audio-for", "1={a}", "--face", "0"], "leave out --audio, --text"),
+        (["--audio-for", "1={tmp}/missing.wav"], "missing.wav"),
+    ],
+)
+def test_dub_audio_for_errors_are_one_line(synthetic_clip, tmp_path, capsys, extra, message):
+    from talkgen.audio.io import save_wav
+
+    video, _ = synthetic_clip
+    a = tmp_path / "a.wav"
+    save_wav(a, np.zeros(8000, np.float32), 16_000)
+    extra = [e.format(a=a, tmp=tmp_path) for e in extra]
+    out = tmp_path / "x.mp4"
+    assert cli.main(["dub", str(video), "-o", str(out), "--random-weights", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not out.exists()

@@ -180,3 +180,58 @@ def test_long_edits_run_in_trained_windows_batched_like_single_windows(pipe):
         }
         single = pipe._denoise(latents[:, :, start : start + 3], 0.9, 2, DSCFGConfig(), alone, None)
         torch.testing.assert_close(out[:, :, start : start + 3], single, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- per-face speech tracks
+@pytest.fixture(scope="module")
+def two_faces() -> tuple[np.ndarray, MouthTrack]:
+    """9 frames of 16x32 noise video with two mouths; slot 0 is the RIGHT face (tracks number faces left to right)."""
+    rng = np.random.default_rng(2)
+    video = rng.integers(0, 256, (9, 16, 32, 3), dtype=np.uint8)
+    right = np.tile(np.array([21, 9, 26, 12], np.float32), (9, 1))
+    left = np.tile(np.array([4, 9, 9, 12], np.float32), (9, 1))
+    return video, MouthTrack.from_boxes(np.stack([right, left], axis=1), 32, 16, grow=1.0)
+
+
+def _tracks(frames: int, silent: int | None = None) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    tracks = (rng.standard_normal((2, int(frames * SR / FPS))) * 0.1).astype(np.float32)
+    if silent is not None:
+        tracks[silent] = 0.0
+    return tracks
+
+
+def test_per_face_tracks_reach_the_model_left_to_right(pipe, two_faces, monkeypatch):
+    video, track = two_faces
+    seen = []
+    encode = pipe.audio_encoder.forward
+    monkeypatch.setattr(pipe.audio_encoder, "forward", lambda w, *a: seen.append(np.array(w)) or encode(w, *a))
+    tracks = _tracks(9)
+    out = pipe(video, tracks, mouths=track, fps=FPS, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    (given,) = seen
+    assert given.shape[:2] == (1, 2)  # one batch, two streams
+    np.testing.assert_array_equal(given[0, :, : tracks.shape[1]], tracks)  # stream 0 = track 0 = left face
+    np.testing.assert_allclose(out.audio, np.clip(tracks.sum(0), -1, 1))  # the output carries their mix
+    assert (out.mask[:, :, :16] > 0).any() and (out.mask[:, :, 16:] > 0).any()  # both faces edited
+
+
+def test_only_the_faces_named_are_edited(pipe, two_faces):
+    video, track = two_faces
+    call = {"mouths": track, "fps": FPS, "num_inference_steps": 2, "generator": torch.Generator().manual_seed(0)}
+    out = pipe(video, _tracks(9, silent=0), edit_faces=[1], **call)  # the right face speaks; the left is kept
+    assert not (out.mask[:, :, :16] > 0).any() and (out.mask[:, :, 16:] > 0).any()
+    np.testing.assert_array_equal(out.frames[:, :, :16], video[:, :, :16])
+    assert (out.frames[:, :, 16:] != video[:, :, 16:]).any()
+
+
+def test_per_face_track_errors(pipe, two_faces, clip):
+    video, track = two_faces
+    call = {"mouths": track, "fps": FPS, "num_inference_steps": 1}
+    with pytest.raises(ValueError, match="3 audio tracks for 2 face slot"):
+        pipe(video, np.concatenate([_tracks(9), _tracks(9)[:1]]), **call)
+    with pytest.raises(ValueError, match="face='all'"):
+        pipe(video, _tracks(9), face=0, **call)
+    with pytest.raises(ValueError, match="edit_faces must name tracks 0..1"):
+        pipe(video, _tracks(9), edit_faces=[2], **call)
+    with pytest.raises(ValueError, match="at most 4"):
+        pipe(video, np.zeros((5, 6000), np.float32), **call)
