@@ -84,3 +84,18 @@ def test_a_few_steps_train_and_a_dit_run_loads_the_encoder(tmp_path, tiny_config
     )
     with pytest.raises(ConfigError, match="is 32 wide, the preset's text encoder 64"):
         build_trainer(wider.replace(text_encoder_path=str(final)))
+
+
+def test_byte_labels_mark_attribute_words_and_the_person_named_last():
+    from talkgen.training.text import WORDS, byte_labels
+
+    text = "Person2: yellow skin and a top hat. Person1: café"
+    word, person = byte_labels(text, 64)
+    data = text.encode()
+    assert word.shape == person.shape == (64,) and (word[len(data) :] == IGNORE).all()
+    start = data.index(b"yellow")
+    assert set(word[start : start + 6]) == {1 + WORDS.index("yellow")} and word[start + 6] == 0
+    hat = data.index(b"top hat")
+    assert set(word[hat : hat + 7]) == {1 + WORDS.index("top hat")}  # the longer word wins over "hat"
+    assert person[0] == 2 and person[data.index(b"Person1")] == 1 and person[len(data) - 1] == 1
+    assert byte_labels(text, 8)[0].shape == (8,)
