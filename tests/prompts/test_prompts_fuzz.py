@@ -98,3 +98,24 @@ def test_unpaired_surrogates_are_located_script_errors(where):
     assert str(info.value).startswith("api.yaml:")
     with pytest.raises(ScriptError, match="unpaired surrogate"):
         parse_fountain("ANA\nHello there.\ud800\n", "api.fountain")
+
+
+# Any code point, lone surrogates included (st.text leaves them out unless asked; JSON bodies can carry them).
+_any_char = st.one_of(st.characters(exclude_categories=()), st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff"]))
+_script_rows = st.lists(
+    st.sampled_from(["characters:", "  - name: Ana", "lines:", "  - Ana: Hi.", "ANA", "Hello.", ""])
+    | st.text(_any_char),
+    max_size=12,
+)
+
+
+@FAST
+@given(_script_rows)
+def test_any_unicode_only_raises_script_errors(rows):
+    text = "\n".join(rows)
+    _parse_yaml(text)
+    try:
+        for scene in parse_fountain(text, "f.fountain"):
+            plan_scene(scene, estimate_timing)
+    except ScriptError as exc:
+        assert str(exc).startswith("f.fountain:") and "; hint: " in str(exc)
