@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import typer
@@ -55,8 +57,19 @@ def register(app: typer.Typer) -> None:
             None, "--reference", help="The ground-truth render, to compare drift and flicker with."
         ),
         json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
+        frames_policy: str = typer.Option(
+            "exact",
+            "--frames",
+            help="exact: the video must have the truth's frame count; overlap: score the frames both have (a dub"
+            " padded or trimmed to its new speech).",
+        ),
+        plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of each character's mouth vs truth."),
     ) -> None:
         """Synthetic-world scores: mouth from pixels vs ground truth, attribution, silence, drift, flicker."""
+        if frames_policy not in ("exact", "overlap"):
+            raise ConfigError(f"--frames must be exact or overlap, got {frames_policy!r}")
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise ConfigError(f"--plot {plot} must end in .png")
         from talkgen.eval.world import evaluate_world
         from talkgen.media import read_video
         from talkgen.synth.truth import GroundTruth, truth_path_for
@@ -64,8 +77,15 @@ def register(app: typer.Typer) -> None:
         gt = GroundTruth.load(truth if truth is not None else truth_path_for(video))
         frames, _ = read_video(video)
         if len(frames) != gt.num_frames:
-            raise ConfigError(f"{video} has {len(frames)} frames but its ground truth {gt.num_frames}; wrong --truth?")
-        ref = read_video(reference)[0] if reference is not None else None
+            if frames_policy == "exact":
+                raise ConfigError(
+                    f"{video} has {len(frames)} frames but its ground truth {gt.num_frames}: a dub padded or trimmed"
+                    " to new speech is scored with --frames overlap; otherwise check --truth"
+                )
+            n = min(len(frames), gt.num_frames)
+            typer.echo(f"scoring the {n} frames video and truth share (video {len(frames)}, truth {gt.num_frames})")
+            frames, gt = frames[:n], gt.head(n)
+        ref = read_video(reference)[0][: gt.num_frames] if reference is not None else None
         rep = evaluate_world(frames, gt, reference_frames=ref)
         for c in rep.characters:
             typer.echo(
@@ -77,6 +97,14 @@ def register(app: typer.Typer) -> None:
             f"all: corr {rep.correlation:.3f}  offset {rep.offset:+d} (positive = audio lags video)  "
             f"speaker attribution {rep.speaker_attribution:.3f}  flicker {rep.flicker:.4f}{ref_txt}"
         )
+        if plot is not None:
+            from talkgen.eval.plot import plot_world
+            from talkgen.eval.world import read_mouth_openings
+
+            title = f"{video.name}: corr {rep.correlation:.3f}"
+            if math.isfinite(rep.speaker_attribution):  # one character: nothing to attribute
+                title += f", attribution {rep.speaker_attribution:.3f}"
+            typer.echo(str(plot_world(rep, gt, read_mouth_openings(frames, gt), plot, title=title)))
         if json_out is not None:
             write_json(json_out, rep.to_dict())
             typer.echo(str(json_out))

@@ -117,6 +117,20 @@ class GroundTruth:
                     f"{ch.tag}: {ch.num_frames} frames of ground truth for a {self.num_frames}-frame clip"
                 )
 
+    def head(self, num_frames: int) -> GroundTruth:
+        """The first ``num_frames`` frames (at most all of them): tracks cut, shots clipped."""
+        from dataclasses import replace
+
+        n = max(0, min(int(num_frames), self.num_frames))
+        cut = ("mouth_params", "viseme", "speaking", "face_box", "mouth_box")
+        characters = [replace(ch, **{name: getattr(ch, name)[:n] for name in cut}) for ch in self.characters]
+        shots = [
+            ShotTruth(s.start_frame, min(s.end_frame, n), s.kind, list(s.visible))
+            for s in self.shots
+            if s.start_frame < n
+        ]
+        return replace(self, num_frames=n, characters=characters, shots=shots)
+
     def character(self, tag: str) -> CharacterTruth:
         """The character with prompt tag ``tag`` (``"Person1"``...)."""
         for ch in self.characters:

@@ -94,3 +94,36 @@ def test_bench_cli_ci_suite_with_untrained_model_row(tmp_path, capsys):
     assert main(["bench", "--suite", "ci", "--random-weights", "--sheet", str(tmp_path / "s.jpg")]) == 2
     assert main(["bench", "--suite", "ci", "--model", str(tmp_path)]) == 2  # no model_index.json there
     assert main(["bench", "--suite", "nope"]) == 2
+
+
+def test_eval_world_scores_a_padded_dub_on_the_frames_it_shares_and_plots(tmp_path, world_clips, capsys):
+    from talkgen.media import write_video
+    from talkgen.synth.truth import truth_path_for
+
+    clip = world_clips["one"]
+    frames = clip.frames.numpy()
+    padded = np.concatenate([frames, np.repeat(frames[-1:], 7, axis=0)])  # as `dub --length-policy pad` leaves it
+    video = write_video(tmp_path / "dub.mp4", padded, clip.fps, clip.audio, clip.sample_rate)
+    clip.truth.save(truth_path_for(video))
+    assert main(["eval", "world", str(video)]) == 2
+    assert "--frames overlap" in capsys.readouterr().err
+    plot, out = tmp_path / "w.png", tmp_path / "w.json"
+    assert main(["eval", "world", str(video), "--frames", "overlap", "--plot", str(plot), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"scoring the {len(frames)} frames" in printed and str(plot) in printed
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rep = json.loads(out.read_text())
+    assert rep["offset"] == 0 and rep["correlation"] >= 0.6  # as the exact-length clip scores
+    assert main(["eval", "world", str(video), "--frames", "loose"]) == 2
+    assert main(["eval", "world", str(video), "--frames", "overlap", "--plot", str(tmp_path / "w.jpg")]) == 2
+
+
+def test_ground_truth_head_cuts_every_track():
+    from talkgen.synth.scene import make_scene, render_clip
+
+    truth = render_clip(make_scene(4, num_characters=2, num_lines=2), size=32, num_frames=21).truth
+    head = truth.head(10)
+    assert head.num_frames == 10 and all(ch.num_frames == 10 for ch in head.characters)
+    assert all(s.end_frame <= 10 for s in head.shots) and head.shots[0].start_frame == 0
+    np.testing.assert_array_equal(head.characters[1].mouth_box, truth.characters[1].mouth_box[:10])
+    assert truth.head(99).num_frames == 21
