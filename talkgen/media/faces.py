@@ -12,7 +12,10 @@ Geometry is smoothed over time with a zero-phase Gaussian inside each run of fra
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -136,6 +139,25 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frames)
 
 
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """Hide what MediaPipe's C++ side (TFLite, absl) writes straight to file descriptor 2 while a mesh is built and
+    runs its first frame: INFO and WARNING lines a user cannot act on. Python errors still propagate."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters): nothing to hide
+        yield
+        return
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class FaceMeshTracker:
     """Track up to ``max_faces`` faces through a clip with MediaPipe face mesh (video mode, refined lips)."""
 
@@ -163,10 +185,15 @@ class FaceMeshTracker:
         frames = _check_frames(frames)
         _, h, w, _ = frames.shape
         out: list[list[np.ndarray]] = []
-        mesh = self._new_mesh()
+        with _quiet_native_logs():
+            mesh = self._new_mesh()
         try:
-            for frame in frames:
-                res = mesh.process(frame)
+            for i, frame in enumerate(frames):
+                if i == 0:  # the TFLite delegate announces itself on the first frame
+                    with _quiet_native_logs():
+                        res = mesh.process(frame)
+                else:
+                    res = mesh.process(frame)
                 faces = []
                 for lm in res.multi_face_landmarks or []:
                     pts = np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float32)
