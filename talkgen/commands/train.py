@@ -83,12 +83,15 @@ def register(app: typer.Typer) -> None:
         model_dir: Path = typer.Option(..., "--output", "-o", help="Pipeline folder to write."),
         max_shard_mb: int | None = typer.Option(None, "--max-shard-mb", help="Largest weight shard, in MB."),
         dtype: str = typer.Option("float32", "--dtype", help="Storage dtype: float32, float16 or bfloat16."),
+        checkpoint: Path | None = typer.Option(
+            None, "--checkpoint", help="A checkpoint-<step> folder of the run to export instead of its final/."
+        ),
     ) -> None:
         """Write a pipeline folder (model_index.json + components) from a run's EMA weights."""
         from talkgen.training.export import export_pipeline
 
         shard = f"{max_shard_mb}MB" if max_shard_mb is not None else None
-        typer.echo(str(export_pipeline(run_dir, model_dir, max_shard_size=shard, dtype=dtype)))
+        typer.echo(str(export_pipeline(run_dir, model_dir, max_shard_size=shard, dtype=dtype, checkpoint=checkpoint)))
 
     @app.command("prepare")
     def prepare(

@@ -36,7 +36,11 @@ STORAGE_DTYPES = ("float32", "float16", "bfloat16")
 
 
 def export_pipeline(
-    run_dir: str | Path, model_dir: str | Path, max_shard_size: str | None = None, dtype: str = "float32"
+    run_dir: str | Path,
+    model_dir: str | Path,
+    max_shard_size: str | None = None,
+    dtype: str = "float32",
+    checkpoint: str | Path | None = None,
 ) -> Path:
     """Write a pipeline folder (``model_index.json`` + components, safetensors) from a DiT run's EMA weights.
 
@@ -44,10 +48,36 @@ def export_pipeline(
         run_dir: a ``talkgen train dit`` output folder. model_dir: where to write the pipeline.
         max_shard_size: passed to ``save_pretrained`` (e.g. ``"500MB"``); ``None`` keeps its default.
         dtype: storage dtype of the weights (``float16`` halves the folder; talkgen loads them as float32).
+        checkpoint: export this ``checkpoint-<step>`` folder's EMA weights instead of the run's ``final/`` (a run
+            still training, or an earlier step that measured better).
 
     Raises:
         ConfigError: ``run_dir`` lacks the trained or frozen components (names the missing folder).
     """
+    if checkpoint is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="talkgen-export-") as tmp:
+            final = _checkpoint_weights(Path(run_dir), Path(checkpoint), Path(tmp) / FINAL_DIR)
+            return _export(Path(run_dir), Path(model_dir), max_shard_size, dtype, final)
+    return _export(Path(run_dir), Path(model_dir), max_shard_size, dtype, Path(run_dir) / FINAL_DIR)
+
+
+def _checkpoint_weights(run_dir: Path, checkpoint: Path, directory: Path) -> Path:
+    """Write ``checkpoint``'s EMA weights as a ``final/``-style folder (the trainer rebuilt from its own config)."""
+    from talkgen.training import TrainConfig, build_trainer
+
+    state_file = checkpoint / STATE_FILE
+    if not state_file.is_file():
+        raise ConfigError(f"{checkpoint} is not a checkpoint of a training run (no {STATE_FILE})")
+    saved = json.loads(state_file.read_text(encoding="utf-8")).get("extra", {}).get("config")
+    if not saved or saved.get("task") != "dit":
+        raise ConfigError(f"{checkpoint} is not a checkpoint of a DiT run")
+    config = TrainConfig(**{**saved, "output_dir": str(run_dir), "resume_from": str(checkpoint), "cpu": True})
+    return build_trainer(config).export(directory)
+
+
+def _export(run_dir: Path, model_dir: Path, max_shard_size: str | None, dtype: str, final: Path) -> Path:
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler
     from transformers import ByT5Tokenizer, T5EncoderModel
@@ -59,8 +89,7 @@ def export_pipeline(
 
     if dtype not in STORAGE_DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
-    run_dir, model_dir = Path(run_dir), Path(model_dir)
-    final, frozen = run_dir / FINAL_DIR, run_dir / FROZEN_DIR
+    frozen = run_dir / FROZEN_DIR
     if (frozen / "sources.json").is_file():
         raise ConfigError(
             f"{run_dir} trained from foundation weights (frozen/sources.json): its trained transformer is"

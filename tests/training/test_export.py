@@ -82,3 +82,26 @@ def test_export_loads_and_generates(app, tiny_config, tmp_path):
 def test_export_of_unfinished_run_is_config_error(tmp_path):
     with pytest.raises(ConfigError, match="missing"):
         export_pipeline(tmp_path, tmp_path / "model")
+
+
+def test_export_a_checkpoint_of_a_run(app, tiny_config, tmp_path):
+    """--checkpoint exports that step's EMA weights: the last checkpoint's export equals the final/ export."""
+    trainer = build_trainer(tiny_config.replace(steps=3, checkpoint_every=2))
+    trainer.train()
+    trainer.export()
+    final_dir, last_dir, early_dir = tmp_path / "final", tmp_path / "last", tmp_path / "early"
+    run = tiny_config.output_dir
+    assert CliRunner().invoke(app, ["export", run, "-o", str(final_dir)]).exit_code == 0
+    result = CliRunner().invoke(app, ["export", run, "-o", str(last_dir), "--checkpoint", f"{run}/checkpoint-3"])
+    assert result.exit_code == 0, result.output
+    assert (
+        CliRunner().invoke(app, ["export", run, "-o", str(early_dir), "--checkpoint", f"{run}/checkpoint-2"]).exit_code
+        == 0
+    )
+    final, last, early = (
+        load_pipeline("talking", d)[0].transformer.state_dict() for d in (final_dir, last_dir, early_dir)
+    )
+    assert all(torch.equal(final[k], last[k]) for k in final)
+    assert any(not torch.equal(final[k], early[k]) for k in final)
+    with pytest.raises(ConfigError, match="not a checkpoint"):
+        export_pipeline(run, tmp_path / "x", checkpoint=tmp_path)
