@@ -12,7 +12,9 @@ from talkgen.pipelines.defaults import DUB_STEPS
 
 def dub(
     video: Path = typer.Argument(..., help="Footage to dub (mp4, mov, mkv, webm, avi)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output .mp4 with the new audio."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Output with the new audio: .mp4 (H.264) or .mkv (lossless FFV1, for finishing)."
+    ),
     audio: Path | None = typer.Option(None, "--audio", help="New speech (wav, flac, mp3 or a media file)."),
     text: str | None = typer.Option(None, "--text", help="New speech as text, spoken offline with --voice."),
     voice: str = typer.Option("en-us", "--voice", help="Voice for --text (see `talkgen voices`)."),
@@ -33,7 +35,7 @@ def dub(
     steps: int = typer.Option(DUB_STEPS, "--steps", help="Sampling steps."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     max_side: int = typer.Option(256, "--max-side", help="Longest processing side in pixels."),
-    crf: int = typer.Option(10, "--crf", help="H.264 quality of the output: 0 lossless, 10 default, 18 smaller."),
+    crf: int = typer.Option(10, "--crf", help="H.264 quality of an .mp4: 0 lossless, 10 default, 18 smaller."),
     mouth_box: str | None = typer.Option(
         None, "--mouth-box", help="x0,y0,x1,y1: a fixed mouth box in pixels when no face detector finds the face."
     ),
@@ -45,10 +47,17 @@ def dub(
 
     Every input is checked (settings, footage, speech, mouth source, model folder) before the model loads.
     """
-    from talkgen.pipelines.dub import MAX_FACES, DubConfig, dub_file, load_face_tracks, load_speech, mouth_locator
+    from talkgen.pipelines.dub import (
+        MAX_FACES,
+        DubConfig,
+        dub_file,
+        load_face_tracks,
+        load_speech,
+        mouth_locator,
+        output_encoding,
+    )
 
-    if output.suffix.lower() != ".mp4":
-        raise ConfigError(f"output {output} must end in .mp4")
+    output_encoding(output, None)
     if audio_for and (audio is not None or text is not None or face != "all" or mouth_box is not None):
         raise ConfigError("--audio-for gives every face its own track: leave out --audio, --text, --face, --mouth-box")
     if not audio_for and (audio is None) == (text is None):

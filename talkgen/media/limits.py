@@ -12,7 +12,7 @@ DEFAULT_CONTAINERS = frozenset(
     {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpegts", "wav", "flac", "ogg", "mp3", "aac"}
 )
 DEFAULT_VIDEO_CODECS = frozenset(
-    {"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mjpeg", "png", "prores", "rawvideo"}
+    {"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mjpeg", "png", "prores", "rawvideo", "ffv1"}
 )
 DEFAULT_AUDIO_CODECS = frozenset(
     {

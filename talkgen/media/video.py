@@ -219,6 +219,22 @@ def _as_audio(audio: object) -> np.ndarray:
     return arr
 
 
+VIDEO_CODECS = ("h264", "ffv1")
+H264_PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p")
+
+
+def h264_pix_fmt(source: str | None) -> str:
+    """The H.264 chroma layout that keeps a source's: ``yuv444p``/``yuv422p`` (any depth or range) stay, else 4:2:0.
+
+    Frames pass through 8-bit RGB, so a 10-bit source comes back 8-bit in its own chroma layout.
+    """
+    name = (source or "").replace("yuvj", "yuv")
+    for layout in ("yuv444p", "yuv422p"):
+        if name.startswith(layout):
+            return layout
+    return "yuv420p"
+
+
 def write_video(
     path: str | os.PathLike[str],
     frames: np.ndarray,
@@ -230,8 +246,10 @@ def write_video(
     preset: str = "veryfast",
     audio_bitrate: str = "128k",
     timeout: float = 600.0,
+    pix_fmt: str = "yuv420p",
+    codec: str = "h264",
 ) -> Path:
-    """Encode frames (and optionally an audio track) to an H.264 + AAC mp4, written atomically.
+    """Encode frames (and optionally an audio track) to an H.264 + AAC mp4, or a lossless FFV1 + FLAC mkv, atomically.
 
     Args:
         path: output file; written to a temporary name in the same directory, fsynced, then renamed.
@@ -244,6 +262,9 @@ def write_video(
         crf, preset: libx264 quality (0 = lossless H.264, 18 = visually lossless) and speed.
         audio_bitrate: AAC bitrate.
         timeout: seconds before encoding is abandoned.
+        pix_fmt: H.264 chroma layout, one of :data:`H264_PIX_FMTS` (``yuv444p`` keeps full colour resolution).
+        codec: ``h264`` (an .mp4) or ``ffv1`` (an .mkv of the RGB frames, bit-exact, with FLAC audio: for a
+            finishing pipeline).
 
     Returns:
         The written path.
@@ -253,12 +274,17 @@ def write_video(
         MediaError: ffmpeg failed (its message included). Missing parent directories are created.
     """
     out = Path(path)
+    if codec not in VIDEO_CODECS:
+        raise ValueError(f"codec must be one of {', '.join(VIDEO_CODECS)}, got {codec!r}")
+    if codec == "h264" and pix_fmt not in H264_PIX_FMTS:
+        raise ValueError(f"pix_fmt must be one of {', '.join(H264_PIX_FMTS)}, got {pix_fmt!r}")
     video = _as_uint8_frames(frames)
     rate = rate_string(fps)
     t, h, w, _ = video.shape
-    if h % 2 or w % 2:
-        logger.warning("%s: padding odd frame size %dx%d to even for yuv420p", out, w, h)
-        video = np.pad(video, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    even = {"yuv420p": (2, 2), "yuv422p": (1, 2)}.get(pix_fmt, (1, 1)) if codec == "h264" else (1, 1)
+    if h % even[0] or w % even[1]:
+        logger.warning("%s: padding odd frame size %dx%d to even for %s", out, w, h, pix_fmt)
+        video = np.pad(video, ((0, 0), (0, h % even[0]), (0, w % even[1]), (0, 0)), mode="edge")
         t, h, w, _ = video.shape
     wav = _as_audio(audio) if audio is not None else None
     if wav is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
@@ -271,8 +297,11 @@ def write_video(
         maps = ["-map", "0:v:0"]
         if not 0 <= int(crf) <= 51:
             raise ValueError(f"crf must be 0..51 (0: lossless H.264), got {crf}")
-        codecs = ["-sws_flags", ENCODE_SWS_FLAGS, "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf))]
-        codecs += ["-pix_fmt", "yuv420p"]
+        if codec == "ffv1":  # RGB stored as is: decoding gives back the exact frames
+            codecs = ["-c:v", "ffv1", "-level", "3", "-pix_fmt", "bgr0"]
+        else:
+            codecs = ["-sws_flags", ENCODE_SWS_FLAGS, "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf))]
+            codecs += ["-pix_fmt", pix_fmt]
         if wav is not None:
             import soundfile as sf
 
@@ -280,9 +309,10 @@ def write_video(
             sf.write(wav_path, wav, sample_rate, subtype="FLOAT")
             inputs.append((["-f", "wav"], wav_path))
             maps += ["-map", "1:a:0"]
-            codecs += ["-c:a", "aac", "-b:a", audio_bitrate]
-        outputs = [*maps, *codecs, "-movflags", "+faststart", "-loglevel", "error", "-nostats", "-y"]
-        cmd = ffmpeg_command(inputs, [*outputs, "-f", "mp4", str(tmp_out)])
+            codecs += ["-c:a", "flac"] if codec == "ffv1" else ["-c:a", "aac", "-b:a", audio_bitrate]
+        container = ["-f", "matroska"] if codec == "ffv1" else ["-movflags", "+faststart", "-f", "mp4"]
+        outputs = [*maps, *codecs, "-loglevel", "error", "-nostats", "-y", *container]
+        cmd = ffmpeg_command(inputs, [*outputs, str(tmp_out)])
         with FfmpegStream(cmd, timeout=timeout, what=str(out), stdin_pipe=True) as stream:
             stdin = stream.proc.stdin
             broken = stdin is None

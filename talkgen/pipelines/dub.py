@@ -1,5 +1,6 @@
 """Footage + new speech -> dubbed video: the one library entry point behind ``talkgen dub``, the web app's Dub tab
-and the batch API's dub jobs. Writes ``out.mp4`` and ``out.manifest.json`` (each atomically).
+and the batch API's dub jobs. Writes ``out.mp4`` (or a lossless ``out.mkv``) and ``out.manifest.json`` (each
+atomically).
 
 Everything a user can get wrong (settings, the footage, the speech, the mouth source, the model folder) is checked
 before torch is imported or a model is loaded, so a refusal comes back in well under a second.
@@ -153,6 +154,24 @@ def check_footage(video: str | Path, limits: MediaLimits | None = None):
     return info
 
 
+OUTPUT_SUFFIXES = {".mp4": "h264", ".mkv": "ffv1"}
+
+
+def output_encoding(output: str | Path, source_info) -> tuple[str, str]:
+    """``(codec, pix_fmt)`` of a dub written to ``output``: FFV1 for ``.mkv``, else H.264 in the source's layout.
+
+    Raises:
+        ConfigError: another suffix.
+    """
+    from talkgen.media.video import h264_pix_fmt
+
+    codec = OUTPUT_SUFFIXES.get(Path(output).suffix.lower())
+    if codec is None:
+        raise ConfigError(f"output {output} must end in .mp4 (H.264) or .mkv (lossless FFV1, for finishing)")
+    source = source_info.video.pix_fmt if source_info is not None and source_info.video is not None else None
+    return codec, "bgr0" if codec == "ffv1" else h264_pix_fmt(source)
+
+
 @dataclass(frozen=True)
 class DubReport:
     """What :func:`dub_video` wrote: the mp4, frame counts, faces found and the colour drift."""
@@ -166,6 +185,8 @@ class DubReport:
     colour_drift: float
     seconds: float
     edit_mask: np.ndarray | None = None  # (T, H, W) blend weights of the edit (0: the source pixel is kept)
+    codec: str = "h264"
+    pix_fmt: str = "yuv420p"
 
 
 def dub_video(
@@ -177,6 +198,7 @@ def dub_video(
     mouths=None,
     limits=None,
     edit_faces: list[int] | None = None,
+    source_info=None,
 ) -> DubReport:
     """Dub a video file with new 16 kHz ``speech`` into an H.264 + AAC mp4 carrying the new audio.
 
@@ -184,7 +206,9 @@ def dub_video(
     (see :func:`load_face_tracks`).
 
     :func:`~talkgen.media.read_video` probes the footage against ``limits`` before decoding. Mouths come
-    from ``mouths`` (default: MediaPipe face mesh with ``config.max_faces`` faces).
+    from ``mouths`` (default: MediaPipe face mesh with ``config.max_faces`` faces). An ``.mkv`` output is lossless
+    FFV1 (outside the edit region the decoded frames are the source's, bit for bit); an ``.mp4`` is H.264 at
+    ``config.crf`` in the source's chroma layout (``source_info``: its probe, else probed here).
 
     Raises:
         MediaError: refused or unreadable footage. ValueError: bad settings.
@@ -215,11 +239,12 @@ def dub_video(
         generator=torch.Generator().manual_seed(config.seed),
         edit_faces=edit_faces,
     )
-    path = write_video(output, out.frames, fps, out.audio, SPEECH_RATE, crf=config.crf)
+    codec, pix_fmt = output_encoding(output, source_info or check_footage(video, limits))
+    path = write_video(output, out.frames, fps, out.audio, SPEECH_RATE, crf=config.crf, pix_fmt=pix_fmt, codec=codec)
     face_frames = int((out.mask > 0).any(axis=(1, 2)).sum())
     return DubReport(
         path, len(out.frames), len(frames), fps, face_frames, (height, width), out.colour_drift,
-        time.perf_counter() - started, out.mask,
+        time.perf_counter() - started, out.mask, codec, pix_fmt,
     )  # fmt: skip
 
 
@@ -236,7 +261,7 @@ def dub_file(
     progress: Callable[[float, str], None] | None = None,
     edit_faces: list[int] | None = None,
 ) -> dict:
-    """Dub ``video`` with ``speech`` (16 kHz) into ``output`` (.mp4) and ``output.manifest.json`` beside it.
+    """Dub ``video`` with ``speech`` (16 kHz) into ``output`` (.mp4 or lossless .mkv) and ``output.manifest.json``.
 
     Returns:
         The manifest: input, output, settings, seed, model (path and weight hashes), frame counts, timings.
@@ -245,12 +270,11 @@ def dub_file(
 
     config = config or DubConfig()
     output = Path(output)
-    if output.suffix.lower() != ".mp4":
-        raise ConfigError(f"output {output} must end in .mp4")
+    output_encoding(output, None)  # a wrong suffix is refused before anything runs
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
     report(0.0, "probing the footage")
-    check_footage(video, limits)
+    info = check_footage(video, limits)
     folder = None if random_weights else resolve_model(model)  # a missing model is refused before any import
 
     from talkgen.fs import atomic_write_text
@@ -261,7 +285,9 @@ def dub_file(
     pipe, model_info = load_pipeline("lipsync", folder, random_weights)
     loaded = time.perf_counter()
     report(0.2, "locating mouths and denoising")
-    result = dub_video(pipe, video, output, speech, config, mouths=mouths, limits=limits, edit_faces=edit_faces)
+    result = dub_video(
+        pipe, video, output, speech, config, mouths=mouths, limits=limits, edit_faces=edit_faces, source_info=info
+    )
     manifest = {
         "video": str(video),
         "output": str(result.output),
@@ -275,6 +301,11 @@ def dub_file(
         "source_frames": result.source_frames,
         "mouth_frames": result.face_frames,
         "processing_size": list(result.processing_size),
+        "encode": {
+            "codec": result.codec,
+            "pix_fmt": result.pix_fmt,
+            "crf": None if result.codec == "ffv1" else config.crf,
+        },
         "colour_drift": round(result.colour_drift, 3),
         "versions": versions(),
         "timings": {"load_s": round(loaded - started, 3), "dub_s": round(result.seconds, 3),

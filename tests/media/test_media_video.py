@@ -153,3 +153,33 @@ def test_rotated_phone_video_decodes_upright(written, tmp_path: Path, ffmpeg) ->
     assert decoded.shape == (30, 128, 96, 3)
     err = min(np.abs(decoded.astype(np.int16) - np.rot90(frames, k, axes=(1, 2))).mean() for k in (1, -1))
     assert err < 4.0
+
+
+def test_ffv1_mkv_round_trips_exactly_and_444_keeps_colour(tmp_path):
+    import numpy as np
+
+    from talkgen.media import probe, read_video, write_video
+    from talkgen.media.video import h264_pix_fmt
+
+    frames = np.random.default_rng(0).integers(0, 256, (4, 33, 47, 3), dtype=np.uint8)  # odd sides: no padding
+    path = write_video(tmp_path / "a.mkv", frames, 25.0, np.zeros(8000, np.float32), codec="ffv1")
+    decoded, _ = read_video(path)
+    np.testing.assert_array_equal(decoded, frames)
+    assert probe(path).audio.codec == "flac"
+    even = frames[:, :32, :46]
+    err = {}
+    for fmt in ("yuv420p", "yuv444p"):
+        out = write_video(tmp_path / f"{fmt}.mp4", even, 25.0, crf=10, pix_fmt=fmt)
+        assert probe(out).video.pix_fmt == fmt
+        err[fmt] = np.abs(read_video(out)[0].astype(int) - even).mean()
+    assert err["yuv444p"] < err["yuv420p"] / 2  # random colours: chroma subsampling is most of the error
+    assert [h264_pix_fmt(f) for f in ("yuvj444p", "yuv422p10le", "gbrp", None)] == [
+        "yuv444p",
+        "yuv422p",
+        "yuv420p",
+        "yuv420p",
+    ]
+    with pytest.raises(ValueError, match="codec must be"):
+        write_video(tmp_path / "b.mp4", even, 25.0, codec="vp9")
+    with pytest.raises(ValueError, match="pix_fmt must be"):
+        write_video(tmp_path / "b.mp4", even, 25.0, pix_fmt="yuv410p")

@@ -141,3 +141,48 @@ def test_dub_audio_for_errors_are_one_line(synthetic_clip, tmp_path, capsys, ext
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
     assert not out.exists()
+
+
+def test_dub_to_mkv_is_lossless_outside_the_edit(synthetic_clip, tmp_path):
+    """An .mkv dub is FFV1: outside the edit region the decoded frames are the source decode's, bit for bit."""
+    import json
+
+    from talkgen.media import probe, read_video
+    from talkgen.pipelines.mouth import TruthMouthLocator, edit_mask
+    from talkgen.synth.truth import GroundTruth
+
+    video, truth = synthetic_clip
+    out = tmp_path / "dubbed.mkv"
+    args = ["dub", str(video), "--text", "Hi there.", "-o", str(out), "--truth", str(truth), "--length-policy", "trim"]
+    assert cli.main([*args, "--random-weights", "--steps", "2"]) == 0
+    info = probe(out)
+    assert info.video.codec == "ffv1" and info.has_audio
+    source, _ = read_video(video)
+    dubbed, _ = read_video(out)
+    mask = edit_mask(TruthMouthLocator(GroundTruth.load(truth)).locate(source), "mouth")
+    outside = mask == 0
+    assert outside.mean() > 0.8
+    np.testing.assert_array_equal(dubbed[outside], source[outside])
+    assert (dubbed[~outside] != source[~outside]).any()
+    manifest = json.loads(out.with_suffix(".manifest.json").read_text())
+    assert manifest["encode"] == {"codec": "ffv1", "pix_fmt": "bgr0", "crf": None}
+
+
+def test_dub_keeps_a_444_source_in_444(synthetic_clip, tmp_path):
+    from talkgen.media import probe, read_video, write_video
+
+    video, truth = synthetic_clip
+    frames, fps = read_video(video)
+    source = write_video(tmp_path / "full.mp4", frames, fps, pix_fmt="yuv444p")
+    (tmp_path / "full.truth.json").write_bytes(truth.read_bytes())
+    out = tmp_path / "out.mp4"
+    args = ["dub", str(source), "--text", "Hi.", "-o", str(out), "--random-weights", "--steps", "1"]
+    assert cli.main([*args, "--truth", str(tmp_path / "full.truth.json")]) == 0
+    assert probe(source).video.pix_fmt == "yuv444p" and probe(out).video.pix_fmt == "yuv444p"
+    assert probe(video).video.pix_fmt == "yuv420p"  # and 4:2:0 footage stays 4:2:0 (the tests above)
+
+
+def test_dub_output_suffix_is_checked_first(synthetic_clip, tmp_path, capsys):
+    video, _ = synthetic_clip
+    assert cli.main(["dub", str(video), "--text", "Hi.", "-o", str(tmp_path / "x.mov"), "--random-weights"]) == 2
+    assert ".mp4 (H.264) or .mkv (lossless FFV1" in capsys.readouterr().err
