@@ -35,6 +35,12 @@ def dub(
     steps: int = typer.Option(DUB_STEPS, "--steps", help="Sampling steps."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     max_side: int = typer.Option(256, "--max-side", help="Longest processing side in pixels."),
+    keep_background: float | None = typer.Option(
+        None,
+        "--keep-background",
+        help="DB: mix the footage's own audio this many dB (e.g. -12) under the new speech; the track is used as it"
+        " is, so give footage whose audio is the music-and-effects bed.",
+    ),
     crf: int = typer.Option(10, "--crf", help="H.264 quality of an .mp4: 0 lossless, 10 default, 18 smaller."),
     mouth_box: str | None = typer.Option(
         None, "--mouth-box", help="x0,y0,x1,y1: a fixed mouth box in pixels when no face detector finds the face."
@@ -64,7 +70,7 @@ def dub(
         raise ConfigError("give exactly one of --audio FILE, --text TEXT or --audio-for FACE=FILE")
     config = DubConfig(
         strength=strength, extent=extent, face=face, length_policy=length_policy, steps=steps, seed=seed,
-        max_side=max_side, crf=crf, max_faces=MAX_FACES if audio_for else None,
+        max_side=max_side, crf=crf, max_faces=MAX_FACES if audio_for else None, keep_background_db=keep_background,
     )  # fmt: skip
     mouths = mouth_locator(config, truth=truth, mouth_box=mouth_box)
     edit_faces = None

@@ -36,6 +36,10 @@ class DubConfig:
         max_faces: faces MediaPipe tracks (None: one for ``face="all"``, else ``MAX_FACES`` so that an index or a
             box can choose among them). crf: H.264 quality of the output (0: lossless H.264; the default 10 keeps
             unedited pixels within ~48 dB of the source decode, see ``benchmarks/bench_dub_encode.py``).
+        keep_background_db: mix the source's own audio track this many dB (<= 0) under the new speech, following
+            the length policy (its frames' audio where a frame is shown again, silence on padding); None: only the
+            new speech. The track is used as it is: give footage whose audio is the music-and-effects bed (its
+            dialogue would otherwise be heard under the new lines).
     """
 
     strength: float | None = None
@@ -47,6 +51,7 @@ class DubConfig:
     max_side: int | None = 256
     max_faces: int | None = None
     crf: int = 10
+    keep_background_db: float | None = None
 
     def __post_init__(self) -> None:
         if self.strength is not None and not 0.0 <= self.strength <= 1.0:
@@ -61,6 +66,8 @@ class DubConfig:
             raise ConfigError(f"max side must be >= 16 pixels, got {self.max_side}")
         if not 0 <= self.crf <= 51:
             raise ConfigError(f"crf must be 0..51 (0: lossless H.264, 10: the default), got {self.crf}")
+        if self.keep_background_db is not None and not -60.0 <= self.keep_background_db <= 0.0:
+            raise ConfigError(f"background level must be -60..0 dB, got {self.keep_background_db}")
         if self.max_faces is None:
             object.__setattr__(self, "max_faces", 1 if self.face == "all" else MAX_FACES)
         if not 1 <= self.max_faces <= 16:
@@ -172,6 +179,38 @@ def output_encoding(output: str | Path, source_info) -> tuple[str, str]:
     return codec, "bgr0" if codec == "ffv1" else h264_pix_fmt(source)
 
 
+def source_bed(video: str | Path, info, frame_index: np.ndarray, fps: float, limits=None) -> np.ndarray:
+    """The source's audio laid along the output frames: each output frame carries the audio of the source frame
+    it shows (``frame_index``, -1 or a repeat of the last frame where ``pad`` holds the picture: silence there).
+    Footage without audio gives silence."""
+    from talkgen.audio.io import load_audio
+
+    per_frame = SPEECH_RATE / fps
+    out = np.zeros(int(round(len(frame_index) * per_frame)), dtype=np.float32)
+    if info is None or not info.has_audio:
+        return out
+    source = np.asarray(load_audio(video, sample_rate=SPEECH_RATE, limits=limits), dtype=np.float32)
+    shown = np.full(len(frame_index), -1)
+    seen: set[int] = set()
+    for t, k in enumerate(np.asarray(frame_index)):
+        if int(k) not in seen or (t and frame_index[t - 1] != k):  # a held frame (pad) is silent after its first
+            shown[t] = k
+        seen.add(int(k))
+    for t, k in enumerate(shown):
+        if k < 0:
+            continue
+        a, b = int(round(t * per_frame)), int(round((t + 1) * per_frame))
+        src = source[int(round(k * per_frame)) : int(round(k * per_frame)) + (b - a)]
+        out[a : a + len(src)] = src
+    return out
+
+
+def mix_background(speech: np.ndarray, bed: np.ndarray, db: float) -> np.ndarray:
+    """``speech`` with ``bed`` ``db`` dB under it (same length as ``speech``), clipped to [-1, 1]."""
+    bed = np.pad(bed[: len(speech)], (0, max(0, len(speech) - len(bed))))
+    return np.clip(speech + bed * np.float32(10 ** (db / 20)), -1.0, 1.0).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class DubReport:
     """What :func:`dub_video` wrote: the mp4, frame counts, faces found and the colour drift."""
@@ -239,8 +278,14 @@ def dub_video(
         generator=torch.Generator().manual_seed(config.seed),
         edit_faces=edit_faces,
     )
-    codec, pix_fmt = output_encoding(output, source_info or check_footage(video, limits))
-    path = write_video(output, out.frames, fps, out.audio, SPEECH_RATE, crf=config.crf, pix_fmt=pix_fmt, codec=codec)
+    info = source_info or check_footage(video, limits)
+    codec, pix_fmt = output_encoding(output, info)
+    audio = out.audio
+    if config.keep_background_db is not None:
+        audio = mix_background(
+            out.audio, source_bed(video, info, out.frame_index, fps, limits), config.keep_background_db
+        )
+    path = write_video(output, out.frames, fps, audio, SPEECH_RATE, crf=config.crf, pix_fmt=pix_fmt, codec=codec)
     face_frames = int((out.mask > 0).any(axis=(1, 2)).sum())
     return DubReport(
         path, len(out.frames), len(frames), fps, face_frames, (height, width), out.colour_drift,

@@ -186,3 +186,36 @@ def test_dub_output_suffix_is_checked_first(synthetic_clip, tmp_path, capsys):
     video, _ = synthetic_clip
     assert cli.main(["dub", str(video), "--text", "Hi.", "-o", str(tmp_path / "x.mov"), "--random-weights"]) == 2
     assert ".mp4 (H.264) or .mkv (lossless FFV1" in capsys.readouterr().err
+
+
+def test_dub_keeps_the_footage_audio_under_the_new_speech(tmp_path):
+    """--keep-background -6: the output audio is the new speech plus the footage's track at half amplitude."""
+    from talkgen.audio.io import load_audio, save_wav
+    from talkgen.media import write_video
+    from talkgen.pipelines.dub import mix_background, source_bed
+
+    fps, sr = 25.0, 16_000
+    frames = np.full((25, 32, 32, 3), 128, np.uint8)
+    t = np.arange(sr) / sr
+    bed = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)  # the footage's 1 s "music"
+    video = write_video(tmp_path / "f.mp4", frames, fps, bed, sr)
+    speech = (0.2 * np.sin(2 * np.pi * 880 * np.arange(2 * sr) / sr)).astype(np.float32)  # 2 s: pad holds 1 s
+    save_wav(tmp_path / "s.wav", speech, sr)
+    out = tmp_path / "o.mp4"
+    args = ["dub", str(video), "--audio", str(tmp_path / "s.wav"), "-o", str(out), "--mouth-box", "10,18,22,24"]
+    assert cli.main([*args, "--random-weights", "--steps", "1", "--keep-background", "-6"]) == 0
+    mixed = load_audio(out)[: 2 * sr]
+
+    def level(x, hz):  # amplitude of one sine in x
+        n = np.arange(len(x)) / sr
+        return 2 * abs(np.mean(x * np.exp(-2j * np.pi * hz * n)))
+
+    first, second = mixed[: sr - 800], mixed[sr + 800 :]
+    assert level(first, 220) == pytest.approx(0.2 * 10 ** (-6 / 20), rel=0.15)  # the bed, 6 dB down
+    assert level(first, 880) == pytest.approx(0.2, rel=0.15) and level(second, 880) == pytest.approx(0.2, rel=0.15)
+    assert level(second, 220) < 0.01  # the held last frame (pad) carries no bed
+    # loop replays the bed with the picture; the mix clips at full scale
+    lay = source_bed(video, None, np.array([0, 1, 0, 1]), fps)
+    assert not lay.any()  # no probe info: no audio to lay
+    assert mix_background(np.ones(4, np.float32), np.ones(4, np.float32), 0.0).max() == 1.0
+    assert cli.main([*args, "--random-weights", "--keep-background", "6"]) == 2
