@@ -34,6 +34,34 @@ def build_tiny_text_encoder(config: dict[str, Any] | None = None) -> tuple[T5Enc
     return T5EncoderModel(t5_config).eval(), tokenizer
 
 
+# Offsets (in bytes) each head of the first block favours at init: left context, right context, the byte and its
+# neighbours, a wider word-sized window. Cycled over the heads.
+LOCAL_HEAD_OFFSETS = (range(-3, 0), range(1, 4), range(-1, 2), range(-6, 7))
+
+
+def init_local_attention(encoder: T5EncoderModel, strength: float = 8.0) -> None:
+    """Start a T5 encoder's relative position bias local: every head favours a few neighbouring bytes.
+
+    T5's default init gives near-zero position bias, so a byte's state starts as its own embedding plus a content
+    mix of the whole prompt; a 2-layer byte-level encoder initialised so did not learn which word a byte belongs to
+    within 40 steps of overfitting one batch (65%, the share of bytes outside attribute words), while with local
+    heads it reached 97% in 20 (``talkgen.training.text``). The bias stays trainable.
+    """
+    attention = encoder.encoder.block[0].layer[0].SelfAttention
+    table = attention.relative_attention_bias.weight  # (buckets, heads), shared by every block
+    with torch.no_grad():
+        table.zero_()
+        for head in range(table.shape[1]):
+            for offset in LOCAL_HEAD_OFFSETS[head % len(LOCAL_HEAD_OFFSETS)]:
+                bucket = attention._relative_position_bucket(
+                    torch.tensor(offset),
+                    bidirectional=True,
+                    num_buckets=attention.relative_attention_num_buckets,
+                    max_distance=attention.relative_attention_max_distance,
+                )
+                table[int(bucket), head] = strength
+
+
 def load_umt5(path: str | Path, torch_dtype: torch.dtype | None = None) -> tuple[torch.nn.Module, Any]:
     """Load ``UMT5EncoderModel`` and its tokenizer from a local directory (or a Wan pipeline folder).
 

@@ -227,7 +227,7 @@ class TextTask(TrainingTask):
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
-        from talkgen.models.text_encoder import build_tiny_text_encoder
+        from talkgen.models.text_encoder import build_tiny_text_encoder, init_local_attention
 
         text_cfg = config.component_config("text_encoder")
         if not text_cfg:
@@ -236,6 +236,7 @@ class TextTask(TrainingTask):
             raise ConfigError(f"preset {config.preset!r} has no built-in text encoder to pretrain")
         torch.manual_seed(config.seed)
         encoder, self.tokenizer = build_tiny_text_encoder(text_cfg)
+        init_local_attention(encoder)
         self.module = TextPretrainModule(encoder.train(), config.max_characters)
 
     def batches(self, start_step: int, process_index: int, num_processes: int) -> Iterator[dict[str, Any]]:

@@ -158,3 +158,30 @@ def test_builtin_encoder_windows_long_speech_into_its_trained_context():
     assert not torch.allclose(whole._contextual(x), full)
     wave = torch.randn(1, 16_000 * 2) * 0.1
     assert encoder(wave, 25.0, 50).shape == (1, 50, 8)
+
+
+def test_local_attention_init_makes_a_byte_depend_on_its_neighbours():
+    """With local heads, changing the byte next door moves a byte's state far more than changing one 40 bytes away;
+    at T5's default init both are about the same."""
+    import torch
+
+    from talkgen.models.text_encoder import build_tiny_text_encoder, init_local_attention
+
+    def sensitivity(encoder, tokenizer) -> tuple[float, float]:
+        base = "Person1: a character with yellow skin and a blue shirt, wearing a red cap. Person2 listens."
+        near = base.replace("yellow", "yellaw")  # two bytes after the probe byte 'l'
+        far = base.replace("listens", "lestens")
+        probe = base.index("yellow") + 2
+        with torch.no_grad():
+            states = [
+                encoder(**tokenizer([t], return_tensors="pt")).last_hidden_state[0, probe] for t in (base, near, far)
+            ]
+        return float((states[1] - states[0]).norm()), float((states[2] - states[0]).norm())
+
+    torch.manual_seed(0)
+    encoder, tokenizer = build_tiny_text_encoder()
+    default_near, default_far = sensitivity(encoder, tokenizer)
+    init_local_attention(encoder)
+    near, far = sensitivity(encoder, tokenizer)
+    assert near > 5 * far
+    assert default_near < 3 * default_far
