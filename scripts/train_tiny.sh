@@ -22,6 +22,8 @@ stage() {  # stage TASK CONFIG: train unless final/ exists; resume from the newe
 }
 
 stage audio configs/tiny-audio.yaml   # 1. built-in audio encoder -> per-frame mouth parameters
+stage text configs/tiny-text.yaml     # 1b. tiny T5 -> each character's attributes from the prompt
 stage codec configs/tiny-codec.yaml   # 2. the latent codec: principal components of 8x8x4-frame patches
 stage dit configs/tiny.yaml           # 3. encode the latent cache once, then 4. the DiT on its windows
-talkgen export "$(run_dir configs/tiny.yaml)" -o "$model_dir" --dtype float16
+stage dit configs/tiny-finetune.yaml  # 5. the DiT fine-tuned against the pretrained text encoder
+talkgen export "$(run_dir configs/tiny-finetune.yaml)" -o "$model_dir" --dtype float16
