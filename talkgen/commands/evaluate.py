@@ -24,6 +24,12 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="Write the full report as JSON."),
         max_lag: int = typer.Option(15, "--max-lag", help="Lags searched each side, in frames."),
         max_faces: int = typer.Option(1, "--max-faces", help="Faces tracked; the longest-present one is measured."),
+        truth: Path | None = typer.Option(
+            None,
+            "--truth",
+            help="A synthetic-world clip's ground truth: mouths read in its boxes (default: <video>.truth.json if"
+            " it exists, else MediaPipe).",
+        ),
     ) -> None:
         """Real-face lip sync: offset (frames; positive = audio lags video), confidence, correlation at 0."""
         from talkgen.eval.sync import evaluate_sync
@@ -32,12 +38,13 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--max-lag must be 1..100, got {max_lag}")
         if plot is not None and plot.suffix.lower() != ".png":
             raise ConfigError(f"--plot {plot} must end in .png")
-        report = evaluate_sync(video, audio, max_lag=max_lag, max_faces=max_faces)
+        report = evaluate_sync(video, audio, max_lag=max_lag, max_faces=max_faces, truth_path=truth)
         r = report.result
         typer.echo(
             f"offset {r.offset:+d} frames ({r.offset_seconds:+.3f} s; positive = audio lags video)  "
             f"confidence {r.confidence:.3f}  corr@0 {r.correlation_at_zero:.3f}  corr@offset {r.correlation:.3f}  "
             f"face in {report.face_fraction:.0%} of {report.num_frames} frames"
+            + ("  (mouths read in the ground truth's boxes)" if report.reader == "world" else "")
         )
         if plot is not None:
             from talkgen.eval.plot import plot_sync

@@ -127,3 +127,28 @@ def test_ground_truth_head_cuts_every_track():
     assert all(s.end_frame <= 10 for s in head.shots) and head.shots[0].start_frame == 0
     np.testing.assert_array_equal(head.characters[1].mouth_box, truth.characters[1].mouth_box[:10])
     assert truth.head(99).num_frames == 21
+
+
+@pytest.mark.parametrize("name", ["close-up", "three"])
+def test_eval_sync_reads_world_clips_in_their_mouth_boxes(tmp_path, world_clips, capsys, name):
+    """A ground-truth world clip (128 px; at 64 px H.264 leaves the mouths too few pixels) with its .truth.json
+    beside it: |offset| <= 1 frame and a clear correlation, where MediaPipe's landmarks on cartoons are not lips."""
+    from talkgen.media import write_video
+    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.truth import truth_path_for
+
+    clip = world_clips["three"] if name == "three" else render_clip(make_scene(101, 1, "cut", num_lines=1), size=128)
+    video = write_video(tmp_path / "w.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)
+    clip.truth.save(truth_path_for(video))
+    assert main(["eval", "sync", str(video), "--json", str(tmp_path / "s.json")]) == 0
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["reader"] == "world" and abs(data["offset_frames"]) <= 1 and data["correlation"] >= 0.3
+    assert "ground truth's boxes" in capsys.readouterr().out
+    moved = tmp_path / "elsewhere.truth.json"
+    truth_path_for(video).rename(moved)  # --truth names it explicitly
+    assert main(["eval", "sync", str(video), "--truth", str(moved), "--json", str(tmp_path / "t.json")]) == 0
+    assert json.loads((tmp_path / "t.json").read_text())["offset_frames"] == data["offset_frames"]
+    other = tmp_path / "other.truth.json"
+    world_clips["one" if name == "three" else "three"].truth.save(other)
+    assert main(["eval", "sync", str(video), "--truth", str(other)]) == 2
+    assert "not this clip's .truth.json" in capsys.readouterr().err
