@@ -168,17 +168,29 @@ def silence_pauses(
 
 
 class CachedTiming:
-    """Wrap a timing function so each (speaker voice, text, audio) is measured once."""
+    """Wrap a timing function so each (speaker voice, text, audio) is measured once.
 
-    def __init__(self, fn: TimingFn = speech_timing) -> None:
+    ``maxsize`` bounds the entries kept (least recently used dropped first; None: unbounded), for a long-lived
+    cache such as the web app's, shared by every check of a session's edits.
+    """
+
+    def __init__(self, fn: TimingFn = speech_timing, maxsize: int | None = None) -> None:
+        from collections import OrderedDict
+
         self.fn = fn
-        self._cache: dict[tuple, LineTiming] = {}
+        self.maxsize = maxsize
+        self._cache: OrderedDict[tuple, LineTiming] = OrderedDict()
 
     def __call__(self, scene: Scene, line: Line) -> LineTiming:
         key = (scene.character(line.speaker).voice, line.text, line.audio)
-        if key not in self._cache:
+        timing = self._cache.get(key)
+        if timing is None:
             timing = self.fn(scene, line)
             if not isinstance(timing, LineTiming):
                 raise TypeError(f"timing function returned {type(timing).__name__}, not LineTiming")
             self._cache[key] = timing
-        return self._cache[key]
+            if self.maxsize is not None and len(self._cache) > self.maxsize:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return timing

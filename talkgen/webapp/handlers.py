@@ -8,6 +8,7 @@ here: scripts go through :mod:`talkgen.prompts`, speech through :mod:`talkgen.au
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -124,12 +125,20 @@ def parse_script(
     return parse(check_files=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _speech_timing():
+    """The app's measured line durations, shared by every check (a live plan re-measures only edited lines)."""
+    from talkgen.prompts import CachedTiming, speech_timing
+
+    return CachedTiming(speech_timing, maxsize=4096)
+
+
 def check_script(
     text: str,
     fmt: str = "yaml",
     template: str | None = None,
     *,
-    estimate: bool = True,
+    estimate: bool = False,
     upload_dir: str | Path | None = None,
 ) -> ScriptCheck:
     """Parse and plan a script (as ``talkgen script check``); user mistakes come back in ``.error``, not raised.
@@ -138,14 +147,15 @@ def check_script(
         text: the script.
         fmt: ``yaml`` or ``fountain``.
         template: a prompt template name (None: the script's own or the default).
-        estimate: estimate line durations from text (instant) instead of synthesising speech.
+        estimate: estimate line durations from text instead of measuring the speech as ``talkgen generate`` does
+            (the default: the plan shown is the plan rendered; each line is measured once per process).
         upload_dir: this session's upload folder, whose files the script may name.
     """
-    from talkgen.prompts import CachedTiming, estimate_timing, plan_scene, speech_timing
+    from talkgen.prompts import CachedTiming, estimate_timing, plan_scene
 
     try:
         scenes = parse_script(text, fmt, upload_dir=upload_dir)
-        timing = CachedTiming(estimate_timing if estimate else speech_timing)
+        timing = CachedTiming(estimate_timing) if estimate else _speech_timing()
         plans = tuple(plan_scene(s, timing, template=template or None) for s in scenes)
     except (ScriptError, ConfigError, SpeechError) as exc:
         return ScriptCheck(error=exc)

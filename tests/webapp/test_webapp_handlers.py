@@ -190,3 +190,28 @@ def test_session_upload_folders_are_separate(tmp_path):
     a = handlers.session_upload_dir(tmp_path, "a")
     assert a != handlers.session_upload_dir(tmp_path, "b") and a.parent == (tmp_path / "uploads").resolve()
     assert handlers.session_upload_dir(tmp_path, "../../etc").parent == a.parent
+
+
+def test_the_app_plans_what_generate_renders():
+    """The live plan measures the speech as `talkgen generate` does (no text estimate): same clips, same seconds."""
+    from talkgen.prompts import CachedTiming, load_scenes, plan_scene, speech_timing
+
+    path = "samples/scenes/dialogue.yaml"
+    cli = plan_scene(load_scenes(path)[0], CachedTiming(speech_timing))
+    app = handlers.check_script(open(path, encoding="utf-8").read(), "yaml")
+    assert app.error is None
+    assert app.plans[0].num_frames == cli.num_frames
+    assert [(c.start_frame, c.num_frames) for c in app.plans[0].clips] == [
+        (c.start_frame, c.num_frames) for c in cli.clips
+    ]
+
+
+def test_cached_timing_keeps_at_most_maxsize_lines():
+    from talkgen.prompts import CachedTiming, LineTiming, parse_yaml_scene
+
+    calls = []
+    timing = CachedTiming(lambda scene, line: calls.append(line.text) or LineTiming(1.0), maxsize=2)
+    scene = parse_yaml_scene("characters: [{name: A}]\nlines: [{A: one}, {A: two}, {A: three}]\n", "f.yaml")
+    for line in (*scene.lines, scene.lines[2], scene.lines[0]):
+        timing(scene, line)
+    assert calls == ["one", "two", "three", "one"]  # "three" was kept, "one" had been dropped
