@@ -7,8 +7,9 @@ with new speech by :func:`talkgen.pipelines.dub.dub_video` (mouths from the grou
 tiny weights and 1 step: the edit itself does not matter here). The output mp4 is decoded and compared with the
 footage's own decode **outside the edit region** (pixels whose edit mask is 0, which the pipeline copies from the
 source): PSNR and the share of bit-equal pixel values. Rows: each output ``crf`` with talkgen's colour conversion
-(chroma repeated on decode and block-averaged on encode, exact rounding), and the baseline of the same run with
-swscale's default bicubic conversion at the previous default crf 18. Also the output size and the encode time.
+(chroma repeated on decode and block-averaged on encode, exact rounding), the lossless ``.mkv`` output (FFV1), and
+the baseline of the same run with swscale's default bicubic conversion at the previous default crf 18. Also the
+output size and the encode time.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * math.log10(255.0**2 / max(mse, 1e-12))
 
 
-def _row(pipe, footage: list[Path], folder: Path, crf: int) -> dict:
+def _row(pipe, footage: list[Path], folder: Path, crf: int, suffix: str = ".mp4") -> dict:
     from talkgen.media import read_video
     from talkgen.pipelines.dub import DubConfig, dub_video
     from talkgen.pipelines.mouth import TruthMouthLocator
@@ -42,13 +43,13 @@ def _row(pipe, footage: list[Path], folder: Path, crf: int) -> dict:
         source, _ = read_video(clip)
         speech = (np.random.default_rng(k).standard_normal(len(source) * 640) * 0.05).astype(np.float32)
         mouths = TruthMouthLocator(GroundTruth.load(truth_path_for(clip)))
-        out = folder / f"dub-{crf}-{k}.mp4"
+        out = folder / f"dub-{crf}-{k}{suffix}"
         config = DubConfig(steps=1, seed=k, crf=crf, length_policy="trim", max_side=None)
         report = dub_video(pipe, clip, out, speech, config, mouths=mouths)
         encode_s.append(report.seconds)
         dubbed, _ = read_video(out)
         keep = (report.edit_mask == 0)[..., None].repeat(3, axis=-1)
-        psnrs.append(_psnr(dubbed[keep], source[keep]))
+        psnrs.append(min(_psnr(dubbed[keep], source[keep]), 120.0))  # 120 dB: bit-equal
         equal.append(float(np.mean(dubbed[keep] == source[keep])))
         edited.append(float(np.mean(report.edit_mask > 0)))
         sizes.append(out.stat().st_size / 1024)
@@ -83,6 +84,7 @@ def main() -> dict:
             footage.append(path)
         for crf in CRFS:
             rows[f"crf {crf}"] = _row(pipe, footage, folder, crf)
+        rows["lossless .mkv (FFV1)"] = _row(pipe, footage, folder, 0, suffix=".mkv")
         flags = video.DECODE_SWS_FLAGS, video.ENCODE_SWS_FLAGS
         video.DECODE_SWS_FLAGS = video.ENCODE_SWS_FLAGS = "bicubic"  # swscale's defaults: the baseline
         try:
