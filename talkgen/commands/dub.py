@@ -49,7 +49,8 @@ def dub(
         None, "--truth", help="Synthetic-world ground truth (.truth.json): mouths from it instead of MediaPipe."
     ),
 ) -> None:
-    """Re-time the lips in VIDEO to new speech; outside the mouth region the frames stay bit-identical.
+    """Re-time the lips in VIDEO to new speech; outside the mouth region the source pixels are kept (bit for bit in
+    an .mkv, within ~48 dB after the default H.264 .mp4).
 
     Every input is checked (settings, footage, speech, mouth source, model folder) before the model loads.
     """
