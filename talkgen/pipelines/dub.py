@@ -181,7 +181,7 @@ def output_encoding(output: str | Path, source_info) -> tuple[str, str]:
 
 def source_bed(video: str | Path, info, frame_index: np.ndarray, fps: float, limits=None) -> np.ndarray:
     """The source's audio laid along the output frames: each output frame carries the audio of the source frame
-    it shows (``frame_index``, -1 or a repeat of the last frame where ``pad`` holds the picture: silence there).
+    it shows (``frame_index``; where ``pad`` holds the last frame, silence).
     Footage without audio gives silence."""
     from talkgen.audio.io import load_audio
 
@@ -190,14 +190,8 @@ def source_bed(video: str | Path, info, frame_index: np.ndarray, fps: float, lim
     if info is None or not info.has_audio:
         return out
     source = np.asarray(load_audio(video, sample_rate=SPEECH_RATE, limits=limits), dtype=np.float32)
-    shown = np.full(len(frame_index), -1)
-    seen: set[int] = set()
     for t, k in enumerate(np.asarray(frame_index)):
-        if int(k) not in seen or (t and frame_index[t - 1] != k):  # a held frame (pad) is silent after its first
-            shown[t] = k
-        seen.add(int(k))
-    for t, k in enumerate(shown):
-        if k < 0:
+        if t and frame_index[t - 1] == k:  # a frame held by pad: silent after its first showing
             continue
         a, b = int(round(t * per_frame)), int(round((t + 1) * per_frame))
         src = source[int(round(k * per_frame)) : int(round(k * per_frame)) + (b - a)]
