@@ -194,7 +194,8 @@ def _load_text_encoder(folder: Path, text_cfg: dict):
             f"text_encoder_path: {folder} holds no text encoder (config.json); name the final/ folder of a"
             " `talkgen train text` run"
         )
-    encoder = T5EncoderModel.from_pretrained(str(folder))
+    # float32 whatever the folder stores (a float16 pipeline folder such as models/talkgen-tiny/text_encoder)
+    encoder = T5EncoderModel.from_pretrained(str(folder), dtype=torch.float32)
     if encoder.config.d_model != text_cfg.get("d_model", encoder.config.d_model):
         raise ConfigError(
             f"text_encoder_path: {folder} is {encoder.config.d_model} wide, the preset's text encoder"
