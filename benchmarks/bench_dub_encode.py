@@ -45,7 +45,7 @@ def _row(pipe, footage: list[Path], folder: Path, crf: int, suffix: str = ".mp4"
         mouths = TruthMouthLocator(GroundTruth.load(truth_path_for(clip)))
         out = folder / f"dub-{crf}-{k}{suffix}"
         config = DubConfig(steps=1, seed=k, crf=crf, length_policy="trim", max_side=None)
-        report = dub_video(pipe, clip, out, speech, config, mouths=mouths)
+        report = dub_video(pipe, clip, out, speech, config, mouths=mouths, keep_mask=True)
         encode_s.append(report.seconds)
         dubbed, _ = read_video(out)
         keep = (report.edit_mask == 0)[..., None].repeat(3, axis=-1)

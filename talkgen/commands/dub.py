@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from talkgen.commands import progress_bar
 from talkgen.errors import ConfigError
 from talkgen.pipelines.defaults import DUB_STEPS
 
@@ -79,9 +80,11 @@ def dub(
         speech, edit_faces = load_face_tracks(audio_for)
     else:
         speech = load_speech(audio, text, voice)
-    manifest = dub_file(
-        video, output, speech, config, model=model, random_weights=random_weights, mouths=mouths, edit_faces=edit_faces
-    )
+    with progress_bar("dub") as progress:
+        manifest = dub_file(
+            video, output, speech, config, model=model, random_weights=random_weights, mouths=mouths,
+            edit_faces=edit_faces, progress=progress,
+        )  # fmt: skip
     h, w = manifest["processing_size"]
     typer.echo(
         f"wrote {manifest['output']} ({manifest['frames']} frames from {manifest['source_frames']}, mouth edited on"

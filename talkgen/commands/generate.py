@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from talkgen.commands import progress_bar
 from talkgen.pipelines.defaults import GENERATE_STEPS
 
 
@@ -32,21 +33,8 @@ def generate(
     options = GenerateOptions(
         model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling
     )
-    from tqdm.auto import tqdm
-
-    bars: list = []  # one bar, opened at the first progress report: a refused input prints only its error
-
-    def progress(fraction: float, message: str) -> None:
-        if not bars:
-            bars.append(tqdm(total=100, bar_format="generate {percentage:3.0f}%|{bar}| {elapsed} {desc}"))
-        bars[0].n = round(100 * fraction)
-        bars[0].set_description_str(message)  # refreshes
-
-    try:
+    with progress_bar("generate") as progress:
         manifest = generate_scene_file(script, output, options, progress)
-    finally:
-        for bar in bars:
-            bar.close()
     typer.echo(
         f"wrote {output} ({manifest['frames']} frames, {manifest['duration_s']:.2f} s, {manifest['clips']} clip(s)),"
         f" {output.with_suffix('.srt').name}, {output.with_suffix('.manifest.json').name}"

@@ -10,7 +10,8 @@ Public API:
   content), forced demuxer, ``ffmpeg -i`` with a timeout, every limit checked.
 - ``read_video(path, limits=None, *, fps=None, size=None, max_frames=None) -> (uint8 (T, H, W, 3), fps)``.
 - ``iter_frames(path, limits=None, *, fps=None, size=None, max_frames=None)`` yields ``uint8 (H, W, 3)``.
-- ``write_video(path, frames, fps, audio=None, sample_rate=16000, *, crf=18, preset="veryfast") -> Path``:
+- ``VideoWriter(path, (width, height), fps, audio=None, ...)``: a context manager that encodes frames written a
+  chunk at a time (the video is never held whole); ``write_video(path, frames, fps, audio=None, ...) -> Path``:
   H.264 (yuv420p) + AAC mp4 with ``+faststart``, written to a temp name and renamed atomically.
 
 Audio loading lives in :mod:`talkgen.audio.io` (``load_audio``, ``save_wav``). Every ffmpeg call uses the binary
@@ -23,13 +24,14 @@ from __future__ import annotations
 
 from talkgen.media.limits import DEFAULT_LIMITS, MediaLimits
 from talkgen.media.probe import MediaInfo, StreamInfo, probe
-from talkgen.media.video import iter_frames, read_video, write_video
+from talkgen.media.video import VideoWriter, iter_frames, read_video, write_video
 
 __all__ = [
     "DEFAULT_LIMITS",
     "MediaInfo",
     "MediaLimits",
     "StreamInfo",
+    "VideoWriter",
     "iter_frames",
     "probe",
     "read_video",

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,17 +184,27 @@ class FaceMeshTracker:
     def detect(self, frames: np.ndarray) -> tuple[list[list[np.ndarray]], int, int]:
         """Raw landmarks: per frame a list of float32 (478, 2) pixel arrays (unordered faces)."""
         frames = _check_frames(frames)
-        _, h, w, _ = frames.shape
+        detections = self.detect_iter(iter(frames))[0]
+        return detections, frames.shape[2], frames.shape[1]
+
+    def detect_iter(self, frames: Iterable[np.ndarray]) -> tuple[list[list[np.ndarray]], int, int]:
+        """:meth:`detect` for uint8 (H, W, 3) frames that arrive one at a time (a decoder's): the clip is never
+        held whole, only its landmarks."""
         out: list[list[np.ndarray]] = []
+        h = w = 0
         with _quiet_native_logs():
             mesh = self._new_mesh()
         try:
             for i, frame in enumerate(frames):
                 if i == 0:  # the TFLite delegate announces itself on the first frame
+                    frame = _check_frames(np.asarray(frame)[None])[0]
+                    h, w = frame.shape[:2]
                     with _quiet_native_logs():
                         res = mesh.process(frame)
                 else:
-                    res = mesh.process(frame)
+                    if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
+                        raise ValueError(f"frame {i} is {frame.shape} {frame.dtype}, the first ({h}, {w}, 3) uint8")
+                    res = mesh.process(np.ascontiguousarray(frame))
                 faces = []
                 for lm in res.multi_face_landmarks or []:
                     pts = np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float32)

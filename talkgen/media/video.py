@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -235,26 +236,16 @@ def h264_pix_fmt(source: str | None) -> str:
     return "yuv420p"
 
 
-def write_video(
-    path: str | os.PathLike[str],
-    frames: np.ndarray,
-    fps: float,
-    audio: np.ndarray | None = None,
-    sample_rate: int = SPEECH_RATE,
-    *,
-    crf: int = 18,
-    preset: str = "veryfast",
-    audio_bitrate: str = "128k",
-    timeout: float = 600.0,
-    pix_fmt: str = "yuv420p",
-    codec: str = "h264",
-) -> Path:
-    """Encode frames (and optionally an audio track) to an H.264 + AAC mp4, or a lossless FFV1 + FLAC mkv, atomically.
+class VideoWriter:
+    """Encode frames chunk by chunk to an H.264 + AAC mp4, or a lossless FFV1 + FLAC mkv, atomically.
+
+    The whole video never has to be in memory: open it with the frame size, ``write`` frames as they are made,
+    and leave the ``with`` block. The file appears at ``path`` only when the block ends without an error (it is
+    written to a temporary name beside it, fsynced, then renamed); on an error nothing is left behind.
 
     Args:
-        path: output file; written to a temporary name in the same directory, fsynced, then renamed.
-        frames: ``(T, H, W, 3)`` RGB, ``uint8`` in [0, 255] or float in [0, 1] (numpy or a CPU/GPU tensor).
-            Odd sizes are padded by one edge row/column (yuv420p needs even sides).
+        path: output file. size: ``(width, height)`` of every frame. Odd sides are padded by one edge
+            row/column where the chroma layout needs even sides.
         fps: frame rate (any positive value; NTSC rates are written exactly).
         audio: ``(N,)`` mono or ``(N, C)`` float waveform in [-1, 1] at ``sample_rate``; ``None`` for no track.
             It is muxed as is: the file lasts as long as the longer of video and audio.
@@ -266,6 +257,151 @@ def write_video(
         codec: ``h264`` (an .mp4) or ``ffv1`` (an .mkv of the RGB frames, bit-exact, with FLAC audio: for a
             finishing pipeline).
 
+    Raises:
+        ValueError: malformed size, frames, audio or settings. MediaError: ffmpeg failed (its message included).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        size: tuple[int, int],
+        fps: float,
+        audio: np.ndarray | None = None,
+        sample_rate: int = SPEECH_RATE,
+        *,
+        crf: int = 18,
+        preset: str = "veryfast",
+        audio_bitrate: str = "128k",
+        timeout: float = 600.0,
+        pix_fmt: str = "yuv420p",
+        codec: str = "h264",
+    ) -> None:
+        if codec not in VIDEO_CODECS:
+            raise ValueError(f"codec must be one of {', '.join(VIDEO_CODECS)}, got {codec!r}")
+        if codec == "h264" and pix_fmt not in H264_PIX_FMTS:
+            raise ValueError(f"pix_fmt must be one of {', '.join(H264_PIX_FMTS)}, got {pix_fmt!r}")
+        if not 0 <= int(crf) <= 51:
+            raise ValueError(f"crf must be 0..51 (0: lossless H.264), got {crf}")
+        width, height = (int(v) for v in size)
+        if width < 1 or height < 1:
+            raise ValueError(f"size must be (width, height) >= 1, got {size}")
+        self.path = Path(path)
+        self.size = (width, height)
+        self.frames_written = 0
+        self._rate = rate_string(fps)
+        self._wav = _as_audio(audio) if audio is not None else None
+        if self._wav is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
+            raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
+        self._sample_rate = sample_rate
+        even = {"yuv420p": (2, 2), "yuv422p": (1, 2)}.get(pix_fmt, (1, 1)) if codec == "h264" else (1, 1)
+        self._pad = (height % even[0], width % even[1])
+        if any(self._pad):
+            logger.warning("%s: padding odd frame size %dx%d to even for %s", self.path, width, height, pix_fmt)
+        self._codecs = (codec, pix_fmt, int(crf), preset, audio_bitrate)
+        self._timeout = timeout
+        self._stack: contextlib.ExitStack | None = None
+        self._stream: FfmpegStream | None = None
+        self._broken = False
+
+    def __enter__(self) -> VideoWriter:
+        codec, pix_fmt, crf, preset, audio_bitrate = self._codecs
+        w, h = self.size[0] + self._pad[1], self.size[1] + self._pad[0]
+        with contextlib.ExitStack() as stack:
+            tmpdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="talkgen-mux-"))
+            self._tmp_out = stack.enter_context(atomic_path(self.path, suffix=".part"))
+            inputs: list[tuple[list[str], str]] = [
+                (["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", self._rate], "pipe:0")
+            ]
+            maps = ["-map", "0:v:0"]
+            if codec == "ffv1":  # RGB stored as is: decoding gives back the exact frames
+                codecs = ["-c:v", "ffv1", "-level", "3", "-pix_fmt", "bgr0"]
+            else:
+                codecs = ["-sws_flags", ENCODE_SWS_FLAGS, "-c:v", "libx264", "-preset", preset, "-crf", str(crf)]
+                codecs += ["-pix_fmt", pix_fmt]
+            if self._wav is not None:
+                import soundfile as sf
+
+                wav_path = os.path.join(tmpdir, "audio.wav")
+                sf.write(wav_path, self._wav, self._sample_rate, subtype="FLOAT")
+                inputs.append((["-f", "wav"], wav_path))
+                maps += ["-map", "1:a:0"]
+                codecs += ["-c:a", "flac"] if codec == "ffv1" else ["-c:a", "aac", "-b:a", audio_bitrate]
+            container = ["-f", "matroska"] if codec == "ffv1" else ["-movflags", "+faststart", "-f", "mp4"]
+            outputs = [*maps, *codecs, "-loglevel", "error", "-nostats", "-y", *container]
+            cmd = ffmpeg_command(inputs, [*outputs, str(self._tmp_out)])
+            self._stream = stack.enter_context(
+                FfmpegStream(cmd, timeout=self._timeout, what=str(self.path), stdin_pipe=True)
+            )
+            self._stack = stack.pop_all()
+        return self
+
+    def write(self, frames: object) -> None:
+        """Append ``(T, H, W, 3)`` (or one ``(H, W, 3)``) RGB frames: ``uint8``, or float in [0, 1]."""
+        if self._stream is None:
+            raise RuntimeError("VideoWriter.write outside its with block")
+        arr = frames.detach().cpu().numpy() if hasattr(frames, "detach") else np.asarray(frames)
+        video = _as_uint8_frames(arr[None] if arr.ndim == 3 else arr)
+        if video.shape[1:3] != (self.size[1], self.size[0]):
+            raise ValueError(f"frames are {video.shape[2]}x{video.shape[1]}, the writer {self.size[0]}x{self.size[1]}")
+        if any(self._pad):
+            video = np.pad(video, ((0, 0), (0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        stdin = self._stream.proc.stdin
+        try:
+            for frame in video:
+                if stdin is None:
+                    raise BrokenPipeError
+                stdin.write(memoryview(frame).cast("B"))
+        except BrokenPipeError:
+            self._broken = True
+            rc, stderr = self._stream.finish()
+            raise self._failed(rc, stderr) from None
+        self.frames_written += len(video)
+
+    def _failed(self, rc: int, stderr: str) -> MediaError:
+        return MediaError(f"{self.path}: encoding failed (ffmpeg exit {rc}): {error_lines(stderr) or 'no details'}")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        stack, stream, self._stack, self._stream = self._stack, self._stream, None, None
+        if stack is None or stream is None:
+            return
+        if exc_type is not None:
+            stack.__exit__(exc_type, exc, tb)  # kills ffmpeg, removes the temporary file
+            return
+        try:
+            if not self.frames_written:
+                raise ValueError(f"{self.path}: no frames were written")
+            stdin = stream.proc.stdin
+            try:
+                if stdin is not None:
+                    stdin.close()
+            except BrokenPipeError:
+                self._broken = True
+            rc, stderr = stream.finish()
+            if rc != 0 or self._broken:
+                raise self._failed(rc, stderr)
+        except BaseException as error:
+            stack.__exit__(type(error), error, error.__traceback__)
+            raise
+        stack.__exit__(None, None, None)
+        logger.debug("wrote %s: %d frames %dx%d at %s fps", self.path, self.frames_written, *self.size, self._rate)
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: np.ndarray,
+    fps: float,
+    audio: np.ndarray | None = None,
+    sample_rate: int = SPEECH_RATE,
+    **options,
+) -> Path:
+    """Encode frames (and optionally an audio track) to an H.264 + AAC mp4, or a lossless FFV1 + FLAC mkv, atomically.
+
+    Args:
+        path: output file; written to a temporary name in the same directory, fsynced, then renamed.
+        frames: ``(T, H, W, 3)`` RGB, ``uint8`` in [0, 255] or float in [0, 1] (numpy or a CPU/GPU tensor).
+        fps, audio, sample_rate, options (``crf``, ``preset``, ``audio_bitrate``, ``timeout``, ``pix_fmt``,
+            ``codec``): as :class:`VideoWriter`, which streams frames made a chunk at a time.
+
     Returns:
         The written path.
 
@@ -273,58 +409,7 @@ def write_video(
         ValueError: malformed frames/audio/fps.
         MediaError: ffmpeg failed (its message included). Missing parent directories are created.
     """
-    out = Path(path)
-    if codec not in VIDEO_CODECS:
-        raise ValueError(f"codec must be one of {', '.join(VIDEO_CODECS)}, got {codec!r}")
-    if codec == "h264" and pix_fmt not in H264_PIX_FMTS:
-        raise ValueError(f"pix_fmt must be one of {', '.join(H264_PIX_FMTS)}, got {pix_fmt!r}")
     video = _as_uint8_frames(frames)
-    rate = rate_string(fps)
-    t, h, w, _ = video.shape
-    even = {"yuv420p": (2, 2), "yuv422p": (1, 2)}.get(pix_fmt, (1, 1)) if codec == "h264" else (1, 1)
-    if h % even[0] or w % even[1]:
-        logger.warning("%s: padding odd frame size %dx%d to even for %s", out, w, h, pix_fmt)
-        video = np.pad(video, ((0, 0), (0, h % even[0]), (0, w % even[1]), (0, 0)), mode="edge")
-        t, h, w, _ = video.shape
-    wav = _as_audio(audio) if audio is not None else None
-    if wav is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
-        raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
-
-    with tempfile.TemporaryDirectory(prefix="talkgen-mux-") as tmpdir, atomic_path(out, suffix=".part") as tmp_out:
-        inputs: list[tuple[list[str], str]] = [
-            (["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", rate], "pipe:0")
-        ]
-        maps = ["-map", "0:v:0"]
-        if not 0 <= int(crf) <= 51:
-            raise ValueError(f"crf must be 0..51 (0: lossless H.264), got {crf}")
-        if codec == "ffv1":  # RGB stored as is: decoding gives back the exact frames
-            codecs = ["-c:v", "ffv1", "-level", "3", "-pix_fmt", "bgr0"]
-        else:
-            codecs = ["-sws_flags", ENCODE_SWS_FLAGS, "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf))]
-            codecs += ["-pix_fmt", pix_fmt]
-        if wav is not None:
-            import soundfile as sf
-
-            wav_path = os.path.join(tmpdir, "audio.wav")
-            sf.write(wav_path, wav, sample_rate, subtype="FLOAT")
-            inputs.append((["-f", "wav"], wav_path))
-            maps += ["-map", "1:a:0"]
-            codecs += ["-c:a", "flac"] if codec == "ffv1" else ["-c:a", "aac", "-b:a", audio_bitrate]
-        container = ["-f", "matroska"] if codec == "ffv1" else ["-movflags", "+faststart", "-f", "mp4"]
-        outputs = [*maps, *codecs, "-loglevel", "error", "-nostats", "-y", *container]
-        cmd = ffmpeg_command(inputs, [*outputs, str(tmp_out)])
-        with FfmpegStream(cmd, timeout=timeout, what=str(out), stdin_pipe=True) as stream:
-            stdin = stream.proc.stdin
-            broken = stdin is None
-            try:
-                for i in range(t if stdin is not None else 0):
-                    stdin.write(memoryview(video[i]).cast("B"))
-                if stdin is not None:
-                    stdin.close()
-            except BrokenPipeError:
-                broken = True
-            rc, stderr = stream.finish()
-        if rc != 0 or broken:
-            raise MediaError(f"{out}: encoding failed (ffmpeg exit {rc}): {error_lines(stderr) or 'no details'}")
-    logger.debug("wrote %s: %d frames %dx%d at %s fps, audio=%s", out, t, w, h, rate, wav is not None)
-    return out
+    with VideoWriter(path, (video.shape[2], video.shape[1]), fps, audio, sample_rate, **options) as writer:
+        writer.write(video)
+    return writer.path

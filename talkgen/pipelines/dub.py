@@ -207,7 +207,7 @@ def mix_background(speech: np.ndarray, bed: np.ndarray, db: float) -> np.ndarray
 
 @dataclass(frozen=True)
 class DubReport:
-    """What :func:`dub_video` wrote: the mp4, frame counts, faces found and the colour drift."""
+    """What :func:`dub_video` wrote: the file, frame counts, faces found, the colour drift, chunks and timings."""
 
     output: Path
     num_frames: int
@@ -220,6 +220,48 @@ class DubReport:
     edit_mask: np.ndarray | None = None  # (T, H, W) blend weights of the edit (0: the source pixel is kept)
     codec: str = "h264"
     pix_fmt: str = "yuv420p"
+    chunks: int = 1
+
+
+CHUNK_BYTES = 48 << 20  # source pixels of one dub chunk (a chunk is at least one window of the model)
+MAX_CHUNK_WINDOWS = 20  # windows per chunk at most (20 x 12 frames: ~10 s of 25 fps footage at 128 px)
+WHOLE_CLIP_LATENTS = 21  # a model without a training window (foundation models): 81-frame chunks, Wan's clip length
+
+
+def chunk_frames(pipe, frame_bytes: int, budget: int = CHUNK_BYTES) -> int:
+    """Output frames per chunk of a long dub: whole windows of the model's (``window_frames``) latent span, as many
+    as ``budget`` bytes of source frames hold (at least one, at most ``MAX_CHUNK_WINDOWS``); ``r k + 1`` frames, so
+    that a chunk encodes to whole latents."""
+    r = pipe.vae_scale_factor_temporal
+    window = pipe.config.window_frames
+    span = WHOLE_CLIP_LATENTS if window is None else (window - 1) // r + 1
+    per_window = span * r  # video frames a window of latents adds
+    windows = max(1, min(MAX_CHUNK_WINDOWS, budget // max(1, frame_bytes * per_window)))
+    return r * (span * windows - 1) + 1
+
+
+def _frames_at(video, frame_index: np.ndarray, limits=None):
+    """Yield the source frames ``frame_index`` names, in order, decoding as it goes (a backward step, as ``loop``
+    makes, decodes from the start again)."""
+    from talkgen.media import iter_frames
+
+    frames, position, frame = None, -1, None
+    for k in np.asarray(frame_index):
+        if k < position or frames is None:
+            frames, position = iter_frames(video, limits), -1
+        while position < k:
+            frame = next(frames, None)
+            if frame is None:
+                raise MediaError(f"{video}: the footage ended at frame {position + 1} of {k + 1} while dubbing")
+            position += 1
+        yield frame
+
+
+def _chunk_audio(speech: np.ndarray, start: int, stop: int, fps: float) -> np.ndarray:
+    """Samples of output frames ``start..stop`` of (S, N) fitted tracks, with a frame of margin (cut by ``trim``)."""
+    a, b = int(round(start * SPEECH_RATE / fps)), int(round((stop + 1) * SPEECH_RATE / fps))
+    part = speech[:, a:b]
+    return np.pad(part, ((0, 0), (0, b - a - part.shape[1])))
 
 
 def dub_video(
@@ -232,58 +274,126 @@ def dub_video(
     limits=None,
     edit_faces: list[int] | None = None,
     source_info=None,
+    *,
+    keep_mask: bool = False,
+    chunk_bytes: int = CHUNK_BYTES,
+    progress: Callable[[float, str], None] | None = None,
 ) -> DubReport:
-    """Dub a video file with new 16 kHz ``speech`` into an H.264 + AAC mp4 carrying the new audio.
+    """Dub a video file with new 16 kHz ``speech`` into an H.264 + AAC mp4 (or FFV1 + FLAC mkv) with the new audio.
 
     ``speech`` is (N,), or (S, N) one track per face (left to right) with ``edit_faces`` the faces to re-time
     (see :func:`load_face_tracks`).
 
-    :func:`~talkgen.media.read_video` probes the footage against ``limits`` before decoding. Mouths come
-    from ``mouths`` (default: MediaPipe face mesh with ``config.max_faces`` faces). An ``.mkv`` output is lossless
-    FFV1 (outside the edit region the decoded frames are the source's, bit for bit); an ``.mp4`` is H.264 at
-    ``config.crf`` in the source's chroma layout (``source_info``: its probe, else probed here).
+    Footage of any length runs in bounded memory: frames are decoded twice as a stream (once to find the mouths,
+    once to dub), dubbed in chunks of whole model windows (:func:`chunk_frames`, at most ``chunk_bytes`` of source
+    pixels) and written to the encoder as each chunk finishes. Each chunk is one pipeline call on its own frames,
+    mouths and stretch of the fitted speech; a clip shorter than a chunk is one call. Mouths come from ``mouths``
+    (default: MediaPipe face mesh with ``config.max_faces`` faces). An ``.mkv`` output is lossless FFV1 (outside the
+    edit region the decoded frames are the source's, bit for bit); an ``.mp4`` is H.264 at ``config.crf`` in the
+    source's chroma layout (``source_info``: its probe, else probed here). ``keep_mask`` keeps the whole (T, H, W)
+    edit mask in the report (tests and benchmarks; it is as large as the video). ``progress(fraction, message)``
+    is called after every denoising step of every chunk.
 
     Raises:
         MediaError: refused or unreadable footage. ValueError: bad settings.
     """
     import torch
 
-    from talkgen.media import read_video, write_video
-    from talkgen.pipelines.mouth import MediaPipeMouthLocator
+    from talkgen.media import iter_frames
+    from talkgen.media.video import VideoWriter
+    from talkgen.pipelines.mouth import (
+        MediaPipeMouthLocator,
+        MouthTrack,
+        audio_frames,
+        count_frames,
+        fit_audio,
+        fit_length,
+        locate_stream,
+    )
 
     config = config or DubConfig()
+    report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
-    frames, fps = read_video(video, limits)
-    if not len(frames):
-        raise MediaError(f"{video}: no frames decoded")
-    height, width = pipe.processing_size(frames.shape[1], frames.shape[2], max_side=config.max_side)
-    out = pipe(
-        frames,
-        speech,
-        mouths=mouths or MediaPipeMouthLocator(max_faces=config.max_faces),
-        strength=config.strength,
-        extent=config.extent,
-        face=parse_face(config.face),
-        length_policy=config.length_policy,
-        fps=fps,
-        height=height,
-        width=width,
-        num_inference_steps=config.steps,
-        generator=torch.Generator().manual_seed(config.seed),
-        edit_faces=edit_faces,
-    )
     info = source_info or check_footage(video, limits)
-    codec, pix_fmt = output_encoding(output, info)
-    audio = out.audio
+    if info.video is None or not info.video.fps or not info.width or not info.height:
+        raise MediaError(f"{video}: no video stream with a frame rate and size to dub")
+    fps, width_src, height_src = float(info.video.fps), int(info.width), int(info.height)
+
+    # 1. One streamed pass: the mouths of every source frame (and the frame count).
+    if isinstance(mouths, MouthTrack):
+        track, source_frames = mouths, count_frames(iter_frames(video, limits))[0]
+        if track.num_frames != source_frames:
+            raise ValueError(f"mouth track has {track.num_frames} frames for a {source_frames}-frame video")
+    else:
+        track = locate_stream(mouths or MediaPipeMouthLocator(max_faces=config.max_faces), iter_frames(video, limits))
+        source_frames = track.num_frames
+    if not source_frames:
+        raise MediaError(f"{video}: no frames decoded")
+
+    # 2. The output length and the fitted speech, whole (audio is small); the frames follow in chunks.
+    tracks = np.asarray(speech, dtype=np.float32)
+    tracks = tracks[None] if tracks.ndim == 1 else tracks
+    plan = fit_length(source_frames, audio_frames(tracks.shape[1], SPEECH_RATE, fps), config.length_policy)
+    total = plan.num_frames
+    fitted = np.stack([fit_audio(w, total, fps, SPEECH_RATE) for w in tracks])
+    audio = np.clip(fitted.sum(axis=0), -1.0, 1.0)
     if config.keep_background_db is not None:
-        audio = mix_background(
-            out.audio, source_bed(video, info, out.frame_index, fps, limits), config.keep_background_db
-        )
-    path = write_video(output, out.frames, fps, audio, SPEECH_RATE, crf=config.crf, pix_fmt=pix_fmt, codec=codec)
-    face_frames = int((out.mask > 0).any(axis=(1, 2)).sum())
+        bed = source_bed(video, info, plan.frame_index, fps, limits)
+        audio = mix_background(audio, bed, config.keep_background_db)
+    height, width = pipe.processing_size(height_src, width_src, max_side=config.max_side)
+    size = chunk_frames(pipe, width_src * height_src * 3, chunk_bytes)
+    starts = list(range(0, total, size))
+    codec, pix_fmt = output_encoding(output, info)
+    generator = torch.Generator().manual_seed(config.seed)
+    masks: list[np.ndarray] = []
+    face_frames, drift = 0, 0.0
+    source = _frames_at(video, plan.frame_index, limits)
+    bar_config = dict(getattr(pipe, "_progress_bar_config", {}))
+    pipe.set_progress_bar_config(disable=True)  # progress goes through ``progress`` (one bar in the CLI)
+    steps = max(1, config.steps)
+    try:
+        with VideoWriter(
+            output, (width_src, height_src), fps, audio, SPEECH_RATE, crf=config.crf, pix_fmt=pix_fmt, codec=codec
+        ) as writer:
+            for k, start in enumerate(starts):
+                stop = min(total, start + size)
+
+                def step_done(_pipe, i, _t, _latents, k=k, start=start, stop=stop):
+                    done = min(1.0, (k + (i + 1) / steps) / len(starts))
+                    report(done, f"dubbing frames {start + 1}-{stop} of {total}")
+
+                index = plan.frame_index[start:stop]
+                frames = np.stack([next(source) for _ in range(stop - start)])
+                chunk = _chunk_audio(fitted, start, stop, fps)
+                out = pipe(
+                    frames,
+                    chunk if len(chunk) > 1 else chunk[0],
+                    mouths=track.take(index),
+                    strength=config.strength,
+                    extent=config.extent,
+                    face=parse_face(config.face),
+                    length_policy="trim",
+                    fps=fps,
+                    height=height,
+                    width=width,
+                    num_inference_steps=config.steps,
+                    generator=generator,
+                    edit_faces=edit_faces,
+                    callback_on_step_end=step_done,
+                )
+                if len(out.frames) != len(frames):
+                    raise RuntimeError(f"chunk at frame {start}: {len(out.frames)} frames came back of {len(frames)}")
+                writer.write(out.frames)
+                face_frames += int((out.mask > 0).any(axis=(1, 2)).sum())
+                drift = max(drift, out.colour_drift)
+                if keep_mask:
+                    masks.append(out.mask)
+                report((k + 1) / len(starts), f"dubbed {stop} of {total} frames")
+    finally:
+        pipe.set_progress_bar_config(**bar_config)
     return DubReport(
-        path, len(out.frames), len(frames), fps, face_frames, (height, width), out.colour_drift,
-        time.perf_counter() - started, out.mask, codec, pix_fmt,
+        writer.path, total, source_frames, fps, face_frames, (height, width), drift, time.perf_counter() - started,
+        np.concatenate(masks) if keep_mask else None, codec, pix_fmt, len(starts),
     )  # fmt: skip
 
 
@@ -312,7 +422,6 @@ def dub_file(
     output_encoding(output, None)  # a wrong suffix is refused before anything runs
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
-    report(0.0, "probing the footage")
     info = check_footage(video, limits)
     folder = None if random_weights else resolve_model(model)  # a missing model is refused before any import
 
@@ -320,13 +429,14 @@ def dub_file(
     from talkgen.pipelines.generate import versions
     from talkgen.pipelines.loading import load_pipeline
 
-    report(0.05, "loading the model")
+    report(0.0, "loading the model")  # the first report comes after every check (a refusal draws no bar)
     pipe, model_info = load_pipeline("lipsync", folder, random_weights)
     loaded = time.perf_counter()
-    report(0.2, "locating mouths and denoising")
+    report(0.2, "locating mouths")
     result = dub_video(
-        pipe, video, output, speech, config, mouths=mouths, limits=limits, edit_faces=edit_faces, source_info=info
-    )
+        pipe, video, output, speech, config, mouths=mouths, limits=limits, edit_faces=edit_faces, source_info=info,
+        progress=lambda fraction, message: report(0.2 + 0.78 * fraction, message),
+    )  # fmt: skip
     manifest = {
         "video": str(video),
         "output": str(result.output),
@@ -346,6 +456,7 @@ def dub_file(
             "crf": None if result.codec == "ffv1" else config.crf,
         },
         "colour_drift": round(result.colour_drift, 3),
+        "chunks": result.chunks,
         "versions": versions(),
         "timings": {"load_s": round(loaded - started, 3), "dub_s": round(result.seconds, 3),
                     "total_s": round(time.perf_counter() - started, 3)},

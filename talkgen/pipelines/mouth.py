@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,11 +100,32 @@ class MouthTrack:
 
 
 class MouthLocator(Protocol):
-    """Finds the mouths of every frame of a clip."""
+    """Finds the mouths of every frame of a clip.
+
+    A locator may also have ``locate_iter(frames)``, the same for uint8 (H, W, 3) frames that arrive one at a time
+    (:func:`locate_stream` uses it, so that a long take is never held whole).
+    """
 
     def locate(self, frames: np.ndarray) -> MouthTrack:
         """uint8 (T, H, W, 3) RGB frames -> :class:`MouthTrack` of T frames."""
         ...
+
+
+def locate_stream(locator: MouthLocator, frames: Iterable[np.ndarray]) -> MouthTrack:
+    """The locator's track of frames that arrive one at a time; a locator without ``locate_iter`` gets them
+    stacked (whole clip in memory)."""
+    if hasattr(locator, "locate_iter"):
+        return locator.locate_iter(frames)
+    return locator.locate(np.stack(list(frames)))
+
+
+def count_frames(frames: Iterable[np.ndarray]) -> tuple[int, tuple[int, ...]]:
+    """Frames and the shape of the first (frames that arrive one at a time, none kept)."""
+    n, shape = 0, ()
+    for frame in frames:
+        shape = shape or np.shape(frame)
+        n += 1
+    return n, shape
 
 
 class MediaPipeMouthLocator:
@@ -117,7 +139,16 @@ class MediaPipeMouthLocator:
     def locate(self, frames: np.ndarray) -> MouthTrack:
         from talkgen.media.faces import FaceMeshTracker
 
-        track = FaceMeshTracker(config=self.config).track(frames)
+        return self._mouths(FaceMeshTracker(config=self.config).track(frames))
+
+    def locate_iter(self, frames: Iterable[np.ndarray]) -> MouthTrack:
+        from talkgen.media.faces import FaceMeshTracker
+
+        tracker = FaceMeshTracker(config=self.config)
+        return self._mouths(tracker.assemble(*tracker.detect_iter(frames)))
+
+    @staticmethod
+    def _mouths(track) -> MouthTrack:
         centers = np.where(track.present[..., None], track.mouth_center, np.nan)
         boxes = np.where(track.present[..., None], track.mouth_box, np.nan)
         logger.debug("MediaPipe found a face on %.0f%% of frames", 100 * track.face_fraction())
@@ -131,9 +162,15 @@ class TruthMouthLocator:
         self.truth = truth
 
     def locate(self, frames: np.ndarray) -> MouthTrack:
+        return self._track(len(frames))
+
+    def locate_iter(self, frames: Iterable[np.ndarray]) -> MouthTrack:
+        return self._track(count_frames(frames)[0])
+
+    def _track(self, num_frames: int) -> MouthTrack:
         t = self.truth
-        if len(frames) != t.num_frames:
-            raise ValueError(f"ground truth has {t.num_frames} frames, the video {len(frames)}")
+        if num_frames != t.num_frames:
+            raise ValueError(f"ground truth has {t.num_frames} frames, the video {num_frames}")
         boxes = np.stack([ch.mouth_box for ch in t.characters], axis=1)
         return MouthTrack.from_boxes(boxes, t.width, t.height, grow=1.0)  # boxes hold every mouth shape
 
@@ -148,7 +185,13 @@ class StaticMouthLocator:
         self.box = b
 
     def locate(self, frames: np.ndarray) -> MouthTrack:
-        t, h, w = np.asarray(frames).shape[:3]
+        return self._track(*np.asarray(frames).shape[:3])
+
+    def locate_iter(self, frames: Iterable[np.ndarray]) -> MouthTrack:
+        t, shape = count_frames(frames)
+        return self._track(t, *shape[:2])
+
+    def _track(self, t: int, h: int, w: int) -> MouthTrack:
         return MouthTrack.from_boxes(np.tile(self.box, (t, 1)), w, h, grow=1.0)  # the user's box is the region
 
 

@@ -183,3 +183,33 @@ def test_ffv1_mkv_round_trips_exactly_and_444_keeps_colour(tmp_path):
         write_video(tmp_path / "b.mp4", even, 25.0, codec="vp9")
     with pytest.raises(ValueError, match="pix_fmt must be"):
         write_video(tmp_path / "b.mp4", even, 25.0, pix_fmt="yuv410p")
+
+
+def test_video_writer_streams_chunks_into_the_same_file_as_one_write(tmp_path):
+    """Frames written a chunk at a time decode to exactly the frames (lossless FFV1), as one write_video call does."""
+    from talkgen.media import VideoWriter
+
+    frames = np.random.default_rng(3).integers(0, 256, (11, 24, 32, 3), dtype=np.uint8)
+    with VideoWriter(tmp_path / "chunks.mkv", (32, 24), 25.0, codec="ffv1") as writer:
+        for start in range(0, 11, 4):
+            writer.write(frames[start : start + 4])
+        writer.write(frames[0])  # a single (H, W, 3) frame
+    assert writer.frames_written == 12
+    decoded, _ = read_video(tmp_path / "chunks.mkv")
+    np.testing.assert_array_equal(decoded, np.concatenate([frames, frames[:1]]))
+    write_video(tmp_path / "whole.mkv", np.concatenate([frames, frames[:1]]), 25.0, codec="ffv1")
+    np.testing.assert_array_equal(read_video(tmp_path / "whole.mkv")[0], decoded)
+
+
+def test_video_writer_leaves_nothing_behind_on_an_error_or_no_frames(tmp_path):
+    from talkgen.media import VideoWriter
+
+    target = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="model failed"), VideoWriter(target, (16, 16), 25.0) as writer:
+        writer.write(np.zeros((3, 16, 16, 3), np.uint8))
+        raise RuntimeError("model failed")
+    with pytest.raises(ValueError, match="frames are 8x16, the writer 16x16"), VideoWriter(target, (16, 16), 25) as w:
+        w.write(np.zeros((1, 16, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="no frames were written"), VideoWriter(target, (16, 16), 25.0):
+        pass
+    assert list(tmp_path.iterdir()) == []

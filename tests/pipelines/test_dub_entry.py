@@ -104,7 +104,9 @@ def test_default_dub_encode_keeps_unedited_pixels_within_45_db(tmp_path):
     speech = (np.random.default_rng(0).standard_normal(13 * 640) * 0.05).astype(np.float32)
     pipe = build_tiny_lipsync_pipeline(seed=0)
     config = DubConfig(steps=1, max_side=None)
-    report = dub_video(pipe, footage, tmp_path / "out.mp4", speech, config, mouths=TruthMouthLocator(clip.truth))
+    report = dub_video(
+        pipe, footage, tmp_path / "out.mp4", speech, config, mouths=TruthMouthLocator(clip.truth), keep_mask=True
+    )
     dubbed, _ = read_video(report.output)
     keep = np.broadcast_to((report.edit_mask == 0)[..., None], source.shape)
     assert 0.0 < (report.edit_mask > 0).mean() < 0.5
@@ -141,3 +143,65 @@ def test_each_extent_changes_only_its_documented_region(extent):
         face = clip.truth.characters[0].face_box[0]
         face_area = (face[2] - face[0]) * (face[3] - face[1])
         assert changed.mean(axis=0).sum() < 0.45 * face_area  # the mouth, not the face
+
+
+def test_long_footage_is_dubbed_in_chunks_of_windows_streamed_from_and_to_ffmpeg(tmp_path, monkeypatch):
+    """A dub never decodes the footage whole: each pipeline call gets one chunk of whole windows, the output is
+    the fitted length (pad: the last frame held), and outside the edit region it is the source, bit for bit."""
+    import talkgen.media
+    import talkgen.media.video
+    from talkgen.media import read_video, write_video
+    from talkgen.pipelines.dub import chunk_frames, dub_video
+    from talkgen.pipelines.mouth import TruthMouthLocator
+    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
+    from talkgen.synth.scene import make_scene, render_clip
+
+    clip = render_clip(make_scene(23, num_characters=1, num_lines=2), size=64, num_frames=40)
+    footage = write_video(tmp_path / "clip.mkv", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate,
+                          codec="ffv1")  # fmt: skip
+    source, _ = read_video(footage)
+    pipe = build_tiny_lipsync_pipeline(seed=0)
+    pipe.register_to_config(window_frames=9)
+    frame_bytes = 64 * 64 * 3
+    assert chunk_frames(pipe, frame_bytes, budget=frame_bytes * 12) == 9  # one window: 3 latents
+    assert chunk_frames(pipe, frame_bytes, budget=frame_bytes * 24) == 21  # two windows
+    assert chunk_frames(pipe, frame_bytes, budget=1) == 9  # never less than a window
+    calls: list[int] = []
+    real_call = type(pipe).__call__
+    monkeypatch.setattr(type(pipe), "__call__", lambda self, frames, *a, **k: calls.append(len(frames))
+                        or real_call(self, frames, *a, **k))  # fmt: skip
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the footage was decoded whole")
+
+    monkeypatch.setattr(talkgen.media, "read_video", whole)
+    monkeypatch.setattr(talkgen.media.video, "read_video", whole)
+    speech = (np.random.default_rng(1).standard_normal(50 * 640) * 0.1).astype(np.float32)
+    seen: list[float] = []
+    report = dub_video(
+        pipe, footage, tmp_path / "out.mkv", speech, DubConfig(steps=1, max_side=None, strength=1.0),
+        mouths=TruthMouthLocator(clip.truth), keep_mask=True, chunk_bytes=frame_bytes * 12,
+        progress=lambda fraction, message: seen.append(fraction),
+    )  # fmt: skip
+    assert calls == [9, 9, 9, 9, 9, 5] and report.chunks == 6
+    assert len(seen) == 12 and seen == sorted(seen) and seen[-1] == 1.0  # after each step (1) and each chunk
+    assert (report.num_frames, report.source_frames, report.face_frames) == (50, 40, 50)
+    monkeypatch.undo()
+    dubbed, _ = read_video(report.output)
+    expected = source[np.minimum(np.arange(50), 39)]
+    keep = np.broadcast_to((report.edit_mask == 0)[..., None], expected.shape)
+    assert dubbed.shape == expected.shape and 0.0 < (report.edit_mask > 0).mean() < 0.5
+    np.testing.assert_array_equal(dubbed[keep], expected[keep])
+    assert (dubbed[~keep] != expected[~keep]).mean() > 0.3  # the mouths were re-drawn in every chunk
+
+
+def test_frames_are_read_in_plan_order_and_a_loop_decodes_from_the_start_again(tmp_path):
+    from talkgen.media import write_video
+    from talkgen.pipelines.dub import _frames_at
+    from talkgen.pipelines.mouth import fit_length
+
+    frames = np.random.default_rng(2).integers(0, 256, (7, 8, 8, 3), dtype=np.uint8)
+    footage = write_video(tmp_path / "clip.mkv", frames, 25.0, codec="ffv1")
+    for policy, audio in (("loop", 17), ("pad", 10), ("trim", 4)):
+        index = fit_length(7, audio, policy).frame_index
+        np.testing.assert_array_equal(np.stack(list(_frames_at(footage, index))), frames[index])
