@@ -41,6 +41,8 @@ class MouthTrack:
         grow: how far the edit region reaches beyond a box (scale about its centre): 1.6 for boxes of the lips as
             they are (a new line may open them wider, and chin and cheeks move), 1.0 for boxes that already hold
             every mouth shape (the synthetic world's ground truth) or that the user drew as the region.
+        faces: optional float32 (T, K, 4) face boxes of the same slots (MediaPipe's landmarks, the world's head
+            boxes): the region of extent ``face``; None where the source knows only mouths.
     """
 
     boxes: np.ndarray
@@ -48,6 +50,7 @@ class MouthTrack:
     width: int
     height: int
     grow: float = 1.6
+    faces: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32)
@@ -56,6 +59,10 @@ class MouthTrack:
             raise ValueError(
                 f"mouth boxes must be (T, K, 4) and centres (T, K, 2), got {self.boxes.shape}, {self.centers.shape}"
             )
+        if self.faces is not None:
+            self.faces = np.asarray(self.faces, dtype=np.float32)
+            if self.faces.shape != self.boxes.shape:
+                raise ValueError(f"face boxes must be {self.boxes.shape} like the mouth boxes, got {self.faces.shape}")
 
     @classmethod
     def from_boxes(cls, boxes: np.ndarray, width: int, height: int, grow: float = 1.6) -> MouthTrack:
@@ -89,14 +96,21 @@ class MouthTrack:
 
     def take(self, frames: np.ndarray) -> MouthTrack:
         """The track at source frame indices ``frames`` (T_out,)."""
-        idx = np.asarray(frames, dtype=np.int64)
-        return MouthTrack(self.boxes[idx], self.centers[idx], self.width, self.height, self.grow)
+        return self.select(np.asarray(frames, dtype=np.int64), slice(None))
+
+    def select(self, frames, slots) -> MouthTrack:
+        """The track at frame indices ``frames`` and face ``slots`` (numpy indices or slices)."""
+        faces = None if self.faces is None else self.faces[frames][:, slots]
+        return MouthTrack(
+            self.boxes[frames][:, slots], self.centers[frames][:, slots], self.width, self.height, self.grow, faces
+        )
 
     def scaled(self, width: int, height: int) -> MouthTrack:
         """The same mouths in a video resized to ``width`` x ``height``."""
         sx, sy = width / self.width, height / self.height
         scale4 = np.array([sx, sy, sx, sy], dtype=np.float32)
-        return MouthTrack(self.boxes * scale4, self.centers * scale4[:2], width, height, self.grow)
+        faces = None if self.faces is None else self.faces * scale4
+        return MouthTrack(self.boxes * scale4, self.centers * scale4[:2], width, height, self.grow, faces)
 
 
 class MouthLocator(Protocol):
@@ -152,7 +166,8 @@ class MediaPipeMouthLocator:
         centers = np.where(track.present[..., None], track.mouth_center, np.nan)
         boxes = np.where(track.present[..., None], track.mouth_box, np.nan)
         logger.debug("MediaPipe found a face on %.0f%% of frames", 100 * track.face_fraction())
-        return MouthTrack(boxes, centers, track.width, track.height)
+        faces = np.where(track.present[..., None], track.face_box, np.nan)
+        return MouthTrack(boxes, centers, track.width, track.height, faces=faces)
 
 
 class TruthMouthLocator:
@@ -172,7 +187,9 @@ class TruthMouthLocator:
         if num_frames != t.num_frames:
             raise ValueError(f"ground truth has {t.num_frames} frames, the video {num_frames}")
         boxes = np.stack([ch.mouth_box for ch in t.characters], axis=1)
-        return MouthTrack.from_boxes(boxes, t.width, t.height, grow=1.0)  # boxes hold every mouth shape
+        track = MouthTrack.from_boxes(boxes, t.width, t.height, grow=1.0)  # boxes hold every mouth shape
+        track.faces = np.stack([ch.face_box for ch in t.characters], axis=1)
+        return track
 
 
 class StaticMouthLocator:
@@ -223,12 +240,12 @@ def faces_left_to_right(track: MouthTrack) -> MouthTrack:
     present = track.present.sum(axis=0)
     x = np.where(present > 0, np.nansum(np.nan_to_num(track.centers[..., 0]), axis=0) / np.maximum(present, 1), np.inf)
     order = np.argsort(x, kind="stable")
-    return MouthTrack(track.boxes[:, order], track.centers[:, order], track.width, track.height, track.grow)
+    return track.select(slice(None), order)
 
 
 def keep_faces(track: MouthTrack, slots: list[int]) -> MouthTrack:
     """Only the face ``slots`` (in that order)."""
-    return MouthTrack(track.boxes[:, slots], track.centers[:, slots], track.width, track.height, track.grow)
+    return track.select(slice(None), list(slots))
 
 
 def select_faces(track: MouthTrack, face: FaceChoice = "all") -> MouthTrack:
@@ -286,9 +303,10 @@ def edit_mask(
     """Blend weight of the edited video per pixel.
 
     The region of a mouth is its box scaled by ``grow`` (default: the track's) about the centre, interpolated towards
-    the whole frame by ``extent`` (``mouth`` 0: the region itself; ``face`` 0.5: halfway to the frame's edges;
-    ``frame`` 1: everything); the weight is 1 inside it and falls off linearly to 0 over ``feather`` x the mouth
-    width (at least 1 pixel) outside it (the feathered region). Several mouths: the maximum.
+    the whole frame by ``extent`` (``mouth`` 0: the region itself; ``frame`` 1: everything). ``face`` is the face's
+    box where the track has face boxes (with the mouth region, should it reach beyond), else the mouth region
+    halfway to the frame's edges (0.5). The weight is 1 inside the region and falls off linearly to 0 over
+    ``feather`` x the mouth width (at least 1 pixel) outside it (the feathered region). Several mouths: the maximum.
 
     Args:
         track: mouths of T frames (absent mouths add nothing: frames without a face get weight 0 everywhere).
@@ -298,6 +316,7 @@ def edit_mask(
         float32 (T, H, W) in [0, 1]; exactly 0 outside the feathered regions.
     """
     e = parse_extent(extent)
+    face_boxes = track.faces if isinstance(extent, str) and extent.strip().lower() == "face" else None
     grow = track.grow if grow is None else grow
     if grow < 1 or feather < 0:
         raise ValueError("grow must be >= 1 and feather >= 0")
@@ -311,7 +330,11 @@ def edit_mask(
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         hw, hh = (x1 - x0) / 2 * grow, (y1 - y0) / 2 * grow
         region = np.array([cx - hw, cy - hh, cx + hw, cy + hh], dtype=np.float32)
-        region = (1 - e) * region + e * frame_box
+        if face_boxes is not None and np.isfinite(face_boxes[t, k]).all():
+            f = face_boxes[t, k]
+            region = np.concatenate([np.minimum(region[:2], f[:2]), np.maximum(region[2:], f[2:])])
+        else:
+            region = (1 - e) * region + e * frame_box
         ramp = max(feather * (x1 - x0), 1.0)
         dx = np.maximum(np.maximum(region[0] - xs, xs - region[2]), 0.0)
         dy = np.maximum(np.maximum(region[1] - ys, ys - region[3]), 0.0)

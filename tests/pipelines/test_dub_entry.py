@@ -134,11 +134,16 @@ def test_each_extent_changes_only_its_documented_region(extent):
     for t in range(9):
         x0, y0, x1, y1 = clip.truth.characters[0].mouth_box[t]
         rx0, ry0, rx1, ry1 = (1 - e) * np.array([x0, y0, x1, y1]) + e * np.array([0, 0, 64, 64])
+        if extent == "face":  # the face box (the world's head box), with the mouth box should it reach beyond
+            f = clip.truth.characters[0].face_box[t]
+            rx0, ry0, rx1, ry1 = min(x0, f[0]), min(y0, f[1]), max(x1, f[2]), max(y1, f[3])
         ramp = max(0.25 * (x1 - x0), 1.0)
         inside = (xs > rx0 - ramp) & (xs < rx1 + ramp) & (ys > ry0 - ramp) & (ys < ry1 + ramp)
         assert not (changed[t] & ~inside).any(), f"frame {t}: a pixel changed outside the {extent} region"
         core = (xs > rx0 + 1) & (xs < rx1 - 1) & (ys > ry0 + 1) & (ys < ry1 - 1)
         assert changed[t][core].mean() > 0.5  # and the region itself is edited
+    if extent == "face":
+        assert changed.mean() < 0.6  # a face of a 64 px two-shot, not the frame
     if extent == "mouth":
         face = clip.truth.characters[0].face_box[0]
         face_area = (face[2] - face[0]) * (face[3] - face[1])

@@ -124,3 +124,19 @@ def test_static_locator_for_stylised_faces():
     np.testing.assert_allclose(track.centers[:, 0], [[4, 4]] * 3)
     with pytest.raises(ValueError):
         StaticMouthLocator((5, 5, 1, 1))
+
+
+def test_face_extent_is_the_face_box_where_the_track_knows_faces_else_halfway_to_the_frame():
+    mouth = np.array([[[40.0, 60.0, 56.0, 68.0]]], dtype=np.float32)  # (T=1, K=1, 4)
+    face = np.array([[[30.0, 20.0, 70.0, 76.0]]], dtype=np.float32)
+    with_faces = MouthTrack.from_boxes(mouth, 100, 100, grow=1.0)
+    with_faces.faces = face
+    region = edit_mask(with_faces, "face", feather=0.0)[0] > 0
+    ys, xs = np.nonzero(region)
+    assert (xs.min(), ys.min(), xs.max(), ys.max()) == (29, 19, 70, 76)  # the face box (a 1 px ramp)
+    halfway = edit_mask(MouthTrack.from_boxes(mouth, 100, 100, grow=1.0), "face", feather=0.0)[0] > 0
+    ys, xs = np.nonzero(halfway)
+    assert (xs.min(), ys.min(), xs.max(), ys.max()) == (19, 29, 78, 84)  # (40+0)/2=20, (60+0)/2=30, 78, 84
+    picked = with_faces.select(np.array([0, 0]), [0])  # frames and slots carry the face boxes along
+    np.testing.assert_array_equal(picked.faces, np.repeat(face, 2, axis=0))
+    np.testing.assert_array_equal(picked.scaled(50, 50).faces[0, 0], face[0, 0] / 2)
