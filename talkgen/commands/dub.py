@@ -26,7 +26,11 @@ def dub(
         " one are left as they are (give a silent track to keep a mouth closed).",
     ),
     strength: float | None = typer.Option(None, "--strength", help="Edit strength tau in [0, 1] (default 0.92)."),
-    extent: str = typer.Option("mouth", "--extent", help="Edit region: mouth (feathered mouth box), face (the face box), frame, or a number in [0, 1] (mouth to frame)."),
+    extent: str = typer.Option(
+        "mouth",
+        "--extent",
+        help="Edit region: mouth (feathered mouth box), face (the face box), frame, or a number in [0, 1].",
+    ),  # fmt: skip
     face: str = typer.Option("all", "--face", help="Who speaks: all, a face index, or a box x0,y0,x1,y1."),
     length_policy: str = typer.Option("pad", "--length-policy", help="pad (never drops speech), trim or loop."),
     model: Path | None = typer.Option(

@@ -94,3 +94,16 @@ def test_init_from_starts_a_dit_run_from_trained_weights(tiny_config):
     other = tiny_config.replace(transformer_overrides={**tiny_config.transformer_overrides, "num_layers": 1})
     with pytest.raises(ConfigError, match="another shape.*num_layers"):
         build_trainer(other.replace(init_from=str(final)))
+
+
+def test_bf16_autocast_falls_back_to_float32_on_a_cpu_without_bfloat16(tiny_config, monkeypatch, caplog):
+    import dataclasses
+
+    import talkgen.training.loop as loop
+
+    config = dataclasses.replace(tiny_config, mixed_precision="bf16", cpu=True)
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: False)
+    assert loop.mixed_precision(config) == "no" and "no bfloat16 instructions" in caplog.text
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
+    assert loop.mixed_precision(config) == "bf16"
+    assert loop.mixed_precision(dataclasses.replace(config, mixed_precision="no")) == "no"
