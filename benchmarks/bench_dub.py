@@ -77,7 +77,7 @@ def main() -> None:
     from talkgen.pipelines.loading import load_pipeline
     from talkgen.pipelines.mouth import TruthMouthLocator, edit_mask, select_faces
     from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
-    from talkgen.synth.scene import make_scene, render_edit_pair
+    from talkgen.synth.world import make_scene, render_edit_pair
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="pipeline folder (default: random tiny weights)")

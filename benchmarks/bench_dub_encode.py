@@ -66,8 +66,8 @@ def _row(pipe, footage: list[Path], folder: Path, crf: int, suffix: str = ".mp4"
 def main() -> dict:
     from talkgen.media import video, write_video
     from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
-    from talkgen.synth.scene import make_scene, render_clip
     from talkgen.synth.truth import truth_path_for
+    from talkgen.synth.world import make_scene, render_clip
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     pipe = build_tiny_lipsync_pipeline(seed=0)

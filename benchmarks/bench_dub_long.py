@@ -37,8 +37,8 @@ def _footage(folder: Path, seconds: float, seed: int = 9301) -> tuple[Path, Path
     """A monologue of ``seconds`` (H.264 + its truth) and new speech of the same length (a wav)."""
     from talkgen.audio.io import save_wav
     from talkgen.media import write_video
-    from talkgen.synth.scene import make_scene, render_clip, speak_lines
     from talkgen.synth.truth import truth_path_for
+    from talkgen.synth.world import make_scene, render_clip, speak_lines
 
     frames = int(round(seconds * FPS))
     lines = max(1, int(seconds / 2.5))

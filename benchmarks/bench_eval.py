@@ -21,7 +21,7 @@ def main() -> None:
     from talkgen.eval.signals import sync_tracks
     from talkgen.eval.world import evaluate_world, flicker
     from talkgen.media.faces import FaceMeshTracker
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     clip = render_clip(make_scene(103, 3, "continuous", num_lines=3), size=128)
     frames, truth = clip.frames.numpy(), clip.truth

@@ -39,7 +39,7 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     from talkgen import SPEECH_RATE
     from talkgen.media import write_video
     from talkgen.models.latents import denormalize_latents
-    from talkgen.pipelines.scene import clip_streams, dialogue_track, line_waveforms
+    from talkgen.pipelines.render_plan import clip_streams, dialogue_track, line_waveforms
     from talkgen.prompts import CachedTiming, load_scene, plan_scene, speech_timing
 
     stages = dict.fromkeys(("plan", "tts", "encode", "denoise", "decode", "mux"), 0.0)
@@ -85,7 +85,7 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
 def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Path | None = None) -> dict:
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
     from talkgen.pipelines.loading import default_model_dir, load_pipeline
-    from talkgen.pipelines.scene import SceneRenderConfig
+    from talkgen.pipelines.render_plan import SceneRenderConfig
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     defaults = GenerateOptions()

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from common import cpu_model
 
-from talkgen.synth.scene import make_scene, perform, render_performance, speak_lines
+from talkgen.synth.world import make_scene, perform, render_performance, speak_lines
 
 
 def _jobs(n: int, frames: int):

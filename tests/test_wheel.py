@@ -29,7 +29,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
 def test_wheel_install_runs_script_check_generate_and_dub_from_elsewhere(tmp_path):
     from talkgen.audio.io import save_wav
     from talkgen.media import write_video
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     source = tmp_path / "source"  # a clean copy: the build must not depend on (or write into) the checkout
     shutil.copytree(

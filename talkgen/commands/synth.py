@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Render a talking clip with audio, and its ground truth as <name>.truth.json."""
         from talkgen.media import write_video
-        from talkgen.synth.scene import make_scene, render_clip
         from talkgen.synth.truth import truth_path_for
+        from talkgen.synth.world import make_scene, render_clip
 
         if characters is not None and not 1 <= characters <= 3:
             raise ConfigError(f"--characters must be 1-3, got {characters}")

@@ -118,7 +118,7 @@ def attribute_cases(
     seeds: tuple[int, ...] = ATTRIBUTE_SEEDS, size: int = 128, fps: float = 25.0
 ) -> list[AttributeCase]:
     """One single-character close-up per seed (one line), rendered with its ground truth."""
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     cases = []
     for seed in seeds:

@@ -100,7 +100,7 @@ class BenchRow:
 
 def render_case(case: BenchCase, device: str = "cpu") -> RenderedCase:
     """Render the ground truth of ``case`` (for dub cases: the re-spoken clip of the edit pair)."""
-    from talkgen.synth.scene import make_scene, render_clip, render_edit_pair
+    from talkgen.synth.world import make_scene, render_clip, render_edit_pair
 
     scene = make_scene(case.seed, case.characters, case.mode, num_lines=case.num_lines)
     source = footage = None

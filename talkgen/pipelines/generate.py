@@ -94,7 +94,7 @@ def generate_scene_file(
     from talkgen.fs import atomic_write_text
     from talkgen.media import write_video
     from talkgen.pipelines.loading import load_pipeline
-    from talkgen.pipelines.scene import SceneRenderConfig, render_scene, subtitles_srt
+    from talkgen.pipelines.render_plan import SceneRenderConfig, render_scene, subtitles_srt
     from talkgen.prompts import CachedTiming, known_voices, load_scenes, plan_scene, speech_timing
 
     output = Path(output)

@@ -24,7 +24,7 @@ from talkgen.prompts.compiler import (
 )
 from talkgen.prompts.fountain import parse_fountain
 from talkgen.prompts.loader import known_voices, load_scene, load_scenes
-from talkgen.prompts.planner import AudioSegment, Clip, PlannedLine, ShotPlan, default_template_name, plan_scene
+from talkgen.prompts.planner import AudioSegment, PlannedClip, PlannedLine, ShotPlan, default_template_name, plan_scene
 from talkgen.prompts.scene import Character, Line, Scene, ShotSettings, VoicePreset
 from talkgen.prompts.source import SourceLocation
 from talkgen.prompts.timing import CachedTiming, LineTiming, Pause, TimingFn, estimate_timing, speech_timing
@@ -34,7 +34,7 @@ __all__ = [
     "AudioSegment",
     "CachedTiming",
     "Character",
-    "Clip",
+    "PlannedClip",
     "CompiledPrompt",
     "Line",
     "LineTiming",

@@ -55,7 +55,7 @@ class AudioSegment:
 
 
 @dataclass(frozen=True)
-class Clip:
+class PlannedClip:
     """One generation window.
 
     Attributes:
@@ -109,7 +109,7 @@ class ShotPlan:
     num_frames: int
     duration: float
     lines: tuple[PlannedLine, ...]
-    clips: tuple[Clip, ...]
+    clips: tuple[PlannedClip, ...]
     scene_prompt: str
     scene_prompt_tokens: int
     token_budget: int
@@ -287,7 +287,7 @@ def plan_scene(
             cast=cast,
             phrases=phrases[i : i + 1],
         )
-        clips.append(Clip(index=i, template=template.name, prompt=cp.text, reductions=cp.reductions, **r))
+        clips.append(PlannedClip(index=i, template=template.name, prompt=cp.text, reductions=cp.reductions, **r))
         warnings.extend(f"clip {i + 1} prompt over budget: {red}" for red in cp.reductions)
     warnings[:0] = [f"scene prompt over budget ({s.token_budget} tokens): {red}" for red in scene_prompt.reductions]
     for w in warnings:

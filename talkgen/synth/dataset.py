@@ -61,7 +61,7 @@ def render_sample(seed: int, config: SynthConfig, device: str | torch.device = "
     (C, T) bool; ``face_box``/``mouth_box`` (C, T, 4) pixels (NaN off-screen or padding); ``seed`` int; and with
     ``edit_pairs`` also ``edit_video`` / ``edit_audio`` / ``edit_audio_streams`` (the same clip re-spoken).
     """
-    from talkgen.synth.scene import make_scene, perform, redub, render_performance, speak_lines
+    from talkgen.synth.world import make_scene, perform, redub, render_performance, speak_lines
 
     rng = np.random.default_rng([int(seed), 0xDA7A])
     scene = make_scene(seed, num_characters=int(rng.integers(1, config.max_characters + 1)))
@@ -85,7 +85,7 @@ def render_sample(seed: int, config: SynthConfig, device: str | torch.device = "
 
 
 def _other_texts(scene, rng: np.random.Generator) -> list[str]:
-    from talkgen.synth.scene import _sentence
+    from talkgen.synth.world import _sentence
 
     return [_sentence(rng) for _ in scene.lines]
 
@@ -168,7 +168,7 @@ def _save_clip(stem: Path, clip) -> None:
 
 
 def _write_one(args: tuple[int, int, str, SynthConfig, int]) -> dict[str, object]:
-    from talkgen.synth.scene import make_scene, perform, redub, render_performance, speak_lines
+    from talkgen.synth.world import make_scene, perform, redub, render_performance, speak_lines
 
     index, seed, out, config, shard_size = args
     torch.set_num_threads(1)

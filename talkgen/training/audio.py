@@ -6,7 +6,7 @@ round, teeth, tongue) from that character's speech stream, so its features carry
 encoder is exported (``final/`` is a ``BuiltinAudioEncoder`` folder); the DiT run loads it with
 ``audio_encoder_path`` (and keeps it frozen with ``train_audio_encoder: false``).
 
-Samples need no video: scene ``data_seed + i`` is spoken and performed (:func:`talkgen.synth.scene.perform`), and a
+Samples need no video: scene ``data_seed + i`` is spoken and performed (:func:`talkgen.synth.world.perform`), and a
 window of ``num_frames`` frames at a start drawn from the sample index is cut from its audio and mouth tracks.
 """
 
@@ -35,7 +35,7 @@ def speech_sample(config: TrainConfig, index: int) -> dict[str, torch.Tensor]:
 
     Characters past the scene's count are silent streams with the rest mouth (all zeros), as in the DiT data.
     """
-    from talkgen.synth.scene import make_scene, perform, speak_lines
+    from talkgen.synth.world import make_scene, perform, speak_lines
 
     seed = config.data_seed + int(index)
     rng = np.random.default_rng([seed, _WINDOW_SALT])

@@ -74,7 +74,7 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
     re-spoken performance as ``video`` / ``audio_streams`` and the original as ``source_video``.
     """
     from talkgen.synth.dataset import _other_texts
-    from talkgen.synth.scene import make_scene, perform, redub, render_performance, speak_lines
+    from talkgen.synth.world import make_scene, perform, redub, render_performance, speak_lines
     from talkgen.training.data import is_edit_sample
 
     seed = config.data_seed + int(index)

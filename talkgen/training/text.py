@@ -11,7 +11,7 @@ up (a byte-level encoder otherwise learns slowly from 13 labels a text): which a
 and which ``PersonK`` was named last before it. Only the encoder is exported
 (``final/`` is a ``T5EncoderModel`` folder with its tokenizer); the DiT run loads it with ``text_encoder_path``.
 
-Samples need no video and no audio: scene ``data_seed + i`` is drawn (:func:`talkgen.synth.scene.make_scene`) and
+Samples need no video and no audio: scene ``data_seed + i`` is drawn (:func:`talkgen.synth.world.make_scene`) and
 written either as its caption (the world's MoCha-style sentence) or as the structured prompt ``talkgen generate``
 compiles, half each, as the DiT data mixes them.
 """
@@ -120,7 +120,7 @@ def _character_labels(character) -> dict[str, str]:
 def scene_text(scene, rng: np.random.Generator) -> str:
     """The scene as the DiT sees it: its caption (random shot kinds) or its structured prompt, half each."""
     from talkgen.prompts.compiler import ShotText, compile_prompt, get_template
-    from talkgen.synth.scene import SHOT_KINDS, caption
+    from talkgen.synth.world import SHOT_KINDS, caption
 
     n = len(scene.characters)
     if rng.random() < 0.5:
@@ -147,7 +147,7 @@ def scene_text(scene, rng: np.random.Generator) -> str:
 
 def text_sample(config: TrainConfig, index: int) -> dict[str, Any]:
     """Sample ``index``: ``text``, ``character_labels`` (max_characters, A) and ``scene_labels`` (S,)."""
-    from talkgen.synth.scene import make_scene
+    from talkgen.synth.world import make_scene
 
     seed = config.data_seed + int(index)
     rng = np.random.default_rng([seed, _SALT])

@@ -82,7 +82,7 @@ def make_jaw_clip():
 @pytest.fixture(scope="session")
 def world_clips():
     """Ground-truth renders: a one-character close-up (64 px) and a three-character shot (128 px)."""
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     one = render_clip(make_scene(101, 1, "cut", num_lines=1), size=64)
     three = render_clip(make_scene(103, 3, "continuous", num_lines=3), size=128)

@@ -119,7 +119,7 @@ def test_eval_world_scores_a_padded_dub_on_the_frames_it_shares_and_plots(tmp_pa
 
 
 def test_ground_truth_head_cuts_every_track():
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     truth = render_clip(make_scene(4, num_characters=2, num_lines=2), size=32, num_frames=21).truth
     head = truth.head(10)
@@ -134,8 +134,8 @@ def test_eval_sync_reads_world_clips_in_their_mouth_boxes(tmp_path, world_clips,
     """A ground-truth world clip (128 px; at 64 px H.264 leaves the mouths too few pixels) with its .truth.json
     beside it: |offset| <= 1 frame and a clear correlation, where MediaPipe's landmarks on cartoons are not lips."""
     from talkgen.media import write_video
-    from talkgen.synth.scene import make_scene, render_clip
     from talkgen.synth.truth import truth_path_for
+    from talkgen.synth.world import make_scene, render_clip
 
     clip = world_clips["three"] if name == "three" else render_clip(make_scene(101, 1, "cut", num_lines=1), size=128)
     video = write_video(tmp_path / "w.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)

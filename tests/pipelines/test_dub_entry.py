@@ -96,7 +96,7 @@ def test_default_dub_encode_keeps_unedited_pixels_within_45_db(tmp_path):
     from talkgen.pipelines.dub import dub_video
     from talkgen.pipelines.mouth import TruthMouthLocator
     from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     clip = render_clip(make_scene(21, num_characters=2, num_lines=1), size=128, num_frames=13)
     footage = write_video(tmp_path / "clip.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)
@@ -120,7 +120,7 @@ def test_each_extent_changes_only_its_documented_region(extent):
     interpolated towards the frame by the extent (0, 0.5, 1) plus a feather of a quarter of the mouth width."""
     from talkgen.pipelines.mouth import TruthMouthLocator
     from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     clip = render_clip(make_scene(31, num_characters=1, num_lines=1), size=64, num_frames=9)
     frames = clip.frames.numpy()
@@ -159,7 +159,7 @@ def test_long_footage_is_dubbed_in_chunks_of_windows_streamed_from_and_to_ffmpeg
     from talkgen.pipelines.dub import chunk_frames, dub_video
     from talkgen.pipelines.mouth import TruthMouthLocator
     from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     clip = render_clip(make_scene(23, num_characters=1, num_lines=2), size=64, num_frames=40)
     footage = write_video(tmp_path / "clip.mkv", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate,

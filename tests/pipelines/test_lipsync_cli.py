@@ -14,8 +14,8 @@ import talkgen.cli as cli
 def synthetic_clip(tmp_path_factory) -> tuple[Path, Path]:
     """13 frames of a one-character synthetic clip at 32x32 with its ground truth beside it."""
     from talkgen.media import write_video
-    from talkgen.synth.scene import make_scene, render_clip
     from talkgen.synth.truth import truth_path_for
+    from talkgen.synth.world import make_scene, render_clip
 
     folder = tmp_path_factory.mktemp("dub")
     clip = render_clip(make_scene(3, num_characters=1, num_lines=1), size=32, num_frames=13)
@@ -95,8 +95,8 @@ def test_dub_one_track_per_face(tmp_path, capsys):
 
     from talkgen.audio.io import save_wav
     from talkgen.media import probe, write_video
-    from talkgen.synth.scene import make_scene, render_clip
     from talkgen.synth.truth import truth_path_for
+    from talkgen.synth.world import make_scene, render_clip
 
     clip = render_clip(make_scene(9006, num_characters=2, mode="continuous", num_lines=2), size=32, num_frames=13)
     video = write_video(tmp_path / "two.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from talkgen.commands.generate import register
 from talkgen.errors import WeightsError
-from talkgen.pipelines.scene import (
+from talkgen.pipelines.render_plan import (
     SceneRenderConfig,
     clip_streams,
     dialogue_track,

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from talkgen.errors import MediaError, ScriptError
-from talkgen.pipelines.scene import (
+from talkgen.pipelines.render_plan import (
     NEUTRAL_GREY,
     SceneRenderConfig,
     clip_references,

@@ -34,7 +34,7 @@ def _wait(client, job_id, timeout=240.0):
 
 def test_generate_and_dub_jobs(tmp_path):
     from talkgen.media import probe, write_video
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     clip = render_clip(make_scene(3, num_characters=1, num_lines=1), size=32, num_frames=13)
     footage = write_video(tmp_path / "clip.mp4", clip.frames.numpy(), clip.fps, clip.audio, clip.sample_rate)

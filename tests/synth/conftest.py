@@ -12,7 +12,7 @@ def _two_threads():
 
 @pytest.fixture(scope="session")
 def edit_pair():
-    from talkgen.synth.scene import make_scene, render_edit_pair
+    from talkgen.synth.world import make_scene, render_edit_pair
 
     scene = make_scene(5, num_characters=2, mode="continuous")
     return scene, render_edit_pair(scene, size=96)
@@ -20,7 +20,7 @@ def edit_pair():
 
 @pytest.fixture(scope="session")
 def small_clip():
-    from talkgen.synth.scene import make_scene, render_clip
+    from talkgen.synth.world import make_scene, render_clip
 
     return render_clip(make_scene(7, num_characters=1), size=64)
 

@@ -8,15 +8,15 @@ import torch
 
 from talkgen.synth.characters import make_character
 from talkgen.synth.render import ActorPose, background, draw_character, mouth_box
-from talkgen.synth.scene import make_scene, render_clip
 from talkgen.synth.sdf import Canvas, Frame2D, coverage, ellipse
 from talkgen.synth.truth import GroundTruth
+from talkgen.synth.world import make_scene, render_clip
 
 
 def test_same_seed_identical_frames_and_audio():
     # espeak-ng itself is not bit-exact between calls (see report), so the speech is synthesised once and the
     # world (scene, motion, pixels, mixing, truth) must be exactly reproducible from the seed and that speech.
-    from talkgen.synth.scene import speak_lines
+    from talkgen.synth.world import speak_lines
 
     speeches = speak_lines(make_scene(7, num_characters=2))
     a = render_clip(make_scene(7, num_characters=2), speeches, size=64)

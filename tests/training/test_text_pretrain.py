@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from talkgen.errors import ConfigError
-from talkgen.synth.scene import make_scene
+from talkgen.synth.world import make_scene
 from talkgen.training import TrainConfig, build_trainer
 from talkgen.training.text import CHARACTER_ATTRIBUTES, IGNORE, SCENE_ATTRIBUTES, text_sample
 

@@ -45,7 +45,7 @@ _LEAD_IN_S = 0.3
 
 
 @dataclass(frozen=True)
-class Scene:
+class WorldScene:
     """Everything about a clip that does not depend on time: who, where, how it is filmed, what is said.
 
     ``lines`` are turns ``(character index, text)`` spoken in order; ``mode`` is ``"cut"`` (a shot per speaker
@@ -85,7 +85,7 @@ def make_scene(
     background_kind: str | None = None,
     num_lines: int | None = None,
     lines: Sequence[tuple[int, str]] | None = None,
-) -> Scene:
+) -> WorldScene:
     """A deterministic scene for ``seed``; unset choices are drawn from the seed (1-3 characters, cut/continuous)."""
     rng = np.random.default_rng([int(seed), 0x5CE4E])
     n = int(num_characters) if num_characters is not None else int(rng.integers(1, 4))
@@ -100,12 +100,12 @@ def make_scene(
     if lines is None:
         count = num_lines if num_lines is not None else max(n, int(rng.integers(1, 4)))
         lines = [(i % n, _sentence(rng)) for i in range(count)]
-    return Scene(
+    return WorldScene(
         int(seed), characters, expressions, bg, palette, chosen_mode, tuple((int(i), str(t)) for i, t in lines)
     )
 
 
-def caption(scene: Scene, shot_kinds: Sequence[str]) -> str:
+def caption(scene: WorldScene, shot_kinds: Sequence[str]) -> str:
     """Structured caption in MoCha's style: shot, setting, one ``PersonN: description`` per character, turns."""
     kinds = list(dict.fromkeys(shot_kinds))
     n = len(scene.characters)
@@ -151,7 +151,12 @@ class Performance:
 
 
 def _place_speech(
-    scene: Scene, speeches: Sequence[Speech], starts: Sequence[float], fps: float, num_frames: int, sample_rate: int
+    scene: WorldScene,
+    speeches: Sequence[Speech],
+    starts: Sequence[float],
+    fps: float,
+    num_frames: int,
+    sample_rate: int,
 ):
     """Per-character audio (C, N), mouth tracks and word onsets for speeches laid at ``starts``."""
     c = len(scene.characters)
@@ -182,7 +187,9 @@ def _bumps(times: Sequence[float], t: np.ndarray, width: float) -> np.ndarray:
     return np.clip(out, 0, 1.5)
 
 
-def perform(scene: Scene, speeches: Sequence[Speech], fps: float = 25.0, num_frames: int | None = None) -> Performance:
+def perform(
+    scene: WorldScene, speeches: Sequence[Speech], fps: float = 25.0, num_frames: int | None = None
+) -> Performance:
     """Lay the lines (one :class:`Speech` each, same sample rate) on a timeline and derive every per-frame track."""
     if len(speeches) != len(scene.lines):
         raise ValueError(f"scene has {len(scene.lines)} lines but {len(speeches)} speeches were given")
@@ -227,7 +234,9 @@ def perform(scene: Scene, speeches: Sequence[Speech], fps: float = 25.0, num_fra
     )
 
 
-def _shots(scene: Scene, starts: Sequence[float], fps: float, total: int, rng: np.random.Generator) -> list[ShotTruth]:
+def _shots(
+    scene: WorldScene, starts: Sequence[float], fps: float, total: int, rng: np.random.Generator
+) -> list[ShotTruth]:
     n = len(scene.characters)
     group = {1: "close-up", 2: "two-shot", 3: "three-shot"}[n]
     if scene.mode == "continuous" or not scene.lines:
@@ -246,7 +255,7 @@ def _shots(scene: Scene, starts: Sequence[float], fps: float, total: int, rng: n
 
 
 @dataclass
-class Clip:
+class WorldClip:
     """A rendered clip: frames uint8 (T, H, W, 3) tensor, mixed audio (N,), audio per character (C, N), truth."""
 
     frames: torch.Tensor
@@ -258,8 +267,8 @@ class Clip:
 
 
 def render_performance(
-    scene: Scene, perf: Performance, size: int | tuple[int, int] = 128, device: str | torch.device = "cpu"
-) -> Clip:
+    scene: WorldScene, perf: Performance, size: int | tuple[int, int] = 128, device: str | torch.device = "cpu"
+) -> WorldClip:
     """Draw ``perf`` at ``size`` (int or (H, W)) on ``device``; returns frames, audio and ground truth."""
     height, width = (size, size) if isinstance(size, int) else size
     if height < 16 or width < 16:
@@ -325,7 +334,7 @@ def render_performance(
         shots=[replace(s) for s in perf.shots],
     )
     mixed = np.clip(perf.audio.sum(axis=0), -1.0, 1.0).astype(np.float32)
-    return Clip(frames, mixed, perf.audio.copy(), truth, perf.fps, perf.sample_rate)
+    return WorldClip(frames, mixed, perf.audio.copy(), truth, perf.fps, perf.sample_rate)
 
 
 def _clip_box(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -338,7 +347,7 @@ def _clip_box(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-def speak_lines(scene: Scene, sample_rate: int = SPEECH_RATE, texts: Sequence[str] | None = None) -> list[Speech]:
+def speak_lines(scene: WorldScene, sample_rate: int = SPEECH_RATE, texts: Sequence[str] | None = None) -> list[Speech]:
     """Synthesise each line of ``scene`` (or ``texts`` instead) in its speaker's voice."""
     from talkgen.audio.tts import synthesize
 
@@ -362,7 +371,7 @@ def speak_lines(scene: Scene, sample_rate: int = SPEECH_RATE, texts: Sequence[st
 
 
 def render_clip(
-    scene: Scene,
+    scene: WorldScene,
     speeches: Sequence[Speech] | None = None,
     *,
     size: int | tuple[int, int] = 128,
@@ -370,14 +379,14 @@ def render_clip(
     num_frames: int | None = None,
     device: str | torch.device = "cpu",
     sample_rate: int = SPEECH_RATE,
-) -> Clip:
+) -> WorldClip:
     """Render ``scene`` speaking ``speeches`` (one per line; synthesised from the lines when None)."""
     if speeches is None:
         speeches = speak_lines(scene, sample_rate)
     return render_performance(scene, perform(scene, speeches, fps, num_frames), size, device)
 
 
-def redub(scene: Scene, perf: Performance, speeches: Sequence[Speech]) -> Performance:
+def redub(scene: WorldScene, perf: Performance, speeches: Sequence[Speech]) -> Performance:
     """The same performance (motion, shots, length) with other speech laid at the same turn starts."""
     if len(speeches) != len(scene.lines):
         raise ValueError(f"scene has {len(scene.lines)} lines but {len(speeches)} speeches were given")
@@ -388,7 +397,7 @@ def redub(scene: Scene, perf: Performance, speeches: Sequence[Speech]) -> Perfor
 
 
 def render_edit_pair(
-    scene: Scene,
+    scene: WorldScene,
     speeches: Sequence[Speech] | None = None,
     other_speeches: Sequence[Speech] | None = None,
     *,
@@ -396,7 +405,7 @@ def render_edit_pair(
     fps: float = 25.0,
     device: str | torch.device = "cpu",
     sample_rate: int = SPEECH_RATE,
-) -> tuple[Clip, Clip]:
+) -> tuple[WorldClip, WorldClip]:
     """The clip and the same clip re-spoken: identical motion, identities and shots; only the mouths differ.
 
     ``other_speeches`` default to other sentences (drawn from the scene seed) in the same voices.
