@@ -439,6 +439,9 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
 
         # 4. Output modulation, projection and unpatchify.
         shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
+        # With the blocks split over GPUs (accelerate's device_map), temb is on the first device and the tokens on
+        # the last: modulate where the tokens are.
+        shift, scale = shift.to(tokens.device), scale.to(tokens.device)
         tokens = (self.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
         tokens = self.proj_out(tokens)
         tokens = tokens.reshape(batch, frames // p_t, post_h, post_w, p_t, p_h, p_w, -1)

@@ -37,12 +37,38 @@ class TalkgenPipeline(DiffusionPipeline):
         states, _ = encode_prompts(self.text_encoder, self.tokenizer, prompts, self.config.max_text_length, device)
         return states.to(self.transformer.dtype)
 
+    @property
+    def interrupt(self) -> bool:
+        """Set ``pipe._interrupt = True`` (from a step callback, say) to skip the remaining steps of a call."""
+        return bool(getattr(self, "_interrupt", False))
+
+    def check_callback_inputs(self, callback: Callable | None, tensor_inputs: list[str] | None) -> list[str]:
+        """The tensors a step callback receives: ``tensor_inputs`` (default ``["latents"]``), or a diffusers
+        ``PipelineCallback``'s own; each must be one of ``_callback_tensor_inputs``."""
+        from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+
+        if isinstance(callback, (PipelineCallback, MultiPipelineCallbacks)):
+            tensor_inputs = callback.tensor_inputs
+        names = list(tensor_inputs or ["latents"])
+        unknown = [k for k in names if k not in self._callback_tensor_inputs]
+        if unknown:
+            raise ValueError(f"callback_on_step_end_tensor_inputs {unknown} not in {self._callback_tensor_inputs}")
+        return names
+
     def _scheduler_step(
-        self, velocity: torch.Tensor, t: torch.Tensor, i: int, latents: torch.Tensor, callback: Callable | None
+        self,
+        velocity: torch.Tensor,
+        t: torch.Tensor,
+        i: int,
+        latents: torch.Tensor,
+        callback: Callable | None,
+        tensor_inputs: list[str] | None = None,
     ) -> torch.Tensor:
-        """One scheduler step from ``velocity``, then ``callback(pipe, i, t, {"latents": ...})`` if given."""
+        """One scheduler step from ``velocity``, then ``callback(pipe, i, t, {"latents": ...})`` if given (diffusers'
+        ``callback_on_step_end`` contract: the callback may return replaced tensors)."""
         latents = self.scheduler.step(velocity.float(), t, latents, return_dict=False)[0]
         if callback is not None:
-            result = callback(self, i, t, {"latents": latents}) or {}
+            tensors = {"latents": latents}
+            result = callback(self, i, t, {k: tensors[k] for k in tensor_inputs or ["latents"]}) or {}
             latents = result.get("latents", latents)
         return latents

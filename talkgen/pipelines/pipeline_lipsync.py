@@ -64,6 +64,7 @@ from talkgen.pipelines.mouth import (
 logger = logging.getLogger(__name__)
 
 DRIFT_WARNING = 8.0  # mean colour difference (0-255) inside the edit region worth a warning
+OUTPUT_TYPES = ("uint8", "np", "pt", "pil", "latent")
 
 
 @dataclass
@@ -71,8 +72,8 @@ class LipSyncPipelineOutput(BaseOutput):
     """Result of a dub.
 
     Attributes:
-        frames: (T, H, W, 3) uint8 (``uint8``), float32 in [0, 1] (``np``), a (T, 3, H, W) float tensor (``pt``) or
-            the (1, C, F, h, w) edited latents (``latent``), at the source size.
+        frames: (T, H, W, 3) uint8 (``uint8``), float32 in [0, 1] (``np``), a (T, 3, H, W) float tensor (``pt``),
+            T PIL images (``pil``) or the (1, C, F, h, w) edited latents (``latent``), at the source size.
         audio: (N,) float32 16 kHz new audio fitted to ``T / fps`` seconds.
         mask: float32 (T, H, W) blend weight of the edited frames (0 = source pixel).
         frame_index: int64 (T,) source frame shown at each output frame.
@@ -242,14 +243,18 @@ class LipSyncPipeline(TalkgenPipeline):
         strength: float,
         num_inference_steps: int,
         guidance: DSCFGConfig,
-        conditions: dict[str, torch.Tensor],
-        callback_on_step_end: Callable | None,
+        prompt_embeds: torch.Tensor,
+        audio_embeds: torch.Tensor,
+        source_latents: torch.Tensor,
+        spatial: torch.Tensor,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> torch.Tensor:
         """Denoise (1, C, F, h, w) latents from ``sigma = strength`` to 0 with the scheduler and DS-CFG.
 
-        ``conditions``: ``prompt_embeds``, ``audio_embeds`` (1, 1, T, C), ``source_latents`` and the ``spatial`` map
-        (F, h, w). The take is denoised in the windows of :meth:`edit_windows`, stacked as one batch; where the
-        last window overlaps the one before, its latents are kept.
+        Conditions: ``prompt_embeds`` (1, L, D), ``audio_embeds`` (1, 1, T, C), ``source_latents`` (1, C, F, h, w)
+        and the DS-CFG ``spatial`` map (F, h, w). The take is denoised in the windows of :meth:`edit_windows`,
+        stacked as one batch; where the last window overlaps the one before, its latents are kept.
         """
         device = latents.device
         frames = latents.shape[2]
@@ -258,27 +263,120 @@ class LipSyncPipeline(TalkgenPipeline):
         r = self.vae_scale_factor_temporal
 
         batched = {
-            "prompt_embeds": conditions["prompt_embeds"].expand(len(starts), -1, -1),
-            "audio_embeds": torch.cat(
-                [conditions["audio_embeds"][:, :, r * s : r * (s + size - 1) + 1] for s in starts]
-            ),
-            "source_latents": torch.cat([conditions["source_latents"][:, :, s : s + size] for s in starts]),
-            "spatial": torch.stack([conditions["spatial"][s : s + size] for s in starts]),
+            "prompt_embeds": prompt_embeds.expand(len(starts), -1, -1),
+            "audio_embeds": torch.cat([audio_embeds[:, :, r * s : r * (s + size - 1) + 1] for s in starts]),
+            "source_latents": torch.cat([source_latents[:, :, s : s + size] for s in starts]),
+            "spatial": torch.stack([spatial[s : s + size] for s in starts]),
         }
         x = torch.cat([latents[:, :, s : s + size] for s in starts])
         timesteps = set_edit_timesteps(self.scheduler, num_inference_steps, strength, device=device)
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps):
+                if self.interrupt:
+                    continue
                 weight = guidance.temporal_weight(min(1.0, float(self.scheduler.sigmas[i])))
                 velocity = self.guided_velocity(
                     x.to(self.transformer.dtype), t.reshape(1).to(device), weight, **batched
                 )
-                x = self._scheduler_step(velocity, t, i, x, callback_on_step_end)
+                x = self._scheduler_step(velocity, t, i, x, callback_on_step_end, callback_on_step_end_tensor_inputs)
                 progress.update()
         out = latents.clone()
         for k, s in enumerate(starts):
             out[:, :, s : s + size] = x[k : k + 1]
         return out
+
+    # ------------------------------------------------------------------------------------------- call steps
+    def check_inputs(
+        self,
+        audio: np.ndarray,
+        face: FaceChoice,
+        edit_faces: list[int] | None,
+        strength: float | None,
+        fps: float,
+        num_inference_steps: int,
+        output_type: str,
+    ) -> tuple[np.ndarray, list[int], float]:
+        """Refuse what the call cannot run (``ValueError``); returns the (S, N) tracks, the faces to edit and the
+        strength."""
+        streams = np.asarray(audio, dtype=np.float32)
+        streams = streams[None] if streams.ndim == 1 else streams
+        if streams.ndim != 2 or not streams.shape[1] or not np.isfinite(streams).all():
+            raise ValueError("audio must be a non-empty finite (N,) waveform, or (S, N) per-face tracks, at 16 kHz")
+        per_face = len(streams) > 1
+        if per_face and face != "all":
+            raise ValueError("per-face audio tracks drive the faces left to right: give face='all'")
+        if len(streams) > self.transformer.config.max_audio_streams:
+            raise ValueError(
+                f"{len(streams)} audio tracks; the model takes at most {self.transformer.config.max_audio_streams}"
+            )
+        edit_faces = list(range(len(streams))) if edit_faces is None else [int(k) for k in edit_faces]
+        if not per_face and edit_faces != [0]:
+            raise ValueError("edit_faces is for per-face audio tracks")
+        if not edit_faces or any(not 0 <= k < len(streams) for k in edit_faces):
+            raise ValueError(f"edit_faces must name tracks 0..{len(streams) - 1}, got {edit_faces}")
+        strength = self.config.default_strength if strength is None else float(strength)
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must lie in [0, 1], got {strength}")
+        if fps <= 0 or num_inference_steps < 1:
+            raise ValueError("fps must be positive and num_inference_steps >= 1")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        return streams, edit_faces, strength
+
+    def edit_track(
+        self, source: np.ndarray, plan: LengthPlan, mouths, face: FaceChoice, tracks: int, edit_faces: list[int]
+    ) -> MouthTrack:
+        """Mouths of the faces to re-time at each output frame (per-face tracks: faces left to right)."""
+        track = self._locate(source, plan, mouths, face)
+        if tracks == 1:
+            return track
+        track = faces_left_to_right(track)
+        if track.num_faces < tracks:
+            raise ValueError(
+                f"{tracks} audio tracks for {track.num_faces} face slot(s): give one track per face"
+                " (track the faces with max_faces >= tracks)"
+            )
+        return keep_faces(keep_faces(track, list(range(tracks))), edit_faces)
+
+    @torch.no_grad()
+    def encode_audio(self, tracks: list[np.ndarray], num_frames: int, fps: float, device: torch.device):
+        """Per-face (or one) 16 kHz tracks -> (1, S, T, C_audio) features of ``num_frames`` frames."""
+        waves = torch.from_numpy(np.stack([fit_audio(w, num_frames, fps, SPEECH_RATE) for w in tracks]))[None]
+        return self.audio_encoder(waves.to(device), fps, num_frames).to(device, self.transformer.dtype)
+
+    def prepare_latents(
+        self,
+        source_latents: torch.Tensor,
+        strength: float,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Progressive noise init ``(1 - tau) z_src + tau eps`` (``eps``: ``latents`` when given, else drawn)."""
+        device = source_latents.device
+        if latents is None:
+            noise = randn_tensor(source_latents.shape, generator=generator, device=device, dtype=torch.float32)
+        elif tuple(latents.shape) != tuple(source_latents.shape):
+            raise ValueError(f"latents must have shape {tuple(source_latents.shape)}, got {tuple(latents.shape)}")
+        else:
+            noise = latents.to(device=device, dtype=torch.float32)
+        return progressive_init(source_latents.float(), noise, strength)
+
+    def compose(
+        self, frames: np.ndarray, latents: torch.Tensor | None, mask: np.ndarray, colour_correction: bool
+    ) -> tuple[np.ndarray, float]:
+        """Decode the edit, resize it back, match its colours and blend it into ``frames`` inside ``mask``;
+        returns the uint8 frames and the colour drift."""
+        if latents is not None and mask.any():
+            edited = self.decode_latents(latents, *frames.shape[1:3])[: len(frames)]
+            if colour_correction:
+                edited = match_colour(frames, edited, mask)
+            result = blend(frames, edited, mask)
+        else:
+            result = frames.copy()
+        drift = colour_drift(frames, result, mask)
+        if drift > DRIFT_WARNING:
+            logger.warning("colour drift %.1f/255 inside the edit region", drift)
+        return result, drift
 
     @torch.no_grad()
     def __call__(
@@ -302,6 +400,7 @@ class LipSyncPipeline(TalkgenPipeline):
         output_type: str = "uint8",
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
         edit_faces: list[int] | None = None,
     ) -> LipSyncPipelineOutput | tuple:
         """Dub ``video`` with ``audio``.
@@ -323,8 +422,11 @@ class LipSyncPipeline(TalkgenPipeline):
             num_inference_steps: scheduler steps from ``sigma = strength`` to 0. guidance: DS-CFG settings.
             colour_correction: shift the edited region's mean colour to the source's per frame.
             generator: seeds the noise. latents: optional (1, C, F, h, w) noise ``eps``.
-            output_type: ``uint8``, ``np`` (float in [0, 1]), ``pt`` or ``latent``. return_dict: else a tuple.
-            callback_on_step_end: ``f(pipe, step, timestep, {"latents": ...}) -> dict`` after each step.
+            output_type: ``uint8``, ``np`` (float in [0, 1]), ``pt``, ``pil`` (a list of images) or ``latent``.
+                return_dict: else a tuple.
+            callback_on_step_end: ``f(pipe, step, timestep, tensors) -> dict`` after each step (or a diffusers
+                ``PipelineCallback``); it may return replaced tensors, or set ``pipe._interrupt`` to stop early.
+            callback_on_step_end_tensor_inputs: the tensors it receives (``["latents"]``).
             edit_faces: with per-face tracks, the faces (left to right, from 0) whose mouths are re-timed (default:
                 one per track); the others keep their pixels, and their tracks should be silence.
 
@@ -332,122 +434,83 @@ class LipSyncPipeline(TalkgenPipeline):
             :class:`LipSyncPipelineOutput` (else ``(frames,)``); ``frames`` has
             ``fit_length(T, audio frames, length_policy).num_frames`` frames.
         """
-        # 1. Check inputs and fit the lengths.
+        # 1. Check inputs; fit the lengths of footage and speech; the processing size.
         source = _as_video(video)
-        streams_in = np.asarray(audio, dtype=np.float32)
-        streams_in = streams_in[None] if streams_in.ndim == 1 else streams_in
-        if streams_in.ndim != 2 or not streams_in.shape[1] or not np.isfinite(streams_in).all():
-            raise ValueError("audio must be a non-empty finite (N,) waveform, or (S, N) per-face tracks, at 16 kHz")
-        per_face = len(streams_in) > 1
-        if per_face and face != "all":
-            raise ValueError("per-face audio tracks drive the faces left to right: give face='all'")
-        if len(streams_in) > self.transformer.config.max_audio_streams:
-            raise ValueError(
-                f"{len(streams_in)} audio tracks; the model takes at most {self.transformer.config.max_audio_streams}"
-            )
-        edit_faces = list(range(len(streams_in))) if edit_faces is None else [int(k) for k in edit_faces]
-        if not per_face and edit_faces != [0]:
-            raise ValueError("edit_faces is for per-face audio tracks")
-        if not edit_faces or any(not 0 <= k < len(streams_in) for k in edit_faces):
-            raise ValueError(f"edit_faces must name tracks 0..{len(streams_in) - 1}, got {edit_faces}")
-        wave_in = np.clip(streams_in.sum(axis=0), -1.0, 1.0)  # what the output carries
-        strength = self.config.default_strength if strength is None else float(strength)
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must lie in [0, 1], got {strength}")
-        if fps <= 0 or num_inference_steps < 1:
-            raise ValueError("fps must be positive and num_inference_steps >= 1")
-        if output_type not in ("uint8", "np", "pt", "latent"):
-            raise ValueError(f"output_type must be uint8, np, pt or latent, got {output_type!r}")
+        streams, edit_faces, strength = self.check_inputs(
+            audio, face, edit_faces, strength, fps, num_inference_steps, output_type
+        )
+        tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        self._interrupt = False
         guidance = guidance or DSCFGConfig()
-        plan = fit_length(len(source), audio_frames(len(wave_in), SPEECH_RATE, fps), length_policy)
+        wave = np.clip(streams.sum(axis=0), -1.0, 1.0)  # what the output carries
+        plan = fit_length(len(source), audio_frames(len(wave), SPEECH_RATE, fps), length_policy)
         frames = source[plan.frame_index]
-        wave = fit_audio(wave_in, plan.num_frames, fps, SPEECH_RATE)
-        src_h, src_w = frames.shape[1:3]
-        default_h, default_w = self.processing_size(src_h, src_w)
+        wave = fit_audio(wave, plan.num_frames, fps, SPEECH_RATE)
+        default_h, default_w = self.processing_size(*frames.shape[1:3])
         proc_h, proc_w = height or default_h, width or default_w
         if proc_h % self.size_multiple or proc_w % self.size_multiple:
             raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {proc_h}x{proc_w}")
         device = self._execution_device
 
-        # 2. Mouths of the chosen face per output frame; the edit region.
-        track = self._locate(source, plan, mouths, face)
-        if per_face:
-            track = faces_left_to_right(track)
-            if track.num_faces < len(streams_in):
-                raise ValueError(
-                    f"{len(streams_in)} audio tracks for {track.num_faces} face slot(s): give one track per face"
-                    " (track the faces with max_faces >= tracks)"
-                )
-            track = keep_faces(track, list(range(len(streams_in))))
-            edited_track = keep_faces(track, edit_faces)
-        else:
-            edited_track = track
-        mask = edit_mask(edited_track, extent) if strength > 0 else np.zeros(frames.shape[:3], np.float32)
-        logger.info(
-            "dub: %d frames, a mouth on %d, strength %.2f", plan.num_frames, edited_track.has_face.sum(), strength
-        )
-
-        # 3. Encode the source (padded with its last frame to r k + 1 frames) unless nothing is edited.
-        r = self.vae_scale_factor_temporal
-        padded = -(-(plan.num_frames - 1) // r) * r + 1
-        edit = strength > 0 and bool(edited_track.has_face.any())
+        # 2. Mouths of the faces to re-time at each output frame; the edit region.
+        track = self.edit_track(source, plan, mouths, face, len(streams), edit_faces)
+        edit = strength > 0 and bool(track.has_face.any())
         if strength > 0 and not edit:
             logger.warning("no face found in any frame: the video is returned unchanged")
-            mask = np.zeros_like(mask)
+        mask = edit_mask(track, extent) if edit else np.zeros(frames.shape[:3], np.float32)
+        logger.info("dub: %d frames, a mouth on %d, strength %.2f", plan.num_frames, track.has_face.sum(), strength)
+
+        # 3. Encode the source (padded with its last frame to r k + 1 frames) and the speech.
+        r = self.vae_scale_factor_temporal
+        padded = -(-(plan.num_frames - 1) // r) * r + 1
         x = None
         if edit or output_type == "latent":
-            frames_padded = frames[np.minimum(np.arange(padded), plan.num_frames - 1)]
-            source_latents = self.encode_video(frames_padded, proc_h, proc_w, device)
+            source_latents = self.encode_video(
+                frames[np.minimum(np.arange(padded), plan.num_frames - 1)], proc_h, proc_w, device
+            )
 
             # 4. Progressive noise init; the scheduler starts at sigma = strength.
-            if latents is None:
-                noise = randn_tensor(source_latents.shape, generator=generator, device=device, dtype=torch.float32)
-            elif tuple(latents.shape) != tuple(source_latents.shape):
-                raise ValueError(f"latents must have shape {tuple(source_latents.shape)}, got {tuple(latents.shape)}")
-            else:
-                noise = latents.to(device=device, dtype=torch.float32)
-            x = progressive_init(source_latents.float(), noise, strength)
+            x = self.prepare_latents(source_latents, strength, generator, latents)
 
-            # 5. Denoise with the new audio and DS-CFG.
+            # 5. Denoise with the new speech and DS-CFG.
             if edit:
-                tracks = [fit_audio(w, plan.num_frames, fps, SPEECH_RATE) for w in streams_in] if per_face else [wave]
-                audio_in = torch.from_numpy(np.stack([fit_audio(w, padded, fps, SPEECH_RATE) for w in tracks]))[None]
-                conditions = {
-                    "prompt_embeds": self.encode_text([prompt], device),
-                    "audio_embeds": self.audio_encoder(audio_in.to(device), fps, padded).to(
-                        device, self.transformer.dtype
-                    ),
-                    "source_latents": source_latents.to(self.transformer.dtype),
-                    "spatial": self._spatial_map(edited_track, guidance, proc_h, proc_w, padded).to(device),
-                }
-                x = self._denoise(x, strength, num_inference_steps, guidance, conditions, callback_on_step_end)
+                tracks = (
+                    [fit_audio(w, plan.num_frames, fps, SPEECH_RATE) for w in streams] if len(streams) > 1 else [wave]
+                )
+                x = self._denoise(
+                    x, strength, num_inference_steps, guidance,
+                    prompt_embeds=self.encode_text([prompt], device),
+                    audio_embeds=self.encode_audio(tracks, padded, fps, device),
+                    source_latents=source_latents.to(self.transformer.dtype),
+                    spatial=self._spatial_map(track, guidance, proc_h, proc_w, padded).to(device),
+                    callback_on_step_end=callback_on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
+                )  # fmt: skip
 
         # 6. Decode, resize back, match colours, blend into the source.
+        drift = 0.0
         if output_type == "latent":
-            out_frames: np.ndarray | torch.Tensor = x
-            drift = 0.0
+            out_frames: np.ndarray | torch.Tensor | list = x
         else:
-            if x is not None and mask.any():
-                edited = self.decode_latents(x, src_h, src_w)[: plan.num_frames]
-                if colour_correction:
-                    edited = match_colour(frames, edited, mask)
-                result_frames = blend(frames, edited, mask)
-            else:
-                result_frames = frames.copy()
-            drift = colour_drift(frames, result_frames, mask)
-            if drift > DRIFT_WARNING:
-                logger.warning("colour drift %.1f/255 inside the edit region", drift)
-            if output_type == "uint8":
-                out_frames = result_frames
-            elif output_type == "np":
-                out_frames = result_frames.astype(np.float32) / 255.0
-            else:
-                out_frames = torch.from_numpy(result_frames).permute(0, 3, 1, 2).float() / 255.0
+            result, drift = self.compose(frames, x, mask, colour_correction)
+            out_frames = _as_output(result, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (out_frames,)
         silent = silent_frames(wave, plan.num_frames, fps, SPEECH_RATE)
         return LipSyncPipelineOutput(out_frames, wave, mask, plan.frame_index, drift, silent)
+
+
+def _as_output(frames: np.ndarray, output_type: str):
+    """uint8 (T, H, W, 3) frames as ``output_type``: themselves, float [0, 1], a (T, 3, H, W) tensor, PIL images."""
+    if output_type == "uint8":
+        return frames
+    if output_type == "np":
+        return frames.astype(np.float32) / 255.0
+    if output_type == "pil":
+        from PIL import Image
+
+        return [Image.fromarray(frame) for frame in frames]
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
 
 
 def build_tiny_lipsync_pipeline(seed: int = 0, num_layers: int | None = None, preset: str = "tiny") -> LipSyncPipeline:

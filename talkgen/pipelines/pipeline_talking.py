@@ -34,10 +34,13 @@ from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, need
 
 logger = logging.getLogger(__name__)
 
+OUTPUT_TYPES = ("np", "pt", "pil", "latent")
+
 
 @dataclass
 class TalkingCharacterPipelineOutput(BaseOutput):
-    """``frames``: (B, F, H, W, 3) floats in [0, 1] (``np``), a (B, F, 3, H, W) tensor (``pt``) or latents."""
+    """``frames``: (B, F, H, W, 3) floats in [0, 1] (``np``), a (B, F, 3, H, W) tensor (``pt``), B lists of PIL
+    images (``pil``) or latents."""
 
     frames: np.ndarray | torch.Tensor
 
@@ -138,6 +141,44 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             latents = self.vae.encode(pixels[:, :, None]).latent_dist.mode()
         return normalize_latents(self.vae, latents).to(self.transformer.dtype)
 
+    @torch.no_grad()
+    def encode_prompt(
+        self, prompt: list[str], negative_prompt: list[str], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """B prompts and B negative prompts -> ``(prompt_embeds, negative_prompt_embeds)``, each (B, L, D)."""
+        return self.encode_text(prompt, device), self.encode_text(negative_prompt, device)
+
+    @torch.no_grad()
+    def encode_audio(self, audio: object, batch_size: int, fps: float, num_frames: int, device: torch.device):
+        """Speech streams (see ``__call__``) -> (B, S, T, C_audio) features of ``num_frames`` video frames."""
+        waves = _as_streams(audio, batch_size)
+        return self.audio_encoder(waves, fps, num_frames).to(device, self.transformer.dtype)
+
+    def prepare_latents(
+        self,
+        batch_size: int,
+        num_latent_frames: int,
+        height: int,
+        width: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, C, F, h, w) float32 starting noise: ``latents`` when given (checked), else drawn from ``generator``."""
+        s = self.vae_scale_factor_spatial
+        shape = (batch_size, self.transformer.config.in_channels, num_latent_frames, height // s, width // s)
+        if latents is None:
+            return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        if tuple(latents.shape) != shape:
+            raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+        return latents.to(device=device, dtype=torch.float32)
+
+    def decode_latents(self, latents: torch.Tensor, output_type: str = "np"):
+        """Normalised (B, C, F, h, w) latents -> video in ``output_type`` (``np``, ``pt`` or ``pil``)."""
+        with fast_cpu_conv3d(self.vae.device):
+            video = self.vae.decode(denormalize_latents(self.vae, latents.to(self.vae.dtype)), return_dict=False)[0]
+        return self.video_processor.postprocess_video(video, output_type=output_type)
+
     # ------------------------------------------------------------------------------------------- guidance
     def guided_velocity(
         self,
@@ -148,7 +189,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         prompt_embeds: torch.Tensor,
         negative_prompt_embeds: torch.Tensor,
         audio_embeds: torch.Tensor,
-        conditions: dict[str, torch.Tensor | None],
+        reference_latents: torch.Tensor | None = None,
+        motion_latents: torch.Tensor | None = None,
         batched: bool = True,
     ) -> torch.Tensor:
         """Guided velocity for one step; every needed pass goes through the transformer as one batch.
@@ -156,7 +198,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         Args:
             latents: (B, C, F, h, w). timestep: scalar tensor. text_scale, audio_scale: s_txt, s_aud at this step.
             prompt_embeds / negative_prompt_embeds: (B, L, D). audio_embeds: (B, S, T, C_audio).
-            conditions: ``reference_latents`` / ``motion_latents`` (kept in every pass) or None.
+            reference_latents: (B, C, 1, h, w) identity reference; motion_latents: (B, C, m, h, w) the previous
+                window's last latents (both kept in every pass), or None.
             batched: run the passes as one forward (False: one forward each; same result, for tests).
 
         Returns:
@@ -166,22 +209,23 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         batch = latents.shape[0]
         text_of = {"uncond": negative_prompt_embeds, "text": prompt_embeds, "text_audio": prompt_embeds}
 
+        def repeat(x: torch.Tensor | None, k: int) -> torch.Tensor | None:
+            return None if x is None else x.repeat(k, *([1] * (x.ndim - 1)))
+
         def run(names: tuple[str, ...]) -> torch.Tensor:
             k = len(names)
             null_audio = torch.cat(
                 [torch.full((batch,), name != "text_audio", dtype=torch.bool, device=latents.device) for name in names]
             )
-            extra = {
-                name: (None if v is None else v.repeat(k, *([1] * (v.ndim - 1)))) for name, v in conditions.items()
-            }
             return self.transformer(
-                hidden_states=latents.repeat(k, 1, 1, 1, 1),
+                hidden_states=repeat(latents, k),
                 timestep=timestep.expand(batch * k),
                 encoder_hidden_states=torch.cat([text_of[name] for name in names]),
-                audio_embeds=audio_embeds.repeat(k, 1, 1, 1),
+                audio_embeds=repeat(audio_embeds, k),
+                reference_latents=repeat(reference_latents, k),
+                motion_latents=repeat(motion_latents, k),
                 null_conditions={"audio": null_audio},
                 return_dict=False,
-                **extra,
             )[0]
 
         if batched:
@@ -191,46 +235,66 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         return multi_condition_cfg(outputs, text_scale, audio_scale)
 
     # ------------------------------------------------------------------------------------------- sampling
-    def _check_inputs(self, num_frames: int, height: int, width: int, fps: float, steps: int) -> None:
+    def check_inputs(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None,
+        num_frames: int,
+        height: int,
+        width: int,
+        fps: float,
+        num_inference_steps: int,
+        window_frames: int | None = None,
+        output_type: str = "np",
+    ) -> None:
+        """Refuse what the call cannot run, with the reason (``ValueError``)."""
         r, s = self.vae_scale_factor_temporal, self.vae_scale_factor_spatial
         p = self.transformer.config.patch_size[1]
-        if num_frames < 1 or (num_frames - 1) % r:
-            raise ValueError(f"num_frames must be {r} k + 1 (causal VAE), got {num_frames}")
+        for name, frames in (("num_frames", num_frames), ("window_frames", window_frames)):
+            if frames is not None and (frames < 1 or (frames - 1) % r):
+                raise ValueError(f"{name} must be {r} k + 1 (causal VAE), got {frames}")
         if height % (s * p) or width % (s * p) or height <= 0 or width <= 0:
             raise ValueError(f"height and width must be positive multiples of {s * p}, got {height}x{width}")
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        if steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        prompts = 1 if isinstance(prompt, str) else len(prompt)
+        if isinstance(negative_prompt, list) and len(negative_prompt) != prompts:
+            raise ValueError(f"negative_prompt has {len(negative_prompt)} entries for {prompts} prompts")
 
-    def _denoise_window(
+    def denoise_window(
         self,
         latents: torch.Tensor,
         num_inference_steps: int,
         guidance: GuidanceConfig,
-        embeds: dict[str, torch.Tensor],
-        conditions: dict[str, torch.Tensor | None],
-        callback_on_step_end: Callable | None,
-        progress,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor,
+        audio_embeds: torch.Tensor,
+        reference_latents: torch.Tensor | None,
+        motion_latents: torch.Tensor | None,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+        progress=None,
     ) -> torch.Tensor:
         """Denoise one window's (B, C, F_w, h, w) noise with the scheduler; returns clean latents."""
         device = latents.device
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         for i, t in enumerate(self.scheduler.timesteps):
-            sigma = float(self.scheduler.sigmas[i])
-            text_scale, audio_scale = guidance.scales(sigma)
+            if self.interrupt:
+                continue
+            text_scale, audio_scale = guidance.scales(float(self.scheduler.sigmas[i]))
             velocity = self.guided_velocity(
-                latents.to(self.transformer.dtype),
-                t.reshape(1).to(device),
-                text_scale,
-                audio_scale,
-                embeds["prompt"],
-                embeds["negative"],
-                embeds["audio"],
-                conditions,
+                latents.to(self.transformer.dtype), t.reshape(1).to(device), text_scale, audio_scale,
+                prompt_embeds, negative_prompt_embeds, audio_embeds, reference_latents, motion_latents,
+            )  # fmt: skip
+            latents = self._scheduler_step(
+                velocity, t, i, latents, callback_on_step_end, callback_on_step_end_tensor_inputs
             )
-            latents = self._scheduler_step(velocity, t, i, latents, callback_on_step_end)
-            progress.update()
+            if progress is not None:
+                progress.update()
         return latents
 
     @torch.no_grad()
@@ -253,6 +317,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         output_type: str = "np",
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> TalkingCharacterPipelineOutput | tuple:
         """Generate a talking-character video.
 
@@ -269,88 +334,58 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             motion_latent_frames: latent frames each window shares with (and is conditioned on from) the previous one.
             generator: seeds the noise. latents: optional (B, C, F_noise, h, w) starting noise, F_noise covering
                 all windows (``plan_windows(...).padded_latent_frames``).
-            output_type: ``np``, ``pt`` or ``latent``. return_dict: return the output dataclass (else a 1-tuple).
-            callback_on_step_end: ``f(pipe, step, timestep, {"latents": ...}) -> dict`` after each step.
+            output_type: ``np``, ``pt``, ``pil`` or ``latent``. return_dict: the output dataclass (else a 1-tuple).
+            callback_on_step_end: ``f(pipe, step, timestep, tensors) -> dict`` after each step (or a diffusers
+                ``PipelineCallback``); it may return replaced tensors, or set ``pipe._interrupt`` to stop early.
+            callback_on_step_end_tensor_inputs: the tensors it receives (``["latents"]``).
 
         Returns:
             :class:`TalkingCharacterPipelineOutput` with ``frames`` (B, num_frames, H, W, 3) for ``np``.
         """
-        # 1. Check inputs.
+        # 1. Check inputs; plan the windows of a long take.
         guidance = guidance or GuidanceConfig.default()
-        self._check_inputs(num_frames, height, width, fps, num_inference_steps)
-        if output_type not in ("np", "pt", "latent"):
-            raise ValueError(f"output_type must be np, pt or latent, got {output_type!r}")
+        if window_frames is None and self.config.window_frames is not None:
+            window_frames = min(num_frames, self.config.window_frames)
+        self.check_inputs(
+            prompt, negative_prompt, num_frames, height, width, fps, num_inference_steps, window_frames, output_type
+        )
+        tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        self._interrupt = False
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)
-        negatives = [negative_prompt or ""] * batch if not isinstance(negative_prompt, list) else negative_prompt
-        if len(negatives) != batch:
-            raise ValueError(f"negative_prompt has {len(negatives)} entries for {batch} prompts")
+        negatives = negative_prompt if isinstance(negative_prompt, list) else [negative_prompt or ""] * batch
         device = self._execution_device
         r = self.vae_scale_factor_temporal
         latent_frames = (num_frames - 1) // r + 1
-        if window_frames is None and self.config.window_frames is not None:
-            window_frames = min(num_frames, self.config.window_frames)
-        window = latent_frames if window_frames is None else None
-        if window is None:
-            self._check_inputs(window_frames, height, width, fps, num_inference_steps)
-            window = (window_frames - 1) // r + 1
+        window = latent_frames if window_frames is None else (window_frames - 1) // r + 1
         plan = plan_windows(latent_frames, window, motion_latent_frames)
 
-        # 2. Encode text, audio (for every frame the windows cover) and the reference image.
-        embeds = {
-            "prompt": self.encode_text(prompts, device),
-            "negative": self.encode_text(negatives, device),
-        }
-        covered_frames = r * (plan.padded_latent_frames - 1) + 1
-        waves = _as_streams(audio, batch)
-        audio_features = self.audio_encoder(waves, fps, covered_frames).to(device, self.transformer.dtype)
-        reference = None
-        if image is not None:
-            reference = self.encode_image(image, batch, height, width, device)
+        # 2. Encode the prompts, the speech (every frame the windows cover) and the reference image.
+        prompt_embeds, negative_prompt_embeds = self.encode_prompt(prompts, negatives, device)
+        audio_embeds = self.encode_audio(audio, batch, fps, r * (plan.padded_latent_frames - 1) + 1, device)
+        reference = None if image is None else self.encode_image(image, batch, height, width, device)
 
         # 3. Noise for every window.
-        shape = (
-            batch,
-            self.transformer.config.in_channels,
-            plan.padded_latent_frames,
-            height // self.vae_scale_factor_spatial,
-            width // self.vae_scale_factor_spatial,
-        )
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-        elif tuple(latents.shape) != shape:
-            raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
-        noise = latents.to(device=device, dtype=torch.float32)
+        noise = self.prepare_latents(batch, plan.padded_latent_frames, height, width, device, generator, latents)
 
         # 4. Denoise window by window; each later window is conditioned on the previous window's last latents.
         clean: torch.Tensor | None = None
         motion = None
         with self.progress_bar(total=num_inference_steps * len(plan.starts)) as progress:
             for start in plan.starts:
-                window_audio = audio_features[:, :, r * start : r * (start + plan.window_latent_frames - 1) + 1]
-                conditions = {"reference_latents": reference, "motion_latents": motion}
-                window_noise = noise[:, :, start : start + plan.window_latent_frames]
-                out = self._denoise_window(
-                    window_noise,
-                    num_inference_steps,
-                    guidance,
-                    {**embeds, "audio": window_audio},
-                    conditions,
-                    callback_on_step_end,
-                    progress,
-                )
+                out = self.denoise_window(
+                    noise[:, :, start : start + plan.window_latent_frames],
+                    num_inference_steps, guidance, prompt_embeds, negative_prompt_embeds,
+                    audio_embeds[:, :, r * start : r * (start + plan.window_latent_frames - 1) + 1],
+                    reference, motion, callback_on_step_end, tensor_inputs, progress,
+                )  # fmt: skip
                 clean = out if clean is None else torch.cat([clean, out[:, :, plan.overlap :]], dim=2)
                 if plan.overlap:
                     motion = out[:, :, -plan.overlap :].to(self.transformer.dtype)
         clean = clean[:, :, :latent_frames]
 
         # 5. Decode.
-        if output_type == "latent":
-            frames = clean
-        else:
-            with fast_cpu_conv3d(self.vae.device):
-                video = self.vae.decode(denormalize_latents(self.vae, clean.to(self.vae.dtype)), return_dict=False)[0]
-            frames = self.video_processor.postprocess_video(video, output_type=output_type)
+        frames = clean if output_type == "latent" else self.decode_latents(clean, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames,)

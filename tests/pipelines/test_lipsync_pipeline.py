@@ -170,7 +170,7 @@ def test_long_edits_run_in_trained_windows_batched_like_single_windows(pipe):
         "source_latents": torch.randn(latents.shape, generator=gen),
         "spatial": torch.rand(7, 2, 2, generator=gen),
     }
-    out = windowed._denoise(latents, 0.9, 2, DSCFGConfig(), conditions, None)
+    out = windowed._denoise(latents, 0.9, 2, DSCFGConfig(), **conditions)
     for start in (0, 4):  # window 3..5 is overwritten at 4..5 by the last window; 3 comes from window 3
         alone = {
             "prompt_embeds": conditions["prompt_embeds"],
@@ -178,7 +178,7 @@ def test_long_edits_run_in_trained_windows_batched_like_single_windows(pipe):
             "source_latents": conditions["source_latents"][:, :, start : start + 3],
             "spatial": conditions["spatial"][start : start + 3],
         }
-        single = pipe._denoise(latents[:, :, start : start + 3], 0.9, 2, DSCFGConfig(), alone, None)
+        single = pipe._denoise(latents[:, :, start : start + 3], 0.9, 2, DSCFGConfig(), **alone)
         torch.testing.assert_close(out[:, :, start : start + 3], single, rtol=1e-4, atol=1e-5)
 
 
@@ -235,3 +235,21 @@ def test_per_face_track_errors(pipe, two_faces, clip):
         pipe(video, _tracks(9), edit_faces=[2], **call)
     with pytest.raises(ValueError, match="at most 4"):
         pipe(video, np.zeros((5, 6000), np.float32), **call)
+
+
+def test_pil_output_and_an_interrupt_keep_the_source_outside_the_edit(pipe, clip):
+    video = clip[0]
+    pil = _run(pipe, clip, output_type="pil")
+    assert len(pil.frames) == 9 and pil.frames[0].size == (16, 16)
+    np.testing.assert_array_equal(np.stack([np.asarray(f) for f in pil.frames]), _run(pipe, clip).frames)
+    steps = []
+
+    def stop(p, i, t, tensors):
+        steps.append(i)
+        p._interrupt = True
+
+    out = _run(pipe, clip, callback_on_step_end=stop)
+    assert steps == [0] and pipe.interrupt
+    np.testing.assert_array_equal(out.frames[out.mask == 0], video[out.mask == 0])
+    with pytest.raises(ValueError, match="output_type"):
+        _run(pipe, clip, output_type="gif")

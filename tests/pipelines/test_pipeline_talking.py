@@ -58,8 +58,8 @@ def test_batched_passes_equal_unbatched(tiny_pipe, speech, scales):
     latents, prompt, negative, audio = _step_inputs(tiny_pipe, speech, batch=2)
     t = torch.tensor([700.0])
     conditions = {"reference_latents": None, "motion_latents": latents[:, :, :1]}
-    batched = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, conditions, batched=True)
-    single = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, conditions, batched=False)
+    batched = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, **conditions, batched=True)
+    single = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, **conditions, batched=False)
     torch.testing.assert_close(batched, single, rtol=1e-4, atol=5e-5)
 
 
@@ -78,12 +78,12 @@ def test_each_guidance_term_switchable(tiny_pipe, speech, scales, passes, monkey
 
     monkeypatch.setattr(tiny_pipe.transformer, "forward", counting)
     t = torch.tensor([500.0])
-    v = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, {})
+    v = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio)
     assert batches == [passes]  # one batched forward holding every needed pass
     silent = tiny_pipe.audio_encoder(torch.zeros(1, 2, 16_000), 25.0, 9)
-    v_silent = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, silent, {})
+    v_silent = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, silent)
     other_negative = tiny_pipe.encode_text(["blurry"], torch.device("cpu"))
-    v_neg = tiny_pipe.guided_velocity(latents, t, *scales, prompt, other_negative, audio, {})
+    v_neg = tiny_pipe.guided_velocity(latents, t, *scales, prompt, other_negative, audio)
     audio_used = scales[1] != 0  # the audio pass is skipped when its scale is 0
     negative_used = scales[0] != 1  # the unconditional pass is skipped when s_txt = 1
     assert torch.allclose(v, v_silent, atol=1e-6) is not audio_used
@@ -153,3 +153,43 @@ def test_bad_inputs(tiny_pipe, speech):
         _run(tiny_pipe, speech, height=20)
     with pytest.raises(ValueError, match="latents"):
         _run(tiny_pipe, speech, latents=torch.zeros(1, 96, 2, 2, 2))
+
+
+def test_pil_output_callbacks_and_interrupt_follow_diffusers(tiny_pipe, speech):
+    """Standard output types; ``callback_on_step_end`` gets the tensors named in ``..._tensor_inputs`` and may
+    replace them or interrupt the call; a diffusers ``PipelineCallback`` is accepted."""
+    from diffusers.callbacks import PipelineCallback
+
+    pil = _run(tiny_pipe, speech, output_type="pil").frames
+    assert len(pil) == 1 and len(pil[0]) == 9 and pil[0][0].size == (16, 16)
+    reference = _run(tiny_pipe, speech, output_type="latent").frames
+    steps = []
+
+    def stop_after_first(pipe, step, timestep, tensors):
+        steps.append((step, sorted(tensors)))
+        pipe._interrupt = True
+        return {"latents": torch.zeros_like(tensors["latents"])}
+
+    stopped = _run(tiny_pipe, speech, output_type="latent", callback_on_step_end=stop_after_first,
+                   callback_on_step_end_tensor_inputs=["latents"]).frames  # fmt: skip
+    assert steps == [(0, ["latents"])]  # the second step was skipped
+    assert torch.count_nonzero(stopped) == 0 and torch.count_nonzero(reference) > 0
+    assert tiny_pipe.interrupt  # until the next call resets it:
+    assert torch.equal(_run(tiny_pipe, speech, output_type="latent").frames, reference)
+    with pytest.raises(ValueError, match="prompt_embeds"):
+        _run(
+            tiny_pipe,
+            speech,
+            callback_on_step_end=stop_after_first,
+            callback_on_step_end_tensor_inputs=["prompt_embeds"],
+        )
+
+    class Count(PipelineCallback):
+        tensor_inputs = ["latents"]
+
+        def callback_fn(self, pipeline, step_index, timestep, callback_kwargs):
+            steps.append(step_index)
+            return callback_kwargs
+
+    assert torch.equal(_run(tiny_pipe, speech, output_type="latent", callback_on_step_end=Count()).frames, reference)
+    assert steps[-2:] == [0, 1]
