@@ -15,7 +15,7 @@ FLOORS = (
     ("prompts", "models", "synth"),
     ("pipelines",),
     ("eval", "training", "serve"),
-    ("webapp",),
+    ("app",),
     ("commands",),
     ("cli",),
     ("__main__",),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import typer
 
 # Modules under talkgen.commands that define ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES = ("speech", "media", "synth", "script", "generate", "dub", "evaluate", "train", "serve", "webapp")
+COMMAND_MODULES = ("speech", "media", "synth", "script", "generate", "dub", "evaluate", "train", "serve", "app")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from talkgen.webapp.settings import AppSettings
+from talkgen.app.settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
 
 def launch_kwargs(settings: AppSettings) -> dict:
     """The ``Blocks.launch`` arguments for ``settings`` (kept separate so tests can check them)."""
-    from talkgen.webapp.ui import CSS
+    from talkgen.app.ui import CSS
 
     return {
         "server_name": settings.host,
@@ -37,7 +37,7 @@ def serve(settings: AppSettings, *, block: bool = True):
     The caller sets ``GRADIO_ANALYTICS_ENABLED=False`` and ``GRADIO_TEMP_DIR`` (the app's own temp dir) in its
     process environment before gradio is first imported; ``talkgen app`` does.
     """
-    from talkgen.webapp.ui import build_app
+    from talkgen.app.ui import build_app
 
     demo = build_app(settings)
     logger.info("serving talkgen on http://%s:%d", settings.host, settings.port)

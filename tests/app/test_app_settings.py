@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
+from talkgen.app.settings import AppSettings, is_loopback, read_auth_file
 from talkgen.errors import ConfigError
-from talkgen.webapp.settings import AppSettings, is_loopback, read_auth_file
 
 
 def test_defaults_bind_loopback_with_bounded_uploads_and_queue():
@@ -58,7 +58,7 @@ def test_auth_file(tmp_path):
 
 def test_launch_arguments_are_safe():
     pytest.importorskip("gradio")
-    from talkgen.webapp.server import launch_kwargs
+    from talkgen.app.server import launch_kwargs
 
     kw = launch_kwargs(AppSettings(max_file_size_mb=2))
     assert kw["server_name"] == "127.0.0.1" and kw["share"] is False and kw["auth"] is None
@@ -68,8 +68,8 @@ def test_launch_arguments_are_safe():
 
 def test_importing_the_app_changes_no_environment():
     code = (
-        "import os; before = dict(os.environ); import talkgen.webapp.ui, talkgen.webapp.jobs, "
-        "talkgen.commands.webapp, talkgen.webapp.launch; "
+        "import os; before = dict(os.environ); import talkgen.app.ui, talkgen.app.jobs, "
+        "talkgen.commands.app, talkgen.app.launch; "
         "assert dict(os.environ) == before, set(os.environ) ^ set(before)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}
@@ -80,7 +80,7 @@ def test_cli_refuses_an_exposed_address_without_auth():
     typer_testing = pytest.importorskip("typer.testing")
     import typer
 
-    from talkgen.commands.webapp import register
+    from talkgen.commands.app import register
 
     app = typer.Typer()
     register(app)
@@ -113,9 +113,8 @@ def test_server_refuses_an_oversized_upload(app_url, max_file_size_mb):
 
 def test_auth_file_turns_on_the_login(tmp_path):
     pytest.importorskip("gradio")
+    from app_browser import running_app
     from gradio_client import Client
-
-    from talkgen.webapp.browser import running_app
 
     users = tmp_path / "users"
     users.write_text("ana:s3cret\n")

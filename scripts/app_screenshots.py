@@ -1,4 +1,4 @@
-"""Screenshots of every tab of the web app: ``python -m talkgen.webapp.screenshots [--out samples/app]``.
+"""Screenshots of every tab of the web app: ``python scripts/app_screenshots.py [--out samples/app]``.
 
 Launches the app on a free loopback port, drives Debian chromium headless (playwright) through a script check,
 an unknown-speaker error, a render and a dub on untrained tiny random weights (unless a model is installed) and a
@@ -13,7 +13,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from talkgen.webapp.browser import chromium, running_app
+from app_browser import chromium, running_app  # beside this script
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CLIP = REPO / "samples" / "synth" / "clip_seed7.mp4"

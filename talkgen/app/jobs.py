@@ -61,9 +61,9 @@ def generate_scene(
     Raises:
         ScriptError, ConfigError, WeightsError, SpeechError: user mistakes, shown in the page.
     """
+    from talkgen.app.handlers import parse_script
     from talkgen.fs import atomic_write_text
     from talkgen.pipelines.generate import generate_scene_file
-    from talkgen.webapp.handlers import parse_script
 
     if options.steps > MAX_STEPS or options.size > MAX_SIZE:
         raise ConfigError(f"the app renders at most {MAX_STEPS} steps and {MAX_SIZE} pixels")
@@ -93,8 +93,8 @@ def default_model_installed() -> bool:
 
 def new_speech(audio_path: str | Path | None, text: str | None, voice: str, limits: MediaLimits) -> np.ndarray:
     """The new speech as (N,) float32 at 16 kHz: an uploaded/recorded file, else ``text`` spoken."""
+    from talkgen.app.handlers import validate_media
     from talkgen.pipelines.dub import load_speech
-    from talkgen.webapp.handlers import validate_media
 
     if not audio_path and not (text and text.strip()):
         raise MediaError("no new speech: upload or record audio, or type text for a voice")
@@ -107,9 +107,9 @@ def find_faces(footage: str | Path, limits: MediaLimits, frames_to_scan: int = 2
     """A preview frame with numbered mouth boxes of every face found in the first frames, and the face count."""
     from PIL import Image, ImageDraw
 
+    from talkgen.app.handlers import validate_media
     from talkgen.media import read_video
     from talkgen.pipelines.mouth import MediaPipeMouthLocator
-    from talkgen.webapp.handlers import validate_media
 
     validate_media(footage, limits)
     frames, _ = read_video(footage, limits, max_frames=frames_to_scan)
@@ -147,8 +147,8 @@ def dub(
 ) -> DubResult:
     """Dub ``footage`` with ``speech`` (16 kHz) into ``out_dir/<run>/dubbed.mp4`` with
     :func:`talkgen.pipelines.dub.dub_file` (``config``: its ``DubConfig``)."""
+    from talkgen.app.handlers import validate_media
     from talkgen.pipelines.dub import dub_file
-    from talkgen.webapp.handlers import validate_media
 
     progress(0.0, "probing the footage")
     validate_media(footage, limits)

@@ -1,4 +1,4 @@
-"""``python -m talkgen.webapp [options]``: the same as ``talkgen app [options]``."""
+"""``python -m talkgen.app [options]``: the same as ``talkgen app [options]``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import typer
 
+from talkgen.app.launch import app_command
 from talkgen.errors import TalkgenError
-from talkgen.webapp.launch import app_command
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Launching the web app: the options of ``talkgen app`` and ``python -m talkgen.webapp`` (one definition)."""
+"""Launching the web app: the options of ``talkgen app`` and ``python -m talkgen.app`` (one definition)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def app_command(
     ),
 ) -> None:
     """Serve the web app (script check, scene generation, dubbing, sync evaluation) in the browser."""
-    from talkgen.webapp.settings import AppSettings, read_auth_file
+    from talkgen.app.settings import AppSettings, read_auth_file
 
     auth = tuple(read_auth_file(auth_file)) if auth_file is not None else None
     settings = AppSettings(
@@ -37,7 +37,7 @@ def app_command(
     # gradio reads these when it is first imported, so they are set here, in the launching process only.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_TEMP_DIR"] = str(folder.resolve())
-    from talkgen.webapp.server import serve
+    from talkgen.app.server import serve
 
     typer.echo(f"talkgen app on http://{host}:{port} (uploads in {folder})")
     serve(settings)

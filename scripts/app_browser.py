@@ -40,11 +40,11 @@ def free_port() -> int:
 def running_app(
     *args: str, temp_dir: str | Path | None = None, timeout: float = 90.0, log: str | Path | None = None
 ) -> Iterator[str]:
-    """Start ``python -m talkgen.webapp --port <free> *args`` on 127.0.0.1; yield its URL; stop it afterwards."""
+    """Start ``python -m talkgen.app --port <free> *args`` on 127.0.0.1; yield its URL; stop it afterwards."""
     port = free_port()
     folder = Path(temp_dir) if temp_dir is not None else Path(tempfile.mkdtemp(prefix="talkgen-app-"))
     log_path = Path(log) if log is not None else folder / "app.log"
-    cmd = [sys.executable, "-m", "talkgen.webapp", "--port", str(port), "--temp-dir", str(folder / "app"), *args]
+    cmd = [sys.executable, "-m", "talkgen.app", "--port", str(port), "--temp-dir", str(folder / "app"), *args]
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ})

@@ -23,9 +23,9 @@ lines:
 
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
-    """URL of ``python -m talkgen.webapp`` on a free port with a 1 MiB upload limit."""
+    """URL of ``python -m talkgen.app`` on a free port with a 1 MiB upload limit."""
     pytest.importorskip("gradio")
-    from talkgen.webapp.browser import running_app
+    from app_browser import running_app
 
     folder = tmp_path_factory.mktemp("app")
     with running_app("--max-file-size-mb", str(MAX_FILE_SIZE_MB), temp_dir=folder) as url:

@@ -1,4 +1,4 @@
-"""The Gradio Blocks of the web app: widgets wired to :mod:`talkgen.webapp.handlers` (no model code here).
+"""The Gradio Blocks of the web app: widgets wired to :mod:`talkgen.app.handlers` (no model code here).
 
 Every event has an ``api_name`` so the same functions are reachable with ``gradio_client`` (see docs/app.md).
 Events that use the device (evaluation, generation, dubbing) share one queue slot (``concurrency_id="device"``);
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from talkgen.app import handlers, jobs
+from talkgen.app.settings import AppSettings
 from talkgen.errors import TalkgenError
 from talkgen.pipelines.defaults import DUB_STEPS, GENERATE_STEPS
-from talkgen.webapp import handlers, jobs
-from talkgen.webapp.settings import AppSettings
 
 DEFAULT_SAMPLE = "dialogue.yaml"
 SCRIPT_DEFAULT_TEMPLATE = "(script default)"

@@ -1,4 +1,4 @@
-"""CLI command for the web app: ``talkgen app`` (its options live in :mod:`talkgen.webapp.launch`)."""
+"""CLI command for the web app: ``talkgen app`` (its options live in :mod:`talkgen.app.launch`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,6 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add ``talkgen app`` to ``app``."""
-    from talkgen.webapp.launch import app_command
+    from talkgen.app.launch import app_command
 
     app.command("app")(app_command)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from talkgen.app import handlers
 from talkgen.errors import ConfigError
 from talkgen.media import MediaLimits
-from talkgen.webapp import handlers
 
 
 def test_samples_load_and_plan():

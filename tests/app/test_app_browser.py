@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from talkgen.webapp.browser import CHROMIUM
+from app_browser import CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,
@@ -20,7 +19,7 @@ PLAY = """async v => { v.muted = true; await v.play(); await new Promise(r => se
 @pytest.fixture(scope="module")
 def page(app_url, tmp_path_factory):
     pytest.importorskip("playwright")
-    from talkgen.webapp.browser import chromium
+    from app_browser import chromium
 
     with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
         page = context.new_page()
