@@ -18,6 +18,7 @@ from talkgen.app import handlers, jobs
 from talkgen.app.settings import AppSettings
 from talkgen.errors import TalkgenError
 from talkgen.pipelines.defaults import DUB_STEPS, GENERATE_STEPS
+from talkgen.pipelines.generate import publish_manifest
 
 DEFAULT_SAMPLE = "dialogue.yaml"
 SCRIPT_DEFAULT_TEMPLATE = "(script default)"
@@ -301,8 +302,12 @@ def _make_generate(results_dir: Path):
             if getattr(exc, "location", None) is not None:
                 return handlers.error_html(text or "", exc), None, None, None
             return _alert(f"cannot generate: {exc}"), None, None, None
-        manifest = json.loads(res.manifest.read_text(encoding="utf-8"))
-        manifest.update(script=Path(manifest["script"]).name, output=Path(manifest["output"]).name)  # no server paths
+        record = json.loads(res.manifest.read_text(encoding="utf-8"))
+        model = record.get("model") or {}
+        manifest = publish_manifest(  # no server paths, in the JSON shown nor in the file to download
+            res.manifest, script=Path(record["script"]).name, output=res.video.name,
+            model=Path(model["path"]).name if model.get("path") else "untrained random weights",
+        )  # fmt: skip
         video = gr.Video(value=str(res.video), subtitles=str(res.subtitles))
         return _ok(res.summary), video, [str(res.video), str(res.subtitles), str(res.manifest)], manifest
 

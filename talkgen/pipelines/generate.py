@@ -47,6 +47,24 @@ class GenerateOptions:
             raise ConfigError("CPU offload moves idle components off a GPU: it needs --device cuda")
 
 
+def publish_manifest(path: Path, **public: str) -> dict:
+    """Replace server paths in a manifest by the names a remote user knows, in place (atomically); returns it.
+
+    ``model``: the model's path is dropped and ``name`` added (its hashes stay); any other key present is set to
+    its value (``script="script"``, ``output="scene.mp4"``...). The batch API and the web app publish manifests so.
+    """
+    from talkgen.fs import atomic_write_text
+
+    manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    for key, value in public.items():
+        if key == "model" and isinstance(manifest.get("model"), dict):
+            manifest["model"] = {k: v for k, v in manifest["model"].items() if k != "path"} | {"name": value}
+        elif key in manifest:
+            manifest[key] = value
+    atomic_write_text(Path(path), json.dumps(manifest, indent=1))
+    return manifest
+
+
 def versions() -> dict[str, str]:
     import diffusers
     import torch

@@ -211,7 +211,7 @@ def _inputs(spec, inputs_dir: Path) -> dict[str, Path]:
 def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_cancel: CancelFn):
     """Render ``spec.script`` (YAML) with its uploaded assets into ``scene.mp4``, ``.srt`` and ``.manifest.json``."""
     from talkgen.fs import atomic_write_text
-    from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
+    from talkgen.pipelines.generate import GenerateOptions, generate_scene_file, publish_manifest
 
     random_weights = _model_choice(spec.model)
     if spec.width is not None and spec.height is not None and spec.width != spec.height:
@@ -229,27 +229,14 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
 
     output = out_dir / "scene.mp4"
     generate_scene_file(script, output, options, report, file_roots=[inputs_dir], roots_names=API_FILES)
-    _publish_manifest(output.with_suffix(".manifest.json"), script="script", output=output.name, model=spec.model)
+    publish_manifest(output.with_suffix(".manifest.json"), script="script", output=output.name, model=spec.model)
     return {p.name: p for p in (output, output.with_suffix(".srt"), output.with_suffix(".manifest.json"))}
-
-
-def _publish_manifest(path: Path, **public: str) -> None:
-    """Replace server paths in a job's manifest by the names the client knows (``model``: its path and hashes
-    become the model's name and the hashes)."""
-    from talkgen.fs import atomic_write_text
-
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    for key, value in public.items():
-        if key == "model" and isinstance(manifest.get("model"), dict):
-            manifest["model"] = {k: v for k, v in manifest["model"].items() if k != "path"} | {"name": value}
-        elif key in manifest:
-            manifest[key] = value
-    atomic_write_text(path, json.dumps(manifest, indent=1))
 
 
 def run_dub(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_cancel: CancelFn):
     """Dub the uploaded ``footage`` with the uploaded ``speech`` (or ``text`` spoken offline) into ``dub.mp4``."""
     from talkgen.pipelines.dub import DubConfig, dub_file, load_speech
+    from talkgen.pipelines.generate import publish_manifest
 
     random_weights = _model_choice(spec.model)
     inputs = _inputs(spec, inputs_dir)
@@ -266,7 +253,7 @@ def run_dub(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_
 
     output = out_dir / "dub.mp4"
     dub_file(inputs["footage"], output, speech, config, random_weights=random_weights, progress=report)
-    _publish_manifest(output.with_suffix(".manifest.json"), video="footage", output=output.name, model=spec.model)
+    publish_manifest(output.with_suffix(".manifest.json"), video="footage", output=output.name, model=spec.model)
     return {p.name: p for p in (output, output.with_suffix(".manifest.json"))}
 
 
