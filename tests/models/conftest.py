@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from dummies import randomize_new_layers
 
 from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
 
@@ -21,15 +22,6 @@ TINY_WAN = {
     "rope_max_seq_len": 64,
 }
 AUDIO_DIM = 6
-
-
-def randomize_new_layers(model: TalkingCharacterTransformer3DModel, seed: int = 0) -> None:
-    """Give the zero-initialised layers (audio output projections, condition embedding, nulls) random values."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "audio_attn.to_out" in name or "condition_" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
 
 
 @pytest.fixture

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from dummies import randomize_new_layers
 
 from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline, build_tiny_pipeline
-
-
-def _randomize_new_layers(pipe: TalkingCharacterPipeline, seed: int = 0) -> None:
-    """Give the zero-initialised layers random values so that audio and conditions change the output."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in pipe.transformer.named_parameters():
-            if "audio_attn.to_out" in name or "condition_" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
 
 
 @pytest.fixture(scope="session")
 def tiny_pipe() -> TalkingCharacterPipeline:
     pipe = build_tiny_pipeline(seed=0, num_layers=2)
-    _randomize_new_layers(pipe)
+    randomize_new_layers(pipe.transformer)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
