@@ -14,6 +14,9 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
     "name, task",
     [
         ("tiny.yaml", "dit"),
+        ("tiny-finetune.yaml", "dit"),
+        ("tiny-continue.yaml", "dit"),
+        ("tiny-text.yaml", "text"),
         ("tiny-audio.yaml", "audio"),
         ("tiny-codec.yaml", "codec"),
         ("tiny-vae.yaml", "vae"),
