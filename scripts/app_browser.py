@@ -93,3 +93,12 @@ def chromium(user_data_dir: str | Path | None = None):
             yield context
         finally:
             context.close()
+
+
+def check_script(page, text: str) -> None:
+    """On the Script tab, replace the editor's text with ``text`` and press Check script."""
+    page.get_by_role("tab", name="Script").click()
+    page.locator(".cm-content").first.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(text)
+    page.get_by_role("button", name="Check script").click()

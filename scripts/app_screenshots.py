@@ -13,7 +13,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from app_browser import chromium, running_app  # beside this script
+from app_browser import check_script, chromium, running_app  # beside this script
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CLIP = REPO / "samples" / "synth" / "clip_seed7.mp4"
@@ -27,14 +27,6 @@ lines:
   - Mara: Hello there, welcome to talkgen.
 """
 logger = logging.getLogger(__name__)
-
-
-def _script(page, text: str) -> None:
-    page.get_by_role("tab", name="Script").click()
-    page.locator(".cm-content").first.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.insert_text(text)
-    page.get_by_role("button", name="Check script").click()
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -70,11 +62,11 @@ def take_screenshots(out_dir: str | Path) -> list[Path]:
         shot(page, "script")
 
         text = (REPO / "samples" / "scenes" / "dialogue.yaml").read_text(encoding="utf-8")
-        _script(page, text.replace("  - Ben: It makes", "  - Bob: It makes"))
+        check_script(page, text.replace("  - Ben: It makes", "  - Bob: It makes"))
         expect(page.locator("#script-status")).to_contain_text("unknown speaker")
         shot(page, "script_error")
 
-        _script(page, DEMO_SCRIPT)
+        check_script(page, DEMO_SCRIPT)
         expect(page.locator("#shot-plan textarea")).to_have_value(re.compile("Hello"))
         page.get_by_role("tab", name="Generate").click()
         page.get_by_label("Steps").first.fill("4")

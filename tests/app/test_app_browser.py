@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from app_browser import CHROMIUM
+from app_browser import CHROMIUM, check_script
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,14 +34,6 @@ def _expect():
     return expect
 
 
-def _replace_script(page, text: str) -> None:
-    page.get_by_role("tab", name="Script").click()
-    page.locator(".cm-content").first.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.insert_text(text)
-    page.get_by_role("button", name="Check script").click()
-
-
 def test_page_loads_with_a_sample_and_its_shot_plan(page):
     expect = _expect()
     expect(page.get_by_role("tab", name="Script")).to_be_visible()
@@ -51,7 +43,7 @@ def test_page_loads_with_a_sample_and_its_shot_plan(page):
 
 def test_unknown_speaker_error_shows_its_line_in_the_page(page, bad_script):
     text, line = bad_script
-    _replace_script(page, text)
+    check_script(page, text)
     status = page.locator("#script-status")
     _expect()(status).to_contain_text(f"Line {line}, column 5: unknown speaker 'Bob'")
     assert "declare it under `characters:`" in status.inner_text()
@@ -64,7 +56,7 @@ def test_attach_a_reference_image_to_a_character(page, short_script, tmp_path):
     expect = _expect()
     image = tmp_path / "mara.png"
     Image.new("RGB", (48, 64), (200, 40, 40)).save(image)
-    _replace_script(page, short_script)
+    check_script(page, short_script)
     expect(page.locator("#shot-plan textarea")).to_have_value(re.compile(r"scene 1/1: Hello"))
     page.locator("#character-image input[type=file]").set_input_files(str(image))
     expect(page.locator("#character-image")).to_contain_text(re.compile(r"mara\s*\.png"))  # name, extension: two spans
@@ -84,7 +76,7 @@ def test_oversized_upload_is_refused(page, oversized_file):
 
 def test_generate_a_sample_scene_on_tiny_weights_and_play_it(page, short_script):
     expect = _expect()
-    _replace_script(page, short_script)
+    check_script(page, short_script)
     expect(page.locator("#shot-plan textarea")).to_have_value(re.compile(r"scene 1/1: Hello"))
     page.get_by_role("tab", name="Generate").click()
     untrained = page.get_by_label("Untrained random weights (for testing)").first
