@@ -8,7 +8,7 @@ from pathlib import Path
 
 from talkgen.prompts.fountain import parse_fountain
 from talkgen.prompts.scene import Scene
-from talkgen.prompts.source import SourceLocation, read_script_text, script_error
+from talkgen.prompts.source import SourceLocation, read_script_text, script_error, without_gc_pauses
 from talkgen.prompts.yaml_script import parse_yaml_scene
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def check_file_roots(scenes: Sequence[Scene], roots: Sequence[Path], where: str,
                 )
 
 
+@without_gc_pauses
 def load_scenes(
     path: str | Path,
     *,

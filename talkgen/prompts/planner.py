@@ -26,7 +26,7 @@ from talkgen.prompts.compiler import (
     shot_phrase,
 )
 from talkgen.prompts.scene import Scene
-from talkgen.prompts.source import SourceLocation
+from talkgen.prompts.source import SourceLocation, without_gc_pauses
 from talkgen.prompts.timing import CachedTiming, LineTiming, TimingFn, speech_timing
 
 logger = logging.getLogger(__name__)
@@ -195,6 +195,7 @@ def _split(
     return cuts
 
 
+@without_gc_pauses
 def plan_scene(
     scene: Scene,
     timing: TimingFn | None = None,

@@ -106,3 +106,26 @@ def check_script_text(text: str, file: str) -> str:
             "send the script as valid Unicode text (UTF-8)",
         )
     return text
+
+
+def without_gc_pauses(fn):
+    """Run ``fn`` with the cyclic garbage collector paused (and resumed after, if it was on).
+
+    Parsing and planning a long script builds many small acyclic objects; the collector's full passes over them
+    cost about a third of the time of a 1 MB script (measured: 2.75 s vs 1.79 s) and free nothing. Reference
+    counting still frees everything as usual.
+    """
+    import functools
+    import gc
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return wrapper

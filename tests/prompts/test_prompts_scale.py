@@ -230,3 +230,25 @@ def test_budget_search_matches_the_step_by_step_definition(n_chars, n_shots, des
     assert compiled.text == text
     assert list(compiled.reductions) == made
     assert compiled.tokens <= budget
+
+
+def test_planning_pauses_the_cyclic_collector_and_resumes_it(tmp_path):
+    import gc
+
+    path = tmp_path / "small.yaml"
+    path.write_text(_script(4, 8), encoding="utf-8")
+    seen = []
+
+    def timing(scene, line):
+        seen.append(gc.isenabled())
+        return estimate_timing(scene, line)
+
+    assert gc.isenabled()
+    plan_scene(load_scenes(path)[0], timing)
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()  # a caller that paused it itself keeps it paused
+    try:
+        plan_scene(load_scenes(path)[0], estimate_timing)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
