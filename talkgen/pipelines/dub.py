@@ -350,7 +350,6 @@ def dub_video(
     source = _frames_at(video, plan.frame_index, limits)
     bar_config = dict(getattr(pipe, "_progress_bar_config", {}))
     pipe.set_progress_bar_config(disable=True)  # progress goes through ``progress`` (one bar in the CLI)
-    steps = max(1, config.steps)
     try:
         with VideoWriter(
             output, (width_src, height_src), fps, audio, SPEECH_RATE, crf=config.crf, pix_fmt=pix_fmt, codec=codec
@@ -359,7 +358,7 @@ def dub_video(
                 stop = min(total, start + size)
 
                 def step_done(_pipe, i, _t, _latents, k=k, start=start, stop=stop):
-                    done = min(1.0, (k + (i + 1) / steps) / len(starts))
+                    done = min(1.0, (k + (i + 1) / config.steps) / len(starts))
                     report(done, f"dubbing frames {start + 1}-{stop} of {total}")
 
                 index = plan.frame_index[start:stop]

@@ -336,7 +336,7 @@ class LipSyncPipeline(TalkgenPipeline):
                 f"{tracks} audio tracks for {track.num_faces} face slot(s): give one track per face"
                 " (track the faces with max_faces >= tracks)"
             )
-        return keep_faces(keep_faces(track, list(range(tracks))), edit_faces)
+        return keep_faces(track, edit_faces)  # edit_faces name tracks, so they lie within the first `tracks` slots
 
     @torch.no_grad()
     def encode_audio(self, tracks: list[np.ndarray], num_frames: int, fps: float, device: torch.device):
