@@ -8,7 +8,7 @@ import typer
 
 from talkgen.commands import progress_bar
 from talkgen.errors import ConfigError
-from talkgen.pipelines.defaults import DUB_STEPS
+from talkgen.pipelines.defaults import DUB_STEPS, FACE_CROP
 
 
 def dub(
@@ -39,7 +39,15 @@ def dub(
     random_weights: bool = typer.Option(False, "--random-weights", help="Untrained tiny weights (a smoke test)."),
     steps: int = typer.Option(DUB_STEPS, "--steps", help="Sampling steps."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    max_side: int = typer.Option(256, "--max-side", help="Longest processing side in pixels."),
+    max_side: int = typer.Option(
+        256, "--max-side", help="Longest processing side in pixels of a whole-frame pass (--face-crop 0)."
+    ),
+    face_crop: float = typer.Option(
+        FACE_CROP,
+        "--face-crop",
+        help="Dub each face in its own crop where it fills this share of the side, at the model's trained size"
+        " (needs face boxes: MediaPipe or --truth); 0: one pass over the whole frame.",
+    ),
     keep_background: float | None = typer.Option(
         None,
         "--keep-background",
@@ -77,6 +85,7 @@ def dub(
     config = DubConfig(
         strength=strength, extent=extent, face=face, length_policy=length_policy, steps=steps, seed=seed,
         max_side=max_side, crf=crf, max_faces=MAX_FACES if audio_for else None, keep_background_db=keep_background,
+        face_crop=face_crop or None,
     )  # fmt: skip
     mouths = mouth_locator(config, truth=truth, mouth_box=mouth_box)
     edit_faces = None

@@ -9,3 +9,4 @@ modules read these too."""
 GENERATE_STEPS = 4  # sampling steps per window of a scene
 GENERATE_GUIDANCE = (1.0, 1.0)  # (text, audio) scales, constant over sigma: 1.0 is unguided (one pass per step)
 DUB_STEPS = 8  # sampling steps of a dub (from sigma = strength down)
+FACE_CROP = 0.7  # dubs: a face fills this share of its crop's side (benchmarks/bench_face_crop.py)

@@ -19,7 +19,7 @@ import numpy as np
 from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, MediaError
 from talkgen.media.limits import MediaLimits
-from talkgen.pipelines.defaults import DUB_STEPS
+from talkgen.pipelines.defaults import DUB_STEPS, FACE_CROP
 from talkgen.pipelines.mouth import LENGTH_POLICIES, parse_extent, parse_face
 
 MAX_FACES = 4  # faces tracked when one of them is chosen by index or box
@@ -36,6 +36,8 @@ class DubConfig:
         max_faces: faces MediaPipe tracks (None: one for ``face="all"``, else ``MAX_FACES`` so that an index or a
             box can choose among them). crf: H.264 quality of the output (0: lossless H.264; the default 10 keeps
             unedited pixels within ~48 dB of the source decode, see ``benchmarks/bench_dub_encode.py``).
+        face_crop: each face is dubbed in its own crop where it fills this share of the side, at the size the model
+            was trained at (see ``LipSyncPipeline``); None: one pass over the whole frame (``--face-crop 0``).
         keep_background_db: mix the source's own audio track this many dB (<= 0) under the new speech, following
             the length policy (its frames' audio where a frame is shown again, silence on padding); None: only the
             new speech. The track is used as it is: give footage whose audio is the music-and-effects bed (its
@@ -51,6 +53,7 @@ class DubConfig:
     max_side: int | None = 256
     max_faces: int | None = None
     crf: int = 10
+    face_crop: float | None = FACE_CROP
     keep_background_db: float | None = None
 
     def __post_init__(self) -> None:
@@ -66,6 +69,8 @@ class DubConfig:
             raise ConfigError(f"max side must be >= 16 pixels, got {self.max_side}")
         if not 0 <= self.crf <= 51:
             raise ConfigError(f"crf must be 0..51 (0: lossless H.264, 10: the default), got {self.crf}")
+        if self.face_crop is not None and not 0.1 <= self.face_crop <= 1.0:
+            raise ConfigError(f"face crop must be 0.1..1 (the face's share of its crop; 0: off), got {self.face_crop}")
         if self.keep_background_db is not None and not -60.0 <= self.keep_background_db <= 0.0:
             raise ConfigError(f"background level must be -60..0 dB, got {self.keep_background_db}")
         if self.max_faces is None:
@@ -358,7 +363,8 @@ def dub_video(
                 stop = min(total, start + size)
 
                 def step_done(_pipe, i, _t, _latents, k=k, start=start, stop=stop):
-                    done = min(1.0, (k + (i + 1) / config.steps) / len(starts))
+                    face, faces = _pipe.dub_pass  # each face crop runs all the steps
+                    done = min(1.0, (k + (face + (i + 1) / config.steps) / faces) / len(starts))
                     report(done, f"dubbing frames {start + 1}-{stop} of {total}")
 
                 index = plan.frame_index[start:stop]
@@ -378,6 +384,7 @@ def dub_video(
                     num_inference_steps=config.steps,
                     generator=generator,
                     edit_faces=edit_faces,
+                    face_crop=config.face_crop,
                     callback_on_step_end=step_done,
                 )
                 if len(out.frames) != len(frames):

@@ -105,6 +105,12 @@ class MouthTrack:
             self.boxes[frames][:, slots], self.centers[frames][:, slots], self.width, self.height, self.grow, faces
         )
 
+    def cropped(self, x0: int, y0: int, width: int, height: int) -> MouthTrack:
+        """The same mouths in the ``width`` x ``height`` crop of the video whose top-left corner is ``(x0, y0)``."""
+        shift4 = np.array([x0, y0, x0, y0], dtype=np.float32)
+        faces = None if self.faces is None else self.faces - shift4
+        return MouthTrack(self.boxes - shift4, self.centers - shift4[:2], width, height, self.grow, faces)
+
     def scaled(self, width: int, height: int) -> MouthTrack:
         """The same mouths in a video resized to ``width`` x ``height``."""
         sx, sy = width / self.width, height / self.height
@@ -276,6 +282,29 @@ def select_faces(track: MouthTrack, face: FaceChoice = "all") -> MouthTrack:
             raise ValueError("no face was found, so no face matches the box")
         slot = int(np.argmin(mean))
     return keep_faces(track, [slot])
+
+
+def face_crop_box(faces: np.ndarray, share: float, height: int, width: int) -> tuple[int, int, int] | None:
+    """``(x0, y0, side)`` of one fixed square crop, within the frame, in which a face fills ``share`` of the side.
+
+    ``faces``: float32 (T, 4) boxes of one face slot (NaN rows where absent). The side is the longer side of the
+    largest box over ``share``, widened to hold every box of the take (a face that moves stays inside), at most the
+    frame's shorter side; the crop is centred on the boxes' union. None when the face is never present.
+    """
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"face crop share must lie in (0, 1], got {share}")
+    boxes = np.asarray(faces, dtype=np.float32)
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    if not len(boxes):
+        return None
+    x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
+    x1, y1 = boxes[:, 2].max(), boxes[:, 3].max()
+    largest = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).max()
+    side = int(np.ceil(max(largest / share, x1 - x0, y1 - y0) - 1e-3))  # 21 / 0.7 is 30, not 31
+    side = max(1, min(side, height, width))
+    left = int(np.clip(round((x0 + x1 - side) / 2), 0, width - side))
+    top = int(np.clip(round((y0 + y1 - side) / 2), 0, height - side))
+    return left, top, side
 
 
 def parse_extent(extent: str | float) -> float:

@@ -14,6 +14,12 @@ One call:
 5. denoise with the new audio, DS-CFG on the audio term (both passes in one batch);
 6. decode, resize back, match colours and blend into the source inside the edit region
    (:func:`~talkgen.pipelines.mouth.edit_mask`); frames without a face are the source frames.
+
+Face crops (default where the track knows face boxes and the model its ``face_size``): each face is dubbed on its
+own, in a fixed square crop where it fills ``face_crop`` of the side, resized to the size the model was trained at,
+with its own speech track (steps 3-6 run once per face), then pasted back inside that face's edit region. The
+model then sees every face at the framing it learned on, and a face sees only its own voice: on the synthetic
+two-shot dub a silent track keeps its face's mouth closed (``benchmarks/bench_face_crop.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.pipelines.base import TalkgenPipeline
-from talkgen.pipelines.defaults import DUB_STEPS
+from talkgen.pipelines.defaults import DUB_STEPS, FACE_CROP
 from talkgen.pipelines.dsc_guidance import (
     DSCFGConfig,
     ds_cfg,
@@ -43,6 +49,7 @@ from talkgen.pipelines.dsc_guidance import (
     set_edit_timesteps,
 )
 from talkgen.pipelines.mouth import (
+    EXTENTS,
     FaceChoice,
     LengthPlan,
     MediaPipeMouthLocator,
@@ -52,11 +59,13 @@ from talkgen.pipelines.mouth import (
     blend,
     colour_drift,
     edit_mask,
+    face_crop_box,
     faces_left_to_right,
     fit_audio,
     fit_length,
     keep_faces,
     match_colour,
+    parse_extent,
     select_faces,
     silent_frames,
 )
@@ -119,13 +128,19 @@ class LipSyncPipeline(TalkgenPipeline):
         max_text_length: int = 64,
         default_strength: float = 0.92,
         window_frames: int | None = None,
+        face_size: int | None = None,
     ) -> None:
         super().__init__()
         self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")
+        if face_size is not None and face_size < 16:
+            raise ValueError(f"face_size must be >= 16 pixels or None, got {face_size}")
         self.register_to_config(
-            max_text_length=max_text_length, default_strength=default_strength, window_frames=window_frames
+            max_text_length=max_text_length,
+            default_strength=default_strength,
+            window_frames=window_frames,
+            face_size=face_size,
         )
 
     # ------------------------------------------------------------------------------------------- sizes
@@ -285,6 +300,58 @@ class LipSyncPipeline(TalkgenPipeline):
             out[:, :, s : s + size] = x[k : k + 1]
         return out
 
+    # ------------------------------------------------------------------------------------------- face crops
+    def crop_size(self, face_crop: float | None, extent: str | float, track: MouthTrack) -> int | None:
+        """Side (pixels) each face is dubbed at in its own crop, or None for one whole-frame pass: crops need
+        ``face_crop``, the model's ``face_size``, face boxes in the track and an extent within the face."""
+        if face_crop is None or self.config.face_size is None or track.faces is None:
+            return None
+        if parse_extent(extent) > EXTENTS["face"]:
+            return None
+        m = self.size_multiple
+        return max(m, self.config.face_size // m * m)
+
+    def dub_faces(
+        self,
+        frames: np.ndarray,
+        tracks: list[np.ndarray],
+        track: MouthTrack,
+        face_crop: float,
+        size: int,
+        extent: str | float,
+        call: Callable[..., LipSyncPipelineOutput],
+    ) -> np.ndarray:
+        """Dub each face of ``track`` (slot j, speech ``tracks[j]`` fitted to the frames) in its own crop.
+
+        ``call(crop_frames, speech, crop_track, size)`` runs steps 3-6 on one crop; its frames are resized back and
+        blended into ``frames`` inside that face's edit region (faces whose crops overlap keep each other's edits).
+        """
+        height, width = frames.shape[1:3]
+        result = frames.copy()
+        for j, speech in enumerate(tracks):
+            if self.interrupt:
+                break
+            self._dub_pass = (j, len(tracks))
+            face = track.select(slice(None), [j])
+            box = face_crop_box(face.faces[:, 0], face_crop, height, width)
+            if box is None:
+                continue
+            x0, y0, side = box
+            crop = _resize_uint8(frames[:, y0 : y0 + side, x0 : x0 + side], size, size)
+            local = face.cropped(x0, y0, side, side).scaled(size, size)
+            edited = _resize_uint8(np.asarray(call(crop, speech, local, size).frames), side, side)
+            pasted = result.copy()
+            pasted[:, y0 : y0 + side, x0 : x0 + side] = edited
+            result = blend(result, pasted, edit_mask(face, extent))
+        self._dub_pass = (0, 1)
+        return result
+
+    @property
+    def dub_pass(self) -> tuple[int, int]:
+        """``(face, faces)`` of the running call: the face crop being dubbed and how many (``(0, 1)`` for one
+        whole-frame pass), so that step callbacks can report progress over all of them."""
+        return getattr(self, "_dub_pass", (0, 1))
+
     # ------------------------------------------------------------------------------------------- call steps
     def check_inputs(
         self,
@@ -363,20 +430,14 @@ class LipSyncPipeline(TalkgenPipeline):
 
     def compose(
         self, frames: np.ndarray, latents: torch.Tensor | None, mask: np.ndarray, colour_correction: bool
-    ) -> tuple[np.ndarray, float]:
-        """Decode the edit, resize it back, match its colours and blend it into ``frames`` inside ``mask``;
-        returns the uint8 frames and the colour drift."""
-        if latents is not None and mask.any():
-            edited = self.decode_latents(latents, *frames.shape[1:3])[: len(frames)]
-            if colour_correction:
-                edited = match_colour(frames, edited, mask)
-            result = blend(frames, edited, mask)
-        else:
-            result = frames.copy()
-        drift = colour_drift(frames, result, mask)
-        if drift > DRIFT_WARNING:
-            logger.warning("colour drift %.1f/255 inside the edit region", drift)
-        return result, drift
+    ) -> np.ndarray:
+        """Decode the edit, resize it back, match its colours and blend it into ``frames`` inside ``mask``."""
+        if latents is None or not mask.any():
+            return frames.copy()
+        edited = self.decode_latents(latents, *frames.shape[1:3])[: len(frames)]
+        if colour_correction:
+            edited = match_colour(frames, edited, mask)
+        return blend(frames, edited, mask)
 
     @torch.no_grad()
     def __call__(
@@ -402,6 +463,7 @@ class LipSyncPipeline(TalkgenPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         edit_faces: list[int] | None = None,
+        face_crop: float | None = FACE_CROP,
     ) -> LipSyncPipelineOutput | tuple:
         """Dub ``video`` with ``audio``.
 
@@ -429,6 +491,10 @@ class LipSyncPipeline(TalkgenPipeline):
             callback_on_step_end_tensor_inputs: the tensors it receives (``["latents"]``).
             edit_faces: with per-face tracks, the faces (left to right, from 0) whose mouths are re-timed (default:
                 one per track); the others keep their pixels, and their tracks should be silence.
+            face_crop: dub each face in its own square crop where its face box fills this share of the side (default
+                0.7), at the model's ``face_size``, with its own track; used where the mouths come with face boxes
+                (MediaPipe, ``--truth``), the model names its ``face_size``, the extent stays within the face and no
+                ``latents`` are given. ``height``/``width`` then do not apply. None: one pass over the whole frame.
 
         Returns:
             :class:`LipSyncPipelineOutput` (else ``(frames,)``); ``frames`` has
@@ -459,6 +525,23 @@ class LipSyncPipeline(TalkgenPipeline):
             logger.warning("no face found in any frame: the video is returned unchanged")
         mask = edit_mask(track, extent) if edit else np.zeros(frames.shape[:3], np.float32)
         logger.info("dub: %d frames, a mouth on %d, strength %.2f", plan.num_frames, track.has_face.sum(), strength)
+        whole = not edit or latents is not None or output_type == "latent"
+        crop = None if whole else self.crop_size(face_crop, extent, track)
+        if crop is not None:  # steps 3-6 once per face, in its own crop
+            per_face = [fit_audio(streams[k], plan.num_frames, fps, SPEECH_RATE) for k in edit_faces]
+
+            def call(crop_frames, speech, local, size):
+                return self(
+                    crop_frames, speech, mouths=local, prompt=prompt, strength=strength, extent=extent,
+                    length_policy="trim", fps=fps, height=size, width=size, num_inference_steps=num_inference_steps,
+                    guidance=guidance, colour_correction=colour_correction, generator=generator,
+                    callback_on_step_end=callback_on_step_end,
+                    callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, face_crop=None,
+                )  # fmt: skip
+
+            voices = per_face if len(streams) > 1 else [wave]
+            result = self.dub_faces(frames, voices, track, face_crop, crop, extent, call)
+            return self._output(frames, result, mask, wave, plan, fps, output_type, return_dict)
 
         # 3. Encode the source (padded with its last frame to r k + 1 frames) and the speech.
         r = self.vae_scale_factor_temporal
@@ -487,17 +570,32 @@ class LipSyncPipeline(TalkgenPipeline):
                 )  # fmt: skip
 
         # 6. Decode, resize back, match colours, blend into the source.
-        drift = 0.0
         if output_type == "latent":
-            out_frames: np.ndarray | torch.Tensor | list = x
-        else:
-            result, drift = self.compose(frames, x, mask, colour_correction)
-            out_frames = _as_output(result, output_type)
+            self.maybe_free_model_hooks()
+            if not return_dict:
+                return (x,)
+            silent = silent_frames(wave, plan.num_frames, fps, SPEECH_RATE)
+            return LipSyncPipelineOutput(x, wave, mask, plan.frame_index, 0.0, silent)
+        result = self.compose(frames, x, mask, colour_correction)
+        return self._output(frames, result, mask, wave, plan, fps, output_type, return_dict)
+
+    def _output(self, frames, result, mask, wave, plan: LengthPlan, fps: float, output_type: str, return_dict: bool):
+        """The call's output: ``result`` frames as ``output_type``, with the fitted audio, mask and colour drift."""
         self.maybe_free_model_hooks()
+        out_frames = _as_output(result, output_type)
         if not return_dict:
             return (out_frames,)
+        drift = colour_drift(frames, result, mask)
+        if drift > DRIFT_WARNING:
+            logger.warning("colour drift %.1f/255 inside the edit region", drift)
         silent = silent_frames(wave, plan.num_frames, fps, SPEECH_RATE)
         return LipSyncPipelineOutput(out_frames, wave, mask, plan.frame_index, drift, silent)
+
+
+def _resize_uint8(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (T, H, W, 3) frames resized (antialiased bilinear) to ``height`` x ``width``."""
+    pixels = _resize(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float(), height, width)
+    return pixels.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def _as_output(frames: np.ndarray, output_type: str):
@@ -518,4 +616,6 @@ def build_tiny_lipsync_pipeline(seed: int = 0, num_layers: int | None = None, pr
     from talkgen.pipelines.pipeline_talking import build_tiny_pipeline
 
     talking = build_tiny_pipeline(seed=seed, num_layers=num_layers, preset=preset)
-    return LipSyncPipeline(**talking.components, max_text_length=talking.config.max_text_length)
+    return LipSyncPipeline(
+        **talking.components, max_text_length=talking.config.max_text_length, face_size=talking.config.face_size
+    )

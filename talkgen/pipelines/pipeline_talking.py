@@ -111,12 +111,14 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         scheduler: FlowMatchEulerDiscreteScheduler,
         max_text_length: int = 64,
         window_frames: int | None = None,
+        face_size: int | None = None,
     ) -> None:
         super().__init__()
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
         self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
-        self.register_to_config(max_text_length=max_text_length, window_frames=window_frames)
+        # face_size: the frame size the model was trained at; the dubbing pipeline dubs each face at it
+        self.register_to_config(max_text_length=max_text_length, window_frames=window_frames, face_size=face_size)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
 
     # ------------------------------------------------------------------------------------------- encoders

@@ -63,6 +63,8 @@ class TrainConfig:
         text_only_share: share of samples trained as text-only video (audio nulled), MoCha's joint training.
         edit_share: share of samples trained as edits (source video + new speech -> re-spoken video), for
             mask-free lip-sync; needs edit pairs (the synthetic world, or ``talkgen synth dataset --edit-pairs``).
+        edit_repeat: with a latent cache, each edit clip appears this many times per epoch (1: as drawn), to train
+            dubbing more without re-encoding the cache (whose ``edit_share`` is fixed when it is built).
         motion_share: share of (non-edit) samples conditioned on their first ``motion_latent_frames`` latent frames
             as motion latents, as long takes continue a window.
         text_dropout, audio_dropout, reference_dropout: per-condition dropout to the learned/empty null.
@@ -121,6 +123,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     text_only_share: float = 0.2
     edit_share: float = 0.0
+    edit_repeat: int = 1
     motion_share: float = 0.0
     motion_latent_frames: int = 1
     text_dropout: float = 0.1
@@ -215,6 +218,8 @@ class TrainConfig:
             raise ConfigError(f"codec_clips must be >= 1, got {self.codec_clips}")
         if self.codec_stats_scale not in ("global", "channel"):
             raise ConfigError(f"codec_stats_scale must be global or channel, got {self.codec_stats_scale!r}")
+        if not 1 <= self.edit_repeat <= 16:
+            raise ConfigError(f"edit_repeat must be 1..16 (each edit clip's copies per epoch), got {self.edit_repeat}")
         if self.latent_cache_clips < 1 or self.latent_cache_max_frames < self.num_frames:
             raise ConfigError(
                 f"latent_cache_clips must be >= 1 and latent_cache_max_frames >= num_frames ({self.num_frames}), got"

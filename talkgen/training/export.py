@@ -111,6 +111,7 @@ def _export(run_dir: Path, model_dir: Path, max_shard_size: str | None, dtype: s
         scheduler=FlowMatchEulerDiscreteScheduler(shift=SCHEDULER_SHIFT),
         max_text_length=int(run_config.get("text_len", DEFAULT_TEXT_LEN)),
         window_frames=run_config.get("num_frames"),  # long takes are generated in windows of the trained length
+        face_size=run_config.get("size"),  # dubs process each face in a crop of the trained size
     )
     pipe.to(getattr(torch, dtype))
     kwargs = {"safe_serialization": True}

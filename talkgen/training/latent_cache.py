@@ -241,7 +241,7 @@ class LatentCache:
                 for name in ("latents", "reference", "audio", "mouth"):
                     clip[name] = tensors[f"{key}.{name}"]
                 if clip["latents"].shape[1] >= self.window:
-                    self.clips.append(clip)
+                    self.clips.extend([clip] * (config.edit_repeat if clip["source"] is not None else 1))
         if not self.clips:
             raise ConfigError(f"latent cache {root} has no clip of {self.window} latent frames")
 

@@ -62,6 +62,7 @@ def test_fsdp_launch_config_wraps_the_transformer_blocks():
         ({"steps": 0}, "steps"),
         ({"mixed_precision": "fp8"}, "mixed_precision"),
         ({"edit_share": -0.1}, "edit_share"),
+        ({"edit_repeat": 0}, "edit_repeat"),
         ({"validate_every": -1}, "validate_every"),
         ({"data_dir": 3}, "data_dir must be a folder path"),
     ],

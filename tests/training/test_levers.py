@@ -109,6 +109,10 @@ def test_dit_trains_on_the_latent_cache_and_refuses_a_cache_of_other_encoders(ti
     assert sample["audio_features"].shape == (config.max_characters, 9, 16)  # frames 4 s .. 4 (s + 2)
     assert sample["reference_latents"].shape == (4, 1, 2, 2)
     torch.testing.assert_close(cache.sample(5)["latents"], sample["latents"])
+    edits = sum(clip["source"] is not None for clip in cache.clips)
+    assert 0 < edits < 3
+    repeated = LatentCache(config.replace(edit_repeat=3))  # dubbing trained more, the same cache
+    assert len(repeated) == 3 + 2 * edits and sum(c["source"] is not None for c in repeated.clips) == 3 * edits
     # the same run resumes on the same cache; another audio encoder (seed) is refused
     resumed = build_trainer(config.replace(resume_from="latest", steps=4))
     assert [r["step"] for r in resumed.train()] == [4]
