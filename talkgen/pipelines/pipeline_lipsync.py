@@ -37,7 +37,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from talkgen import SPEECH_RATE
 from talkgen.models.cpu_conv import fast_cpu_conv3d
-from talkgen.models.latents import denormalize_latents, normalize_latents
+from talkgen.models.latents import denormalize_latents, latent_mouth_mask, mouth_mask, normalize_latents
 from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.defaults import DUB_STEPS, FACE_CROP
@@ -129,6 +129,7 @@ class LipSyncPipeline(TalkgenPipeline):
         default_strength: float = 0.92,
         window_frames: int | None = None,
         face_size: int | None = None,
+        hide_source_mouth: float | None = None,
     ) -> None:
         super().__init__()
         self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
@@ -136,11 +137,14 @@ class LipSyncPipeline(TalkgenPipeline):
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")
         if face_size is not None and face_size < 16:
             raise ValueError(f"face_size must be >= 16 pixels or None, got {face_size}")
+        if hide_source_mouth is not None and not 0.0 <= hide_source_mouth <= 2.0:
+            raise ValueError(f"hide_source_mouth must be a margin in [0, 2] or None, got {hide_source_mouth}")
         self.register_to_config(
             max_text_length=max_text_length,
             default_strength=default_strength,
             window_frames=window_frames,
             face_size=face_size,
+            hide_source_mouth=hide_source_mouth,
         )
 
     # ------------------------------------------------------------------------------------------- sizes
@@ -299,6 +303,20 @@ class LipSyncPipeline(TalkgenPipeline):
         for k, s in enumerate(starts):
             out[:, :, s : s + size] = x[k : k + 1]
         return out
+
+    def hide_mouths(self, source_latents: torch.Tensor, track: MouthTrack, frames: int) -> torch.Tensor:
+        """Zero the (1, C, F, h, w) source latents on the cells over the track's mouths (each box grown by the
+        track's ``grow`` and widened by ``config.hide_source_mouth`` of its size), as the model was trained: its
+        mouths then come from the speech, not the footage. The track is padded like the ``frames`` frames."""
+        h, w = source_latents.shape[-2:]
+        s = self.vae_scale_factor_spatial
+        scaled = track.scaled(w * s, h * s)
+        boxes = scaled.boxes[np.minimum(np.arange(frames), track.num_frames - 1)]  # (T, K, 4)
+        centre, half = (boxes[..., :2] + boxes[..., 2:]) / 2, (boxes[..., 2:] - boxes[..., :2]) / 2 * track.grow
+        grown = torch.from_numpy(np.concatenate([centre - half, centre + half], axis=-1)).permute(1, 0, 2)[None]
+        pixel = mouth_mask(grown, h * s, w * s, self.config.hide_source_mouth)
+        cells = latent_mouth_mask(pixel, self.vae_scale_factor_temporal, s)
+        return source_latents * (1 - cells).to(source_latents.device, source_latents.dtype)
 
     # ------------------------------------------------------------------------------------------- face crops
     def crop_size(self, face_crop: float | None, extent: str | float, track: MouthTrack) -> int | None:
@@ -551,6 +569,8 @@ class LipSyncPipeline(TalkgenPipeline):
             source_latents = self.encode_video(
                 frames[np.minimum(np.arange(padded), plan.num_frames - 1)], proc_h, proc_w, device
             )
+            if edit and self.config.hide_source_mouth is not None:
+                source_latents = self.hide_mouths(source_latents, track, padded)
 
             # 4. Progressive noise init; the scheduler starts at sigma = strength.
             x = self.prepare_latents(source_latents, strength, generator, latents)
@@ -616,6 +636,4 @@ def build_tiny_lipsync_pipeline(seed: int = 0, num_layers: int | None = None, pr
     from talkgen.pipelines.pipeline_talking import build_tiny_pipeline
 
     talking = build_tiny_pipeline(seed=seed, num_layers=num_layers, preset=preset)
-    return LipSyncPipeline(
-        **talking.components, max_text_length=talking.config.max_text_length, face_size=talking.config.face_size
-    )
+    return LipSyncPipeline(**talking.components, max_text_length=talking.config.max_text_length)

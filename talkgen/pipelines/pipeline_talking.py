@@ -112,13 +112,21 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         max_text_length: int = 64,
         window_frames: int | None = None,
         face_size: int | None = None,
+        hide_source_mouth: float | None = None,
     ) -> None:
         super().__init__()
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
         self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
-        # face_size: the frame size the model was trained at; the dubbing pipeline dubs each face at it
-        self.register_to_config(max_text_length=max_text_length, window_frames=window_frames, face_size=face_size)
+        # Read by the dubbing pipeline (one model_index.json for both): face_size, the frame size the model was
+        # trained at (each face is dubbed at it); hide_source_mouth, the margin of the source mouths it was trained
+        # to dub without (None: it sees them).
+        self.register_to_config(
+            max_text_length=max_text_length,
+            window_frames=window_frames,
+            face_size=face_size,
+            hide_source_mouth=hide_source_mouth,
+        )
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
 
     # ------------------------------------------------------------------------------------------- encoders

@@ -63,6 +63,10 @@ class TrainConfig:
         text_only_share: share of samples trained as text-only video (audio nulled), MoCha's joint training.
         edit_share: share of samples trained as edits (source video + new speech -> re-spoken video), for
             mask-free lip-sync; needs edit pairs (the synthetic world, or ``talkgen synth dataset --edit-pairs``).
+        source_mouth_dropout: share of edit samples whose source latents are zeroed on the latent cells over the
+            mouths (boxes widened by ``mouth_margin``), so that the mouth comes from the speech and not from the
+            footage (which, in the world's edit pairs, shares the new line's timing); an exported model then hides
+            those cells when it dubs (``hide_source_mouth`` in its model_index.json).
         edit_repeat: with a latent cache, each edit clip appears this many times per epoch (1: as drawn), to train
             dubbing more without re-encoding the cache (whose ``edit_share`` is fixed when it is built).
         motion_share: share of (non-edit) samples conditioned on their first ``motion_latent_frames`` latent frames
@@ -124,6 +128,7 @@ class TrainConfig:
     text_only_share: float = 0.2
     edit_share: float = 0.0
     edit_repeat: int = 1
+    source_mouth_dropout: float = 0.0
     motion_share: float = 0.0
     motion_latent_frames: int = 1
     text_dropout: float = 0.1
@@ -192,6 +197,7 @@ class TrainConfig:
         for name in (
             "text_only_share",
             "edit_share",
+            "source_mouth_dropout",
             "motion_share",
             "text_dropout",
             "audio_dropout",

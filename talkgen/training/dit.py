@@ -338,21 +338,39 @@ class DiTTask(TrainingTask):
         cache = LatentCache(self.config, encoders)
         return cached_batches(self.config, cache, start_step, process_index, num_processes)
 
+    def mouth_cells(self, batch: dict[str, Any], latents: torch.Tensor) -> torch.Tensor | None:
+        """(B, 1, F, h, w) {0, 1} latent cells covering a mouth (boxes widened by ``mouth_margin``), or None when
+        the batch has no mouth boxes (footage shards)."""
+        if batch.get("mouth_mask") is not None:
+            return batch["mouth_mask"].to(latents.device, latents.dtype)
+        if batch.get("mouth_box") is None:
+            return None
+        from talkgen.models.latents import latent_mouth_mask, mouth_mask
+
+        size = batch["video"].shape[-2:]
+        pixel = mouth_mask(batch["mouth_box"], size[0], size[1], self.config.mouth_margin)
+        return latent_mouth_mask(pixel, 4, size[0] // latents.shape[-2]).to(latents.device, latents.dtype)
+
     def loss_weight(self, batch: dict[str, Any], latents: torch.Tensor) -> torch.Tensor | None:
         """(B, 1, F, h, w) weights: ``1 + mouth_weight`` on latent cells covering a mouth, or None (plain MSE)."""
         if self.config.mouth_weight <= 0:
             return None
-        if batch.get("mouth_mask") is not None:
-            mask = batch["mouth_mask"]
-        elif batch.get("mouth_box") is not None:
-            from talkgen.training.weighting import latent_mouth_mask, mouth_mask
+        mask = self.mouth_cells(batch, latents)
+        return None if mask is None else 1.0 + self.config.mouth_weight * mask
 
-            size = batch["video"].shape[-2:]
-            pixel = mouth_mask(batch["mouth_box"], size[0], size[1], self.config.mouth_margin)
-            mask = latent_mouth_mask(pixel, 4, size[0] // latents.shape[-2])
-        else:
-            return None
-        return 1.0 + self.config.mouth_weight * mask.to(latents.device, latents.dtype)
+    def hide_source_mouths(
+        self, batch: dict[str, Any], source: torch.Tensor, edit: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, int]:
+        """Zero the source latents over the mouths of a ``source_mouth_dropout`` share of the edit samples;
+        returns the source and how many were hidden. Draws nothing when the share is 0 (older runs resume exactly)."""
+        if self.config.source_mouth_dropout <= 0:
+            return source, 0
+        hide = edit & (torch.rand(len(edit), generator=generator) < self.config.source_mouth_dropout)
+        cells = self.mouth_cells(batch, source)
+        if cells is None or not hide.any():
+            return source, 0
+        keep = 1.0 - cells * hide.to(source.device, source.dtype).view(-1, 1, 1, 1, 1)
+        return source * keep, int(hide.sum())
 
     def loss(self, module, batch: dict[str, Any], generator: torch.Generator):
         from talkgen.training.weighting import weighted_mse
@@ -373,6 +391,7 @@ class DiTTask(TrainingTask):
             reference = latents[:, :, :1]
         sigmas = sample_sigmas(b, generator, cfg.sigma_sampling, cfg.logit_mean, cfg.logit_std, cfg.shift)
         noise = torch.randn(latents.shape, generator=generator).to(device, latents.dtype)
+        source, hidden = self.hide_source_mouths(batch, source, edit, generator)
         text_only = ~edit & (torch.rand(b, generator=generator) < cfg.text_only_share)
         drop_audio = text_only | (torch.rand(b, generator=generator) < cfg.audio_dropout)
         drop_text = ~text_only & (torch.rand(b, generator=generator) < cfg.text_dropout)
@@ -408,6 +427,8 @@ class DiTTask(TrainingTask):
         loss = weighted_mse(prediction, target, self.loss_weight(batch, latents))
         extras = {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum()), "edit": int(edit.sum())}
         extras["motion"] = int(use_motion.sum())
+        if cfg.source_mouth_dropout > 0:
+            extras["source_mouth_hidden"] = hidden
         return loss, extras
 
     @torch.no_grad()

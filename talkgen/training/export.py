@@ -112,6 +112,8 @@ def _export(run_dir: Path, model_dir: Path, max_shard_size: str | None, dtype: s
         max_text_length=int(run_config.get("text_len", DEFAULT_TEXT_LEN)),
         window_frames=run_config.get("num_frames"),  # long takes are generated in windows of the trained length
         face_size=run_config.get("size"),  # dubs process each face in a crop of the trained size
+        # trained with the source's mouths hidden: dubs hide them too (the same cells: boxes widened by the margin)
+        hide_source_mouth=run_config.get("mouth_margin") if run_config.get("source_mouth_dropout") else None,
     )
     pipe.to(getattr(torch, dtype))
     kwargs = {"safe_serialization": True}

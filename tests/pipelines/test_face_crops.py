@@ -123,3 +123,28 @@ def test_face_crop_setting_is_checked():
     assert DubConfig().face_crop == 0.7
     with pytest.raises(ConfigError, match="face crop must be 0.1..1"):
         DubConfig(face_crop=1.5)
+
+
+def test_a_model_trained_without_source_mouths_dubs_without_them(pipe):
+    """With ``hide_source_mouth`` the source's latent cells over the mouth are zeroed: what the footage's mouth
+    looked like cannot reach the model (its latents are the same), while everything else still does."""
+    video = np.random.default_rng(7).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
+    track = MouthTrack.from_boxes(np.tile(np.array([12, 18, 20, 22], np.float32), (9, 1)), 32, 32, grow=1.0)
+    other_mouth = video.copy()
+    other_mouth[:, 18:22, 12:20] = 255 - other_mouth[:, 18:22, 12:20]
+    speech = (np.random.default_rng(8).standard_normal(int(9 * SR / FPS)) * 0.1).astype(np.float32)
+
+    def latents(frames):
+        out = pipe(frames, speech, mouths=track, fps=FPS, num_inference_steps=2, output_type="latent",
+                   generator=torch.Generator().manual_seed(0))  # fmt: skip
+        return out.frames
+
+    try:
+        pipe.register_to_config(hide_source_mouth=0.0)
+        torch.testing.assert_close(latents(video), latents(other_mouth))
+        cells = pipe.hide_mouths(torch.ones(1, 4, 3, 4, 4), track, 9)
+        assert (cells == 0).sum() == 4 * 3 * 2 and cells[..., 2, 1].eq(0).all()  # the mouth's 8 px cells
+        pipe.register_to_config(hide_source_mouth=None)
+        assert not torch.equal(latents(video), latents(other_mouth))  # seen, the mouth changes the dub
+    finally:
+        pipe.register_to_config(hide_source_mouth=None)

@@ -98,10 +98,12 @@ def test_dit_trains_on_the_latent_cache_and_refuses_a_cache_of_other_encoders(ti
         motion_share=0.5,
         mouth_weight=4.0,
         batch_size=2,
+        source_mouth_dropout=1.0,
     )
     trainer = build_trainer(config)
     records = trainer.train()
     assert len(records) == 3 and all(math.isfinite(r["loss"]) for r in records)
+    assert [r["source_mouth_hidden"] for r in records] == [r["edit"] for r in records]  # every edit's source mouths
     cache = LatentCache(config)
     assert len(cache) == 3
     sample = cache.sample(5)
@@ -119,6 +121,26 @@ def test_dit_trains_on_the_latent_cache_and_refuses_a_cache_of_other_encoders(ti
     other = build_trainer(config.replace(seed=7, output_dir=str(tmp_path / "other")))
     with pytest.raises(ConfigError, match="other settings or encoders"):
         other.train()
+
+
+def test_source_mouths_are_hidden_on_the_mouth_cells_of_edit_samples_only(tiny_config):
+    task = build_trainer(tiny_config.replace(source_mouth_dropout=1.0)).task
+    cells = torch.zeros(3, 1, 2, 4, 4)
+    cells[:, :, :, 1:3, 2] = 1.0
+    batch = {"mouth_mask": cells}
+    source = torch.randn(3, 4, 2, 4, 4) + 5.0
+    edit = torch.tensor([True, False, True])
+    hidden, count = task.hide_source_mouths(batch, source, edit, torch.Generator().manual_seed(0))
+    assert count == 2
+    on = cells.expand_as(source).bool()
+    assert (hidden[0][on[0]] == 0).all() and (hidden[2][on[2]] == 0).all()
+    torch.testing.assert_close(hidden[~on], source[~on])  # off the mouths, and the non-edit sample, untouched
+    torch.testing.assert_close(hidden[1], source[1])
+    off = build_trainer(tiny_config).task  # share 0: nothing hidden and no random draw (old runs resume exactly)
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    same, count = off.hide_source_mouths(batch, source, edit, generator)
+    assert count == 0 and same is source and torch.equal(generator.get_state(), state)
 
 
 def test_latent_cache_needs_a_frozen_audio_encoder(tiny_config, tmp_path):
