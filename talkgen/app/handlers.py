@@ -224,15 +224,21 @@ def line_choices(check: ScriptCheck, width: int = 60) -> list[tuple[str, int]]:
 
 # ------------------------------------------------------------------------------------------------------ speech
 def voice_names() -> list[str]:
-    """Voice names for the voice picker (language codes such as ``en-us``, first the English ones)."""
+    """Voice names for the voice picker: the named presets, then language codes such as ``en-us`` (English first)."""
+    from talkgen.audio.presets import voice_presets
     from talkgen.audio.tts import list_voices
 
     codes = sorted({v.languages[0] if v.languages else v.identifier for v in list_voices()})
-    return sorted(codes, key=lambda c: (not c.startswith("en"), c))
+    return [p.name for p in voice_presets().values()] + sorted(codes, key=lambda c: (not c.startswith("en"), c))
 
 
 def preview_voice(
-    voice: str, text: str = PREVIEW_TEXT, *, variant: str | None = None, rate: int = 175, pitch: int = 50
+    voice: str,
+    text: str = PREVIEW_TEXT,
+    *,
+    variant: str | None = None,
+    rate: int | None = None,
+    pitch: int | None = None,
 ) -> tuple[int, np.ndarray]:
     """Speak ``text`` with a voice; returns (sample_rate, float32 (N,) waveform) for an audio player."""
     from talkgen.audio.tts import synthesize

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 20_000
 RATE_RANGE = (80, 450)  # words per minute
+DEFAULT_RATE = 175
+DEFAULT_PITCH = 50
 PITCH_RANGE = (0, 99)
 
 
@@ -185,18 +187,20 @@ def synthesize(
     voice: str = "en-us",
     *,
     variant: str | None = None,
-    rate: int = 175,
-    pitch: int = 50,
+    rate: int | None = None,
+    pitch: int | None = None,
     sample_rate: int = SPEECH_RATE,
 ) -> Speech:
     """Speak ``text`` offline. Thread safe (calls are serialised on espeak-ng's global state).
 
     Args:
         text: the words to speak (UTF-8, at most 20,000 characters).
-        voice: an espeak-ng voice name or identifier (``talkgen voices``), e.g. ``en-us``, ``en-gb``, ``fr``.
+        voice: an espeak-ng voice name or identifier (``talkgen voices``), e.g. ``en-us``, ``en-gb``, ``fr``, or a
+            named preset (``talkgen voices --presets``: ``ben``, ``narrator``...), whose variant, rate and pitch
+            apply where the arguments below are None.
         variant: optional variant such as ``f3`` or ``m2`` (``talkgen voices --variants``).
-        rate: speaking rate in words per minute (80-450).
-        pitch: base pitch 0-99 (50 = default).
+        rate: speaking rate in words per minute (80-450; None: the preset's, else 175).
+        pitch: base pitch 0-99 (None: the preset's, else 50).
         sample_rate: rate of the returned waveform.
 
     Returns:
@@ -206,6 +210,13 @@ def synthesize(
         raise SpeechError("nothing to say: the text is empty")
     if len(text) > MAX_TEXT_CHARS:
         raise SpeechError(f"text has {len(text)} characters, more than the limit {MAX_TEXT_CHARS}; split it")
+    from talkgen.audio.presets import find_preset
+
+    preset = find_preset(voice)
+    if preset is not None:
+        voice, variant = preset.voice, preset.variant if variant is None else variant
+        rate, pitch = preset.rate if rate is None else rate, preset.pitch if pitch is None else pitch
+    rate, pitch = DEFAULT_RATE if rate is None else rate, DEFAULT_PITCH if pitch is None else pitch
     if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
         raise SpeechError(f"rate {rate} is outside {RATE_RANGE[0]}-{RATE_RANGE[1]} words per minute")
     if not PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1]:

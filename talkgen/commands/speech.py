@@ -13,10 +13,18 @@ from talkgen import SPEECH_RATE
 def voices(
     variants: bool = typer.Option(False, "--variants", help="List voice variants (e.g. f3, m2) instead of voices."),
     language: str = typer.Option("", "--language", "-l", help="Only voices whose language starts with this."),
+    presets: bool = typer.Option(False, "--presets", help="List the named voice presets (ben, narrator...)."),
 ) -> None:
     """List the offline voices (espeak-ng) usable in scripts and `talkgen say`."""
     from talkgen.audio.tts import list_variants, list_voices
 
+    if presets:
+        from talkgen.audio.presets import voice_presets
+
+        for p in voice_presets().values():
+            variant = f"+{p.variant}" if p.variant else ""
+            typer.echo(f"{p.name:<10} {p.voice + variant:<12} rate {p.rate:<4} pitch {p.pitch:<3} {p.about}")
+        return
     if variants:
         for name in list_variants():
             typer.echo(name)
@@ -31,10 +39,12 @@ def voices(
 def say(
     text: str = typer.Argument(..., help="What to say."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .wav file."),
-    voice: str = typer.Option("en-us", "--voice", help="Voice name or language code (see `talkgen voices`)."),
+    voice: str = typer.Option(
+        "en-us", "--voice", help="Voice name, language code or named preset (`talkgen voices [--presets]`)."
+    ),
     variant: str = typer.Option(None, "--variant", help="Voice variant, e.g. f3 or m2 (`talkgen voices --variants`)."),
-    rate: int = typer.Option(175, "--rate", help="Words per minute (80-450)."),
-    pitch: int = typer.Option(50, "--pitch", help="Base pitch 0-99."),
+    rate: int | None = typer.Option(None, "--rate", help="Words per minute (80-450; default: the preset's, or 175)."),
+    pitch: int | None = typer.Option(None, "--pitch", help="Base pitch 0-99 (default: the preset's, or 50)."),
     sample_rate: int = typer.Option(SPEECH_RATE, "--sample-rate", help="Output sample rate in Hz."),
     phonemes: Path = typer.Option(None, "--phonemes", help="Also write the phoneme and word timeline as JSON."),
 ) -> None:

@@ -8,8 +8,8 @@ extensions like ``(V.O.)``/``(CONT'D)``, dual-dialogue ``^``), parentheticals, d
 Mapping: each scene heading starts a scene (scenes without dialogue are skipped); action before the first
 dialogue becomes the scene description, later action becomes the ``action`` of the next line; a parenthetical
 becomes the ``expression`` of the dialogue after it (``(beat)``/``(pause)`` adds a pause instead). A note
-``[[ANA: a tall woman in a red coat]]`` gives a character's description. Voices rotate through
-:data:`DEFAULT_VOICES` in tag order.
+``[[ANA: a tall woman in a red coat]]`` gives a character's description. Voices rotate through the named presets
+of :data:`FOUNTAIN_PRESETS` in tag order.
 """
 
 from __future__ import annotations
@@ -24,12 +24,17 @@ from talkgen.prompts.yaml_script import build_scene
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_VOICES = (
-    VoicePreset("en-us"),
-    VoicePreset("en-gb", pitch=40),
-    VoicePreset("en-us", variant="f3", pitch=65),
-    VoicePreset("en-gb", variant="m3", pitch=35),
-)
+FOUNTAIN_PRESETS = ("sam", "leo", "mia", "max")  # named voice presets (talkgen/audio/voices.yaml), in tag order
+
+
+def default_voices() -> tuple[VoicePreset, ...]:
+    """The voices Fountain characters get in order of first appearance: :data:`FOUNTAIN_PRESETS`."""
+    from talkgen.audio.presets import find_preset
+
+    presets = [find_preset(name) for name in FOUNTAIN_PRESETS]
+    return tuple(VoicePreset(p.voice, p.variant, p.rate, p.pitch) for p in presets if p is not None)
+
+
 BEAT_PAUSE = 0.6
 _HEADING = re.compile(r"^(int|ext|est|int\.?/ext|i/e)[. ]", re.IGNORECASE)
 _NOTE_CHARACTER = re.compile(r"^\s*@?([^\s:\[\]][^:\[\]]{0,59}?)\s*:\s*(\S.*?)\s*$", re.DOTALL)
@@ -174,10 +179,11 @@ def parse_fountain(text: str, file: str = "<script>", *, max_line_chars: int | N
     scenes.append(current)
 
     # One voice per character for the whole screenplay, in order of first appearance (not per scene).
-    voices: dict[str, str] = {}
+    voices: dict[str, VoicePreset] = {}
+    rotation = default_voices()
     for sb in scenes:
         for key in sb.speakers:
-            voices.setdefault(key, DEFAULT_VOICES[len(voices) % len(DEFAULT_VOICES)])
+            voices.setdefault(key, rotation[len(voices) % len(rotation)])
     built = []
     for sb in scenes:
         if not sb.lines:

@@ -29,7 +29,7 @@ from talkgen.prompts.source import SourceLocation, check_script_text, did_you_me
 
 TOP_FIELDS = ("title", "description", "shot", "characters", "lines")
 CHARACTER_FIELDS = ("name", "description", "voice", "image", "expression")
-VOICE_FIELDS = ("name", "variant", "rate", "pitch")
+VOICE_FIELDS = ("name", "preset", "variant", "rate", "pitch")
 LINE_FIELDS = ("speaker", "text", "audio", "expression", "action", "pause")
 SHOT_FIELDS = {
     "mode": str,
@@ -149,21 +149,41 @@ class _Reader:
 
 
 def _voice(reader: _Reader, node: yaml.Node, voices: Collection[str] | None) -> VoicePreset:
+    """``voice: en-gb`` / ``voice: ben`` (a named preset) / ``voice: {name: en-gb, pitch: 38}`` /
+    ``voice: {preset: ben, rate: 150}`` (a preset with some fields changed)."""
+    from talkgen.audio.presets import find_preset, voice_presets
+
     if isinstance(node, yaml.ScalarNode):
         fields = {"name": (node, node)}
     else:
         fields = reader.mapping(node, "voice", VOICE_FIELDS)
-        if "name" not in fields:
-            raise reader.error(node, "voice has no name", "add `name: en-us` (list voices with `talkgen voices`)")
-    name_node = fields["name"][1]
-    name = reader.text(name_node, "voice", limit=100)
-    if voices is not None and name.casefold() not in voices:
-        raise reader.error(
-            name_node,
-            f"unknown voice {name!r}{did_you_mean(name.casefold(), voices)}",
-            "list voices with `talkgen voices`, e.g. en-us, en-gb",
-        )
-    kwargs: dict = {"name": name}
+        if ("name" in fields) == ("preset" in fields):
+            raise reader.error(
+                node, "give a voice either a name or a preset", "`name: en-us` (`talkgen voices`) or `preset: ben`"
+            )
+    kwargs: dict = {}
+    preset_node = fields["preset"][1] if "preset" in fields else None
+    if preset_node is not None or find_preset(reader.text(fields["name"][1], "voice", limit=100)) is not None:
+        key_node = preset_node if preset_node is not None else fields["name"][1]
+        key = reader.text(key_node, "preset", limit=100)
+        preset = find_preset(key)
+        if preset is None:
+            names = [p.casefold() for p in voice_presets()]
+            raise reader.error(
+                key_node, f"unknown voice preset {key!r}{did_you_mean(key.casefold(), names)}",
+                "list presets with `talkgen voices --presets`",
+            )  # fmt: skip
+        kwargs = {"name": preset.voice, "variant": preset.variant, "rate": preset.rate, "pitch": preset.pitch}
+    else:
+        name_node = fields["name"][1]
+        name = reader.text(name_node, "voice", limit=100)
+        if voices is not None and name.casefold() not in voices:
+            raise reader.error(
+                name_node,
+                f"unknown voice {name!r}{did_you_mean(name.casefold(), voices)}",
+                "list voices with `talkgen voices` (e.g. en-us, en-gb) or presets with `talkgen voices --presets`",
+            )
+        kwargs = {"name": name}
     if "variant" in fields:
         kwargs["variant"] = reader.text(fields["variant"][1], "variant", limit=100)
     if "rate" in fields:

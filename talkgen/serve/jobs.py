@@ -81,8 +81,8 @@ class SayRequest(_Request):
     text: str = Field(..., min_length=1, max_length=5000)
     voice: str = Field("en-us", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")
     variant: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9_]+$")
-    rate: int = Field(175, ge=80, le=450)
-    pitch: int = Field(50, ge=0, le=99)
+    rate: int | None = Field(None, ge=80, le=450)  # None: the preset's (a named voice), else 175
+    pitch: int | None = Field(None, ge=0, le=99)  # None: the preset's, else 50
     sample_rate: int = Field(SPEECH_RATE, ge=8000, le=48000)
 
 
