@@ -7,9 +7,11 @@ script checks and voice previews are light and run beside them.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -32,6 +34,23 @@ DEVICE = "device"
 
 def _alert(message: str) -> str:
     return f'<div class="talkgen-error" role="alert">{html.escape(message)}</div>'
+
+
+def refusals(prefix: str, outputs: Callable[[str], tuple]):
+    """A handler whose :class:`TalkgenError` (a refused input, a script error) comes back as page content, not a
+    server error: ``outputs(alert_html)`` gives the handler's outputs for it, the alert reading ``prefix + error``."""
+
+    def wrap(handler):
+        @functools.wraps(handler)  # gradio reads the wrapped signature (gr.Request, gr.Progress)
+        def guarded(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except TalkgenError as exc:
+                return outputs(_alert(f"{prefix}{exc}"))
+
+        return guarded
+
+    return wrap
 
 
 def _ok(message: str) -> str:
@@ -97,70 +116,53 @@ def _make_preview_character_voice(results_dir: Path):
         check = _check(text, fmt, None, results_dir, request)
         if not check.ok:
             return None, _alert(str(check.error))
-        try:
-            return handlers.preview_character(check, name), ""
-        except TalkgenError as exc:
-            return None, _alert(str(exc))
+        return handlers.preview_character(check, name), ""
 
-    return preview_character_voice
+    return refusals("", lambda alert: (None, alert))(preview_character_voice)
 
 
 def _make_attach_image(results_dir: Path):
     def attach_image(text: str, fmt: str, name: str, upload: str | None, request: gr.Request):
         """Store an uploaded reference image and set the character's `image:` -> (script text, status HTML)."""
-        try:
-            edited = handlers.attach_image(text or "", fmt or "yaml", name, upload, _uploads(results_dir, request))
-        except TalkgenError as exc:
-            return gr.update(), _alert(f"image not attached: {exc}")
+        edited = handlers.attach_image(text or "", fmt or "yaml", name, upload, _uploads(results_dir, request))
         return edited, _ok(f"reference image attached to {name}")
 
-    return attach_image
+    return refusals("image not attached: ", lambda alert: (gr.update(), alert))(attach_image)
 
 
 def _make_attach_line_audio(settings: AppSettings, results_dir: Path):
     def attach_line_audio(text: str, fmt: str, line, upload: str | None, request: gr.Request):
         """Store uploaded/recorded speech and set the line's `audio:` -> (script text, status HTML)."""
-        try:
-            edited = handlers.attach_line_audio(
-                text or "", fmt or "yaml", line, upload, _uploads(results_dir, request), settings.media_limits
-            )
-        except TalkgenError as exc:
-            return gr.update(), _alert(f"audio not attached: {exc}")
+        edited = handlers.attach_line_audio(
+            text or "", fmt or "yaml", line, upload, _uploads(results_dir, request), settings.media_limits
+        )
         return edited, _ok(f"recorded audio attached to line {line}")
 
-    return attach_line_audio
+    return refusals("audio not attached: ", lambda alert: (gr.update(), alert))(attach_line_audio)
 
 
+@refusals("", lambda alert: (None, alert))
 def preview_voice(voice: str, text: str):
-    """Speak ``text`` with any offline voice."""
-    try:
-        return handlers.preview_voice(voice, text or handlers.PREVIEW_TEXT), ""
-    except TalkgenError as exc:
-        return None, _alert(str(exc))
+    """Speak ``text`` with any offline voice (a preset or an espeak-ng voice)."""
+    return handlers.preview_voice(voice, text or handlers.PREVIEW_TEXT), ""
 
 
 def _make_validate_footage(settings: AppSettings):
     def validate_footage(video: str | None):
         """Probe uploaded footage against the app's media limits: a description or a clear refusal."""
-        try:
-            info = handlers.validate_media(video, settings.media_limits)
-        except TalkgenError as exc:
-            return _alert(f"footage refused: {exc}")
+        info = handlers.validate_media(video, settings.media_limits)
         return _ok(f"footage ok: {handlers.describe_media(info)}")
 
-    return validate_footage
+    return refusals("footage refused: ", lambda alert: alert)(validate_footage)
 
 
 def _make_evaluate(settings: AppSettings, results_dir: Path):
     def evaluate(video: str | None, audio: str | None):
         """Video (+ optional audio) -> (status HTML, sync report JSON, plot PNG)."""
-        try:
-            res = handlers.evaluate(video, audio, settings.media_limits, results_dir)
-        except TalkgenError as exc:
-            return _alert(f"cannot evaluate: {exc}"), None, None
+        res = handlers.evaluate(video, audio, settings.media_limits, results_dir)
         return _ok(res.summary), res.report, str(res.plot)
 
-    return evaluate
+    return refusals("cannot evaluate: ", lambda alert: (alert, None, None))(evaluate)
 
 
 # ------------------------------------------------------------------------------------------------------- layout
@@ -352,14 +354,13 @@ def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> Non
 def _make_find_faces(settings: AppSettings):
     def find_faces(video: str | None):
         """Footage -> (status HTML, preview frame with numbered faces, face choices)."""
-        try:
-            image, count = jobs.find_faces(video, settings.media_limits)
-        except TalkgenError as exc:
-            return _alert(f"footage refused: {exc}"), None, gr.update(choices=["all"], value="all")
+        image, count = jobs.find_faces(video, settings.media_limits)
         choices = ["all", *[str(k) for k in range(count)]]
         return _ok(f"footage ok, {count} face(s) found"), image, gr.update(choices=choices, value="all")
 
-    return find_faces
+    return refusals("footage refused: ", lambda alert: (alert, None, gr.update(choices=["all"], value="all")))(
+        find_faces
+    )
 
 
 def _make_dub(settings: AppSettings, results_dir: Path):
@@ -378,34 +379,30 @@ def _make_dub(settings: AppSettings, results_dir: Path):
         progress=gr.Progress(track_tqdm=True),  # noqa: B008
     ):
         """Footage + new speech -> (status HTML, before video, after video)."""
-        try:
-            from talkgen.pipelines.dub import DubConfig
+        from talkgen.pipelines.dub import DubConfig
 
-            face = str(face or "all")
-            config = DubConfig(
-                strength=float(strength),
-                extent=extent,
-                face=face,
-                steps=int(steps),
-                seed=int(seed),
-                max_side=int(max_side),
-            )
-            handlers.validate_media(video, settings.media_limits)
-            speech = jobs.new_speech(audio, text, voice, settings.media_limits)
-            res = jobs.dub(
-                video,
-                speech,
-                config,
-                settings.media_limits,
-                results_dir,
-                random_weights=bool(random_weights),
-                progress=_progress_fn(progress),
-            )
-        except TalkgenError as exc:
-            return _alert(f"cannot dub: {exc}"), None, None
+        config = DubConfig(
+            strength=float(strength),
+            extent=extent,
+            face=str(face or "all"),
+            steps=int(steps),
+            seed=int(seed),
+            max_side=int(max_side),
+        )
+        handlers.validate_media(video, settings.media_limits)
+        speech = jobs.new_speech(audio, text, voice, settings.media_limits)
+        res = jobs.dub(
+            video,
+            speech,
+            config,
+            settings.media_limits,
+            results_dir,
+            random_weights=bool(random_weights),
+            progress=_progress_fn(progress),
+        )
         return _ok(res.summary), video, str(res.video)
 
-    return dub
+    return refusals("cannot dub: ", lambda alert: (alert, None, None))(dub)
 
 
 def _dub_tab(settings: AppSettings, results_dir: Path) -> None:
