@@ -148,3 +148,12 @@ def test_a_model_trained_without_source_mouths_dubs_without_them(pipe):
         assert not torch.equal(latents(video), latents(other_mouth))  # seen, the mouth changes the dub
     finally:
         pipe.register_to_config(hide_source_mouth=None)
+
+
+def test_one_track_drives_every_face_in_crops_as_in_one_pass(pipe, two_faces):
+    video, track = two_faces
+    speech = (np.random.default_rng(9).standard_normal(int(9 * SR / FPS)) * 0.1).astype(np.float32)
+    out = pipe(video, speech, mouths=track, fps=FPS, num_inference_steps=1, generator=torch.Generator().manual_seed(0))
+    for j in range(2):
+        inside = edit_mask(track.select(slice(None), [j]), "mouth") == 1.0
+        assert (out.frames[inside] != video[inside]).any()  # both faces re-timed
