@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, field_v
 
 from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, TalkgenError
+from talkgen.pipelines.defaults import FACE_CROP
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -128,6 +129,13 @@ class DubRequest(_Request):
     )
     strength: float = Field(0.92, gt=0, le=1)
     num_inference_steps: int | None = Field(None, ge=1, le=200)
+    face_crop: float = Field(
+        FACE_CROP,
+        ge=0,
+        le=1,
+        description="each face dubbed in its own crop where it fills this share of the side (0.1-1); 0: one pass"
+        " over the whole frame (as `talkgen dub --face-crop`)",
+    )
 
     @field_validator("text")
     @classmethod
@@ -241,7 +249,7 @@ def run_dub(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_
     random_weights = _model_choice(spec.model)
     inputs = _inputs(spec, inputs_dir)
     steps = {"steps": spec.num_inference_steps} if spec.num_inference_steps else {}  # else the dub default
-    config = DubConfig(strength=spec.strength, seed=spec.seed, **steps)
+    config = DubConfig(strength=spec.strength, seed=spec.seed, face_crop=spec.face_crop or None, **steps)
     if "speech" not in inputs and not spec.text:
         raise ConfigError("a dub job needs 'speech' (an uploaded audio file) or 'text'")
     speech = load_speech(inputs.get("speech"), None if "speech" in inputs else spec.text, spec.voice)

@@ -44,7 +44,7 @@ def test_generate_and_dub_jobs(tmp_path):
         assert client.put("/v1/jobs/g1", json=request).status_code == 201
         ref = client.put("/v1/uploads", params={"name": "clip.mp4"}, content=footage.read_bytes()).json()["ref"]
         dub = {"kind": "dub", "footage": ref, "text": "Hello there.", "model": "untrained-tiny",
-               "num_inference_steps": 1}  # fmt: skip
+               "num_inference_steps": 1, "face_crop": 0.5}  # fmt: skip
         assert client.put("/v1/jobs/d1", json=dub).status_code == 201
         for job_id, names in (
             ("g1", {"scene.mp4", "scene.srt", "scene.manifest.json"}),
@@ -62,6 +62,7 @@ def test_generate_and_dub_jobs(tmp_path):
         assert manifest["model"]["random_weights"] is True and manifest["steps"] == 1
         assert manifest["script"] == "script" and manifest["output"] == "scene.mp4"
         dub_manifest = client.get("/v1/jobs/d1/result/dub.manifest.json").content.decode()
+        assert json.loads(dub_manifest)["settings"]["face_crop"] == 0.5  # the request's setting reached the dub
         for text in (json.dumps(manifest), dub_manifest):
             assert str(tmp_path) not in text  # no server path reaches the client
         (tmp_path / "dub.mp4").write_bytes(client.get("/v1/jobs/d1/result/dub.mp4").content)
