@@ -43,6 +43,7 @@ def dub_candidates():
         "dub, 8 steps, DS-CFG peak 1 (no extra audio weight)": (8, DSCFGConfig(w_peak=1.0, w_base=1.0)),
         "dub, 8 steps, DS-CFG peak 2": (8, DSCFGConfig(w_peak=2.0, w_base=1.0)),
         "dub, 8 steps, DS-CFG peak 4 (OmniSync)": (8, DSCFGConfig()),
+        "dub, 8 steps, unguided (1 pass)": (8, DSCFGConfig(w_peak=1.0, w_base=1.0, gamma=0.0)),
         "dub, 4 steps, DS-CFG peak 2": (4, DSCFGConfig(w_peak=2.0, w_base=1.0)),
         "dub, 4 steps, DS-CFG peak 1": (4, DSCFGConfig(w_peak=1.0, w_base=1.0)),
     }

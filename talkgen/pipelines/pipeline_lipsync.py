@@ -40,7 +40,7 @@ from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, latent_mouth_mask, mouth_mask, normalize_latents
 from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.pipelines.base import TalkgenPipeline
-from talkgen.pipelines.defaults import DUB_STEPS, FACE_CROP
+from talkgen.pipelines.defaults import DUB_GUIDANCE, DUB_STEPS, FACE_CROP
 from talkgen.pipelines.dsc_guidance import (
     DSCFGConfig,
     ds_cfg,
@@ -200,6 +200,15 @@ class LipSyncPipeline(TalkgenPipeline):
         """
         dev = latents.device
         b = latents.shape[0]
+        if weight == 1.0 and bool((spatial == 1).all()):  # v_null + 1 * 1 * (v_audio - v_null) = v_audio: one pass
+            return self.transformer(
+                hidden_states=latents,
+                timestep=timestep.expand(b),
+                encoder_hidden_states=prompt_embeds,
+                audio_embeds=audio_embeds,
+                source_latents=source_latents,
+                return_dict=False,
+            )[0]
         v = self.transformer(
             hidden_states=latents.repeat(2, 1, 1, 1, 1),
             timestep=timestep.expand(2 * b),
@@ -499,7 +508,8 @@ class LipSyncPipeline(TalkgenPipeline):
             length_policy: ``pad`` (default, never drops speech), ``trim`` or ``loop`` (see ``fit_length``).
             fps: frame rate of ``video``. height, width: processing size (multiples of :attr:`size_multiple`;
                 default: the source size rounded down).
-            num_inference_steps: scheduler steps from ``sigma = strength`` to 0. guidance: DS-CFG settings.
+            num_inference_steps: scheduler steps from ``sigma = strength`` to 0. guidance: DS-CFG settings (default
+                ``DUB_GUIDANCE``: unguided, one pass per step; ``DSCFGConfig()`` is OmniSync's, peak 4).
             colour_correction: shift the edited region's mean colour to the source's per frame.
             generator: seeds the noise. latents: optional (1, C, F, h, w) noise ``eps``.
             output_type: ``uint8``, ``np`` (float in [0, 1]), ``pt``, ``pil`` (a list of images) or ``latent``.
@@ -525,7 +535,7 @@ class LipSyncPipeline(TalkgenPipeline):
         )
         tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
         self._interrupt = False
-        guidance = guidance or DSCFGConfig()
+        guidance = guidance or DSCFGConfig(*DUB_GUIDANCE)
         wave = np.clip(streams.sum(axis=0), -1.0, 1.0)  # what the output carries
         plan = fit_length(len(source), audio_frames(len(wave), SPEECH_RATE, fps), length_policy)
         frames = source[plan.frame_index]

@@ -157,3 +157,32 @@ def test_one_track_drives_every_face_in_crops_as_in_one_pass(pipe, two_faces):
     for j in range(2):
         inside = edit_mask(track.select(slice(None), [j]), "mouth") == 1.0
         assert (out.frames[inside] != video[inside]).any()  # both faces re-timed
+
+
+def test_unguided_dubbing_runs_one_pass_per_step_and_equals_the_guidance_formula(pipe, two_faces, monkeypatch):
+    from talkgen.pipelines.dsc_guidance import DSCFGConfig, ds_cfg
+
+    gen = torch.Generator().manual_seed(0)
+    c = pipe.transformer.config.in_channels
+    x, src = torch.randn(2, c, 3, 4, 4, generator=gen), torch.randn(2, c, 3, 4, 4, generator=gen)
+    text = torch.randn(2, 8, pipe.transformer.config.text_dim, generator=gen)
+    audio = torch.randn(2, 1, 9, pipe.transformer.config.audio_dim, generator=gen)
+    ones, t = torch.ones(3, 4, 4), torch.tensor([500.0])
+    fast = pipe.guided_velocity(x, t, 1.0, ones, text, audio, src)
+    both = pipe.guided_velocity(x, t, 1.0 + 1e-9, ones, text, audio, src)  # the two-pass path, weight ~1
+    torch.testing.assert_close(fast, both, rtol=1e-5, atol=1e-5)
+    v_audio, v_null = (pipe.guided_velocity(x, t, w, ones, text, audio, src) for w in (1.0, 0.0))
+    torch.testing.assert_close(ds_cfg(v_audio, v_null, ones, 1.0), fast)
+    passes = []
+    forward = pipe.transformer.forward
+    monkeypatch.setattr(
+        pipe.transformer, "forward", lambda *a, **k: passes.append(k["hidden_states"].shape[0]) or forward(*a, **k)
+    )
+    video, track = two_faces
+    tracks = np.zeros((2, int(9 * SR / FPS)), np.float32)
+    pipe(video, tracks, mouths=track, fps=FPS, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert passes == [1, 1, 1, 1]  # 2 faces x 2 steps, one window each, no null-audio pass
+    passes.clear()
+    pipe(video, tracks, mouths=track, fps=FPS, num_inference_steps=2, guidance=DSCFGConfig(), face_crop=None,
+         generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert passes == [2, 2]  # DS-CFG: the audio and null-audio passes of each step, batched
