@@ -38,7 +38,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor | None = None) -
 
 def _scores(model, clips) -> dict:
     from talkgen.models.cpu_conv import fast_cpu_conv3d
-    from talkgen.training.weighting import mouth_mask
+    from talkgen.models.latents import mouth_mask
 
     whole, mouth, seconds, video_s = [], [], 0.0, 0.0
     with torch.no_grad():

@@ -156,7 +156,7 @@ def build_latent_cache(
     from tqdm.auto import tqdm
 
     from talkgen.fs import atomic_path, write_json
-    from talkgen.training.weighting import latent_mouth_mask, mouth_mask
+    from talkgen.models.latents import latent_mouth_mask, mouth_mask
 
     root = Path(config.latent_cache)
     meta = cache_meta(config, encoders_id)

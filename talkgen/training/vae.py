@@ -14,9 +14,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from talkgen.errors import ConfigError
+from talkgen.models.latents import mouth_mask
 from talkgen.training.config import TrainConfig
 from talkgen.training.loop import TrainingTask
-from talkgen.training.weighting import mouth_mask, weighted_mse
+from talkgen.training.weighting import weighted_mse
 
 
 class VAETrainModule(nn.Module):

@@ -2,7 +2,9 @@
 
 A weight map is 1 everywhere plus ``mouth_weight`` inside each character's mouth box (widened by ``margin`` of the
 box size), at pixel resolution for the VAE's reconstruction loss or at latent resolution for the DiT's velocity
-loss (a latent cell is marked when any of its pixels, in any of the video frames it covers, is marked).
+loss (a latent cell is marked when any of its pixels, in any of the video frames it covers, is marked). The masks
+are :func:`talkgen.models.latents.mouth_mask` and :func:`~talkgen.models.latents.latent_mouth_mask` (dubbing hides
+the same cells).
 """
 
 from __future__ import annotations
@@ -10,10 +12,6 @@ from __future__ import annotations
 import math
 
 import torch
-
-from talkgen.models.latents import latent_mouth_mask, mouth_mask
-
-__all__ = ["latent_mouth_mask", "mouth_mask", "weighted_mse"]
 
 
 def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:

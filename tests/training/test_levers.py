@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from talkgen.errors import ConfigError
+from talkgen.models.latents import latent_mouth_mask, mouth_mask
 from talkgen.training import build_trainer
-from talkgen.training.weighting import latent_mouth_mask, mouth_mask, weighted_mse
+from talkgen.training.weighting import weighted_mse
 
 
 def test_mouth_mask_marks_widened_boxes_and_skips_offscreen_rows():
