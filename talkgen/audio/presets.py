@@ -14,6 +14,8 @@ from talkgen.errors import ConfigError
 
 PRESETS_FILE = "voices.yaml"
 FIELDS = ("voice", "variant", "rate", "pitch", "about")
+DEFAULT_RATE = 175  # words per minute, where neither the caller nor a preset gives one
+DEFAULT_PITCH = 50
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,10 @@ class NamedVoice:
     rate: int
     pitch: int
     about: str = ""
+
+    def settings(self) -> dict:
+        """The preset as synthesis settings: ``name`` (the espeak-ng voice), ``variant``, ``rate``, ``pitch``."""
+        return {"name": self.voice, "variant": self.variant, "rate": self.rate, "pitch": self.pitch}
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +55,8 @@ def voice_presets() -> dict[str, NamedVoice]:
         if not isinstance(spec, dict) or not isinstance(spec.get("voice"), str) or set(spec) - set(FIELDS):
             raise ConfigError(f"voice preset {name!r}: give voice (and optionally {', '.join(FIELDS[1:])})")
         presets[str(name).casefold()] = NamedVoice(
-            str(name), spec["voice"], spec.get("variant"), int(spec.get("rate", 175)), int(spec.get("pitch", 50)),
+            str(name), spec["voice"], spec.get("variant"), int(spec.get("rate", DEFAULT_RATE)),
+            int(spec.get("pitch", DEFAULT_PITCH)),
             str(spec.get("about", "")),
         )  # fmt: skip
     return presets

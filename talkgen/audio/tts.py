@@ -23,14 +23,13 @@ import numpy as np
 
 from talkgen import SPEECH_RATE
 from talkgen.audio import _espeak
+from talkgen.audio.presets import DEFAULT_PITCH, DEFAULT_RATE, find_preset
 from talkgen.errors import SpeechError
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 20_000
 RATE_RANGE = (80, 450)  # words per minute
-DEFAULT_RATE = 175
-DEFAULT_PITCH = 50
 PITCH_RANGE = (0, 99)
 
 
@@ -210,8 +209,6 @@ def synthesize(
         raise SpeechError("nothing to say: the text is empty")
     if len(text) > MAX_TEXT_CHARS:
         raise SpeechError(f"text has {len(text)} characters, more than the limit {MAX_TEXT_CHARS}; split it")
-    from talkgen.audio.presets import find_preset
-
     preset = find_preset(voice)
     if preset is not None:
         voice, variant = preset.voice, preset.variant if variant is None else variant

@@ -31,8 +31,7 @@ def default_voices() -> tuple[VoicePreset, ...]:
     """The voices Fountain characters get in order of first appearance: :data:`FOUNTAIN_PRESETS`."""
     from talkgen.audio.presets import find_preset
 
-    presets = [find_preset(name) for name in FOUNTAIN_PRESETS]
-    return tuple(VoicePreset(p.voice, p.variant, p.rate, p.pitch) for p in presets if p is not None)
+    return tuple(VoicePreset(**find_preset(name).settings()) for name in FOUNTAIN_PRESETS)
 
 
 BEAT_PAUSE = 0.6

@@ -161,29 +161,25 @@ def _voice(reader: _Reader, node: yaml.Node, voices: Collection[str] | None) -> 
             raise reader.error(
                 node, "give a voice either a name or a preset", "`name: en-us` (`talkgen voices`) or `preset: ben`"
             )
-    kwargs: dict = {}
-    preset_node = fields["preset"][1] if "preset" in fields else None
-    if preset_node is not None or find_preset(reader.text(fields["name"][1], "voice", limit=100)) is not None:
-        key_node = preset_node if preset_node is not None else fields["name"][1]
-        key = reader.text(key_node, "preset", limit=100)
-        preset = find_preset(key)
-        if preset is None:
-            names = [p.casefold() for p in voice_presets()]
-            raise reader.error(
-                key_node, f"unknown voice preset {key!r}{did_you_mean(key.casefold(), names)}",
-                "list presets with `talkgen voices --presets`",
-            )  # fmt: skip
-        kwargs = {"name": preset.voice, "variant": preset.variant, "rate": preset.rate, "pitch": preset.pitch}
+    is_preset = "preset" in fields  # else a name: an espeak-ng voice or, if one is called so, a preset
+    key_node = fields["preset" if is_preset else "name"][1]
+    key = reader.text(key_node, "preset" if is_preset else "voice", limit=100)
+    preset = find_preset(key)
+    if preset is not None:
+        kwargs = preset.settings()
+    elif is_preset:
+        raise reader.error(
+            key_node, f"unknown voice preset {key!r}{did_you_mean(key.casefold(), list(voice_presets()))}",
+            "list presets with `talkgen voices --presets`",
+        )  # fmt: skip
+    elif voices is not None and key.casefold() not in voices:
+        raise reader.error(
+            key_node,
+            f"unknown voice {key!r}{did_you_mean(key.casefold(), voices)}",
+            "list voices with `talkgen voices` (e.g. en-us, en-gb) or presets with `talkgen voices --presets`",
+        )
     else:
-        name_node = fields["name"][1]
-        name = reader.text(name_node, "voice", limit=100)
-        if voices is not None and name.casefold() not in voices:
-            raise reader.error(
-                name_node,
-                f"unknown voice {name!r}{did_you_mean(name.casefold(), voices)}",
-                "list voices with `talkgen voices` (e.g. en-us, en-gb) or presets with `talkgen voices --presets`",
-            )
-        kwargs = {"name": name}
+        kwargs = {"name": key}
     if "variant" in fields:
         kwargs["variant"] = reader.text(fields["variant"][1], "variant", limit=100)
     if "rate" in fields:
