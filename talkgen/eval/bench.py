@@ -22,6 +22,7 @@ import numpy as np
 
 from talkgen.eval.signals import shuffle_segments
 from talkgen.eval.world import WorldReport, evaluate_world
+from talkgen.pipelines.defaults import FACE_CROP
 
 logger = logging.getLogger(__name__)
 
@@ -174,11 +175,11 @@ def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=No
 
 
 def dub_case(
-    lipsync, rc: RenderedCase, *, steps: int | None = None, seed: int = 0, face_crop: float | None | str = "default"
+    lipsync, rc: RenderedCase, *, steps: int | None = None, seed: int = 0, face_crop: float | None = FACE_CROP
 ) -> np.ndarray:
     """Dub a dub case's footage with its new speech as ``talkgen dub`` does (defaults, ground-truth mouths, mp4; a
     case with several characters gets one speech track per face, as ``--audio-for`` gives). ``face_crop``: the
-    dub's (``"default"``: ``talkgen dub``'s; None: one whole-frame pass).
+    dub's (default: ``talkgen dub``'s; None: one whole-frame pass).
 
     Returns the frames decoded back from the encoded mp4, uint8 (T, H, W, 3).
     """
@@ -206,7 +207,7 @@ def dub_case(
         length_policy="trim",
         generator=torch.Generator().manual_seed(seed),
         num_inference_steps=defaults.steps if steps is None else steps,
-        face_crop=defaults.face_crop if face_crop == "default" else face_crop,
+        face_crop=face_crop,
     )
     with tempfile.TemporaryDirectory(prefix="talkgen-bench-") as tmp:
         path = write_video(Path(tmp) / "dub.mp4", out.frames, rc.case.fps, rc.audio, rc.sample_rate, crf=defaults.crf)

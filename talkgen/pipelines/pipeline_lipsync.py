@@ -114,6 +114,12 @@ def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
 
 
+def _resize_uint8(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (T, H, W, 3) frames resized (antialiased bilinear) to ``height`` x ``width``."""
+    pixels = _resize(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float(), height, width)
+    return pixels.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 class LipSyncPipeline(TalkgenPipeline):
     """Re-time the lips of existing footage to new speech; only the mouth region changes by default."""
 
@@ -540,6 +546,7 @@ class LipSyncPipeline(TalkgenPipeline):
         plan = fit_length(len(source), audio_frames(len(wave), SPEECH_RATE, fps), length_policy)
         frames = source[plan.frame_index]
         wave = fit_audio(wave, plan.num_frames, fps, SPEECH_RATE)
+        voices = [fit_audio(w, plan.num_frames, fps, SPEECH_RATE) for w in streams] if len(streams) > 1 else [wave]
         default_h, default_w = self.processing_size(*frames.shape[1:3])
         proc_h, proc_w = height or default_h, width or default_w
         if proc_h % self.size_multiple or proc_w % self.size_multiple:
@@ -556,7 +563,6 @@ class LipSyncPipeline(TalkgenPipeline):
         whole = not edit or latents is not None or output_type == "latent"
         crop = None if whole else self.crop_size(face_crop, extent, track)
         if crop is not None:  # steps 3-6 once per face, in its own crop
-            per_face = [fit_audio(streams[k], plan.num_frames, fps, SPEECH_RATE) for k in edit_faces]
 
             def call(crop_frames, speech, local, size):
                 return self(
@@ -567,8 +573,9 @@ class LipSyncPipeline(TalkgenPipeline):
                     callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, face_crop=None,
                 )  # fmt: skip
 
-            voices = per_face if len(streams) > 1 else [wave] * track.num_faces  # one track: every face says it
-            result = self.dub_faces(frames, voices, track, face_crop, crop, extent, call)
+            # per-face tracks: the edited faces' own; one track: every face says it
+            per_face = [voices[k] for k in edit_faces] if len(voices) > 1 else voices * track.num_faces
+            result = self.dub_faces(frames, per_face, track, face_crop, crop, extent, call)
             return self._output(frames, result, mask, wave, plan, fps, output_type, return_dict)
 
         # 3. Encode the source (padded with its last frame to r k + 1 frames) and the speech.
@@ -587,13 +594,10 @@ class LipSyncPipeline(TalkgenPipeline):
 
             # 5. Denoise with the new speech and DS-CFG.
             if edit:
-                tracks = (
-                    [fit_audio(w, plan.num_frames, fps, SPEECH_RATE) for w in streams] if len(streams) > 1 else [wave]
-                )
                 x = self._denoise(
                     x, strength, num_inference_steps, guidance,
                     prompt_embeds=self.encode_text([prompt], device),
-                    audio_embeds=self.encode_audio(tracks, padded, fps, device),
+                    audio_embeds=self.encode_audio(voices, padded, fps, device),
                     source_latents=source_latents.to(self.transformer.dtype),
                     spatial=self._spatial_map(track, guidance, proc_h, proc_w, padded).to(device),
                     callback_on_step_end=callback_on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
@@ -620,12 +624,6 @@ class LipSyncPipeline(TalkgenPipeline):
             logger.warning("colour drift %.1f/255 inside the edit region", drift)
         silent = silent_frames(wave, plan.num_frames, fps, SPEECH_RATE)
         return LipSyncPipelineOutput(out_frames, wave, mask, plan.frame_index, drift, silent)
-
-
-def _resize_uint8(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """uint8 (T, H, W, 3) frames resized (antialiased bilinear) to ``height`` x ``width``."""
-    pixels = _resize(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float(), height, width)
-    return pixels.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def _as_output(frames: np.ndarray, output_type: str):
