@@ -195,6 +195,12 @@ def _others(all_tags: Sequence[str], visible: set[str]) -> str:
     return f"{', '.join(listed[: MAX_LISTED_OTHERS - 1])} and {rest} others"
 
 
+@lru_cache(maxsize=256)
+def _fields(text: str) -> tuple[str, ...]:
+    """The names of a template phrase's fields."""
+    return tuple(name for _, name, _, _ in string.Formatter().parse(text) if name)
+
+
 def shot_phrase(template: Template, shot: ShotText, all_tags: Sequence[str]) -> str:
     """What the clip shows, in the template's words: its first speaking (or silent) phrase whose fields are set."""
     speakers, visible = set(shot.speakers), set(shot.visible)
@@ -206,8 +212,7 @@ def shot_phrase(template: Template, shot: ShotText, all_tags: Sequence[str]) -> 
     }
     options = template.speaking if shot.speakers else template.silent
     for text in options:
-        used = [name for _, name, _, _ in string.Formatter().parse(text) if name]
-        if all(fields[name] for name in used):
+        if all(fields[name] for name in _fields(text)):
             return text.format(**fields)
     return options[-1].format(**fields)
 

@@ -10,6 +10,7 @@ A timing function has the signature ``(scene, line) -> LineTiming``. Three are p
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class LineTiming:
     pauses: tuple[Pause, ...] = ()
 
     def __post_init__(self) -> None:
-        if not np.isfinite(self.duration) or self.duration <= 0:
+        if not math.isfinite(self.duration) or self.duration <= 0:
             raise ValueError(f"line duration must be positive, got {self.duration}")
 
 
@@ -47,6 +48,9 @@ TimingFn = Callable[[Scene, Line], LineTiming]
 
 _TOKEN = re.compile(r"\S+")
 _SENTENCE_END = ".!?;:"
+
+
+_GAPS = {1.0: 0.25, 0.6: 0.12, 0.2: 0.0}  # the pause after a word, by its punctuation strength
 
 
 def _punctuation_strength(word: str) -> float:
@@ -66,17 +70,16 @@ def estimate_timing(scene: Scene, line: Line) -> LineTiming:
     words = _TOKEN.findall(text)
     if not words:
         return LineTiming(2.0)
-    rate = scene.character(line.speaker).voice.rate
-    per_word = 60.0 / rate
+    per_word = 60.0 / scene.character(line.speaker).voice.rate
     t = 0.0
     pauses = []
-    for k, word in enumerate(words):
+    for word in words[:-1]:
         t += per_word * max(0.6, min(2.0, len(word) / 5.0))
         strength = _punctuation_strength(word)
-        if k + 1 < len(words):
-            gap = 0.25 if strength >= 1.0 else 0.12 if strength >= 0.6 else 0.0
-            pauses.append(Pause(round(t + gap / 2, 4), strength))
-            t += gap
+        gap = _GAPS[strength]
+        pauses.append(Pause(round(t + gap / 2, 4), strength))
+        t += gap
+    t += per_word * max(0.6, min(2.0, len(words[-1]) / 5.0))
     return LineTiming(round(max(t, 0.3), 4), tuple(pauses))
 
 
