@@ -396,6 +396,14 @@ def redub(scene: WorldScene, perf: Performance, speeches: Sequence[Speech]) -> P
     return replace(perf, mouth=mouth, viseme=viseme, speaking=speaking, audio=audio)
 
 
+def silence_character(scene: WorldScene, speeches: Sequence[Speech], who: int) -> list[Speech]:
+    """``speeches`` with each line of character ``who`` replaced by silence (its mouth stays closed)."""
+    return [
+        Speech(np.zeros(0, np.float32), sp.sample_rate, (), ()) if line_who == who else sp
+        for (line_who, _), sp in zip(scene.lines, speeches, strict=True)
+    ]
+
+
 def render_edit_pair(
     scene: WorldScene,
     speeches: Sequence[Speech] | None = None,

@@ -69,6 +69,12 @@ class TrainConfig:
             those cells when it dubs (``hide_source_mouth`` in its model_index.json).
         edit_repeat: with a latent cache, each edit clip appears this many times per epoch (1: as drawn), to train
             dubbing more without re-encoding the cache (whose ``edit_share`` is fixed when it is built).
+        silent_edit_share: with a latent cache, share of its edit clips in which one character who speaks in the
+            source is silent in the re-spoken clip (each of its lines replaced by silence, so its mouth stays
+            closed): dubbing a silent track must close a mouth the footage moved.
+        latent_cache_extra, latent_cache_extra_share: a second complete latent cache (built by a run of its own,
+            for example of silent edits; same size, fps, characters and frozen encoders) from which this share of
+            samples is drawn, so a lesson can be added without re-encoding the main cache.
         motion_share: share of (non-edit) samples conditioned on their first ``motion_latent_frames`` latent frames
             as motion latents, as long takes continue a window.
         text_dropout, audio_dropout, reference_dropout: per-condition dropout to the learned/empty null.
@@ -129,6 +135,9 @@ class TrainConfig:
     edit_share: float = 0.0
     edit_repeat: int = 1
     source_mouth_dropout: float = 0.0
+    silent_edit_share: float = 0.0
+    latent_cache_extra: str | None = None
+    latent_cache_extra_share: float = 0.0
     motion_share: float = 0.0
     motion_latent_frames: int = 1
     text_dropout: float = 0.1
@@ -198,6 +207,8 @@ class TrainConfig:
             "text_only_share",
             "edit_share",
             "source_mouth_dropout",
+            "silent_edit_share",
+            "latent_cache_extra_share",
             "motion_share",
             "text_dropout",
             "audio_dropout",
@@ -218,6 +229,15 @@ class TrainConfig:
             )
         if self.latent_cache is not None and (self.task != "dit" or self.data_dir or self.foundation_dir):
             raise ConfigError("latent_cache is for DiT runs on the synthetic world: unset data_dir and foundation_dir")
+        if self.silent_edit_share > 0 and (self.latent_cache is None or self.edit_share <= 0):
+            raise ConfigError("silent_edit_share shapes a latent cache's edit clips: set latent_cache and edit_share")
+        if (self.latent_cache_extra is None) != (self.latent_cache_extra_share == 0) or (
+            self.latent_cache_extra is not None and self.latent_cache is None
+        ):
+            raise ConfigError(
+                "latent_cache_extra and latent_cache_extra_share go together, beside a latent_cache: set both (a"
+                " built cache folder and a share above 0) or neither"
+            )
         if self.init_from is not None and (self.task != "dit" or self.foundation_dir):
             raise ConfigError("init_from (trained DiT weights) needs task: dit and no foundation_dir")
         if self.codec_clips < 1:
@@ -238,6 +258,7 @@ class TrainConfig:
             "audio_encoder_dir",
             "init_from",
             "latent_cache",
+            "latent_cache_extra",
             "audio_encoder_path",
             "text_encoder_path",
         ):

@@ -322,7 +322,13 @@ class DiTTask(TrainingTask):
         """Windows of the latent cache (built first when incomplete) when ``latent_cache`` is set, else the default."""
         if not self.config.latent_cache:
             return super().batches(start_step, process_index, num_processes)
-        from talkgen.training.latent_cache import LatentCache, build_latent_cache, cached_batches, weights_id
+        from talkgen.training.latent_cache import (
+            LatentCache,
+            MixedLatentCache,
+            build_latent_cache,
+            cached_batches,
+            weights_id,
+        )
 
         encoder = self.module.audio_encoder
         if any(p.requires_grad for p in encoder.parameters()):
@@ -335,7 +341,7 @@ class DiTTask(TrainingTask):
             return encoder(streams[None].to(device), self.config.fps, frames)[0].cpu()
 
         build_latent_cache(self.config, lambda v: self.encode_video(v).cpu(), encode_audio, encoders, progress=True)
-        cache = LatentCache(self.config, encoders)
+        cache = (MixedLatentCache if self.config.latent_cache_extra else LatentCache)(self.config, encoders)
         return cached_batches(self.config, cache, start_step, process_index, num_processes)
 
     def mouth_cells(self, batch: dict[str, Any], latents: torch.Tensor) -> torch.Tensor | None:

@@ -46,6 +46,8 @@ CHUNK_SIZE = 32
 META_FILE = "meta.json"
 _WINDOW_SALT = 0x1A7E
 _EPOCH_SALT = 0xCAC4E
+_SILENT_SALT = 0x5113
+_EXTRA_SALT = 0xE7A
 PROMPT_SHARE = 0.5  # share of samples captioned as the scene compiler prompts (the rest: the world's caption)
 _META_KEYS = ("size", "fps", "max_characters", "data_seed", "edit_share", "latent_cache_max_frames")
 
@@ -53,6 +55,8 @@ _META_KEYS = ("size", "fps", "max_characters", "data_seed", "edit_share", "laten
 def cache_meta(config: TrainConfig, encoders_id: str) -> dict[str, Any]:
     """What a cache depends on: the world's settings and the frozen encoders' weights (``encoders_id``)."""
     meta = {key: getattr(config, key) for key in _META_KEYS}
+    if config.silent_edit_share > 0:  # recorded only when used: caches built before it stay valid
+        meta["silent_edit_share"] = config.silent_edit_share
     meta["encoders"] = encoders_id
     return meta
 
@@ -71,10 +75,11 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
     """Clip ``index`` of the cache: video (3, T, H, W) in [-1, 1], speech streams, mouth boxes, caption, edit source.
 
     Edit clips (drawn as the live world draws them, :func:`talkgen.training.data.is_edit_sample`) return the
-    re-spoken performance as ``video`` / ``audio_streams`` and the original as ``source_video``.
+    re-spoken performance as ``video`` / ``audio_streams`` and the original as ``source_video``; with
+    ``silent_edit_share`` that share of them silence one character who speaks in the original.
     """
     from talkgen.synth.dataset import _other_texts
-    from talkgen.synth.world import make_scene, perform, redub, render_performance, speak_lines
+    from talkgen.synth.world import make_scene, perform, redub, render_performance, silence_character, speak_lines
     from talkgen.training.data import is_edit_sample
 
     seed = config.data_seed + int(index)
@@ -88,7 +93,12 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
     source_video = None
     if edit:
         source_video = _video(render_performance(scene, perf, config.size))
-        perf = redub(scene, perf, speak_lines(scene, SPEECH_RATE, _other_texts(scene, rng)))
+        speeches = speak_lines(scene, SPEECH_RATE, _other_texts(scene, rng))
+        silent = np.random.default_rng([seed, _SILENT_SALT])  # its own stream: other clips stay as they were
+        speakers = np.flatnonzero(perf.speaking.any(axis=1))
+        if len(speakers) and silent.random() < config.silent_edit_share:
+            speeches = silence_character(scene, speeches, int(silent.choice(speakers)))
+        perf = redub(scene, perf, speeches)
     clip = render_performance(scene, perf, config.size)
     c = config.max_characters
     streams = np.zeros((c, math.ceil(frames / config.fps * SPEECH_RATE) + 1), dtype=np.float32)
@@ -292,8 +302,65 @@ def collate_latents(samples: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class MixedLatentCache:
+    """The main cache, with ``latent_cache_extra_share`` of the samples drawn from ``latent_cache_extra`` instead
+    (a pure function of ``data_seed`` and the sample index, so runs resume exactly).
+
+    The extra cache is read with its own world settings (its ``meta.json``); size, fps, characters and the frozen
+    encoders must be the main cache's.
+
+    Raises:
+        ConfigError: the extra folder is not a complete cache, or was built at other settings or encoders.
+    """
+
+    def __init__(self, config: TrainConfig, encoders_id: str | None = None) -> None:
+        from dataclasses import replace
+
+        self.config = config
+        self.main = LatentCache(config, encoders_id)
+        root = Path(config.latent_cache_extra)
+        try:
+            meta = json.loads((root / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise ConfigError(
+                f"latent_cache_extra {root} is not a built latent cache (no readable {META_FILE}); build it with a"
+                " DiT run whose latent_cache is that folder"
+            ) from None
+        for key in ("size", "fps", "max_characters"):
+            if meta.get(key) != getattr(config, key):
+                raise ConfigError(
+                    f"latent_cache_extra {root} was built at {key} {meta.get(key)}, this run trains at"
+                    f" {getattr(config, key)}; build it at the run's settings"
+                )
+        chunks = len(list(root.glob("chunk-*.json")))
+        extra = replace(
+            config,
+            latent_cache=str(root),
+            latent_cache_clips=max(1, chunks) * CHUNK_SIZE,
+            data_seed=meta["data_seed"],
+            edit_share=meta["edit_share"],
+            latent_cache_max_frames=meta["latent_cache_max_frames"],
+            silent_edit_share=meta.get("silent_edit_share", 0.0),
+            latent_cache_extra=None,
+            latent_cache_extra_share=0.0,
+        )
+        self.extra = LatentCache(extra, encoders_id)
+
+    def __len__(self) -> int:
+        return len(self.main) + len(self.extra)
+
+    def sample(self, index: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.config.data_seed, int(index), _EXTRA_SALT])
+        source = self.extra if rng.random() < self.config.latent_cache_extra_share else self.main
+        return source.sample(index)
+
+
 def cached_batches(
-    config: TrainConfig, cache: LatentCache, start_step: int, process_index: int = 0, num_processes: int = 1
+    config: TrainConfig,
+    cache: LatentCache | MixedLatentCache,
+    start_step: int,
+    process_index: int = 0,
+    num_processes: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """Endless batches of cache windows from ``start_step`` on (same global indexing as the other sources)."""
     step = start_step

@@ -196,3 +196,62 @@ def test_dit_text_cache_overflow_keeps_the_batch_encodable(tiny_config, monkeypa
     fresh = encode_prompts(task.text_encoder, task.tokenizer, ["b", "c"], tiny_config.text_len)[0]
     torch.testing.assert_close(out, fresh, rtol=0, atol=0)
     assert set(task._text_cache) == {"b", "c"}
+
+
+def test_silent_edits_close_one_speakers_mouth_and_leave_the_other_clips_as_they_were(tiny_config, tmp_path):
+    from talkgen.training.latent_cache import cache_meta, render_full_clip
+
+    base = tiny_config.replace(latent_cache=str(tmp_path / "cache"), edit_share=1.0, size=32)
+    silent = base.replace(silent_edit_share=1.0)
+    for index in range(4):
+        plain, quiet = render_full_clip(base, index), render_full_clip(silent, index)
+        torch.testing.assert_close(quiet["source_video"], plain["source_video"])  # the footage is the same
+        loud = plain["audio_streams"].abs().sum(-1) > 0
+        hushed = loud & (quiet["audio_streams"].abs().sum(-1) == 0)
+        assert hushed.sum() == 1, (index, loud, quiet["audio_streams"].abs().sum(-1))  # one speaker silenced
+        # the other characters keep the new lines they had (the silence draw has its own random stream)
+        torch.testing.assert_close(quiet["audio_streams"][~hushed], plain["audio_streams"][~hushed])
+    # caches built before the setting keep their identity; one built with it is another cache
+    assert "silent_edit_share" not in cache_meta(base, "e") and cache_meta(silent, "e")["silent_edit_share"] == 1.0
+    with pytest.raises(ConfigError, match="silent_edit_share"):
+        tiny_config.replace(silent_edit_share=0.5)  # no latent cache to shape
+
+
+def test_an_extra_cache_supplies_its_share_of_samples(tiny_config, tmp_path):
+    from talkgen.training.latent_cache import MixedLatentCache
+
+    common = dict(latent_cache_max_frames=17, train_audio_encoder=False, batch_size=2, steps=1)
+    extra = tiny_config.replace(
+        latent_cache=str(tmp_path / "silent"),
+        latent_cache_clips=2,
+        data_seed=900,
+        edit_share=1.0,
+        silent_edit_share=1.0,
+        output_dir=str(tmp_path / "build"),
+        **common,
+    )
+    build_trainer(extra).train()  # builds the extra cache
+    config = tiny_config.replace(
+        latent_cache=str(tmp_path / "cache"),
+        latent_cache_clips=3,
+        latent_cache_extra=str(tmp_path / "silent"),
+        latent_cache_extra_share=0.3,
+        **common,
+    ).replace(steps=2)
+    records = build_trainer(config).train()  # builds the main cache, trains on both
+    assert len(records) == 2 and all(math.isfinite(r["loss"]) for r in records)
+    mixed = MixedLatentCache(config)
+    assert len(mixed.extra) == 2 and all(c["source"] is not None for c in mixed.extra.clips)
+    seen = []
+    for name in ("main", "extra"):
+        part = getattr(mixed, name)
+        part.sample = lambda i, part=part, name=name, draw=part.sample: seen.append(name) or draw(i)
+    drawn = [mixed.sample(i) for i in range(200)]
+    assert 0.2 < seen.count("extra") / 200 < 0.4, seen.count("extra")
+    torch.testing.assert_close(mixed.sample(17)["latents"], drawn[17]["latents"])  # a pure function of the index
+    with pytest.raises(ConfigError, match="built at size"):
+        MixedLatentCache(config.replace(size=48))
+    with pytest.raises(ConfigError, match="not a built latent cache"):
+        MixedLatentCache(config.replace(latent_cache_extra=str(tmp_path / "nothing")))
+    with pytest.raises(ConfigError, match="go together"):
+        config.replace(latent_cache_extra_share=0.0)
