@@ -134,11 +134,9 @@ def generate_scene_file(
     pipe.set_progress_bar_config(disable=True)  # progress goes through ``progress`` (one bar in the CLI)
     report = progress or (lambda fraction, message: None)
     report(0.05, "planned; loading the model")
-    total = max(1, len(plan.clips) * options.steps)
 
-    def on_step(clip_index: int, step: int) -> None:
-        done = clip_index * options.steps + step + 1
-        report(0.1 + 0.8 * done / total, f"clip {clip_index + 1}/{len(plan.clips)}, step {step + 1}/{options.steps}")
+    def on_step(clip_index: int, done: int, total: int) -> None:
+        report(0.1 + 0.8 * done / total, f"clip {clip_index + 1}/{len(plan.clips)}, step {done}/{total}")
 
     try:
         result = render_scene(pipe, plan, config, on_step=on_step)

@@ -307,6 +307,21 @@ class TalkingCharacterPipeline(TalkgenPipeline):
                 progress.update()
         return latents
 
+    def resolved_window(self, num_frames: int, window_frames: int | None = None) -> int | None:
+        """Video frames per window: ``window_frames``, else the model's trained length (capped at the take)."""
+        if window_frames is None and self.config.window_frames is not None:
+            return min(num_frames, self.config.window_frames)
+        return window_frames
+
+    def window_plan(self, num_frames: int, window_frames: int | None = None, motion_latent_frames: int = 1):
+        """The :class:`WindowPlan` a take of ``num_frames`` video frames is denoised in (each window runs every
+        step: progress over a take counts ``steps * len(plan.starts)``)."""
+        r = self.vae_scale_factor_temporal
+        latent_frames = (num_frames - 1) // r + 1
+        window_frames = self.resolved_window(num_frames, window_frames)
+        window = latent_frames if window_frames is None else (window_frames - 1) // r + 1
+        return plan_windows(latent_frames, window, motion_latent_frames)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -354,8 +369,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         """
         # 1. Check inputs; plan the windows of a long take.
         guidance = guidance or GuidanceConfig.default()
-        if window_frames is None and self.config.window_frames is not None:
-            window_frames = min(num_frames, self.config.window_frames)
+        window_frames = self.resolved_window(num_frames, window_frames)
         self.check_inputs(
             prompt, negative_prompt, num_frames, height, width, fps, num_inference_steps, window_frames, output_type
         )
@@ -366,9 +380,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         negatives = negative_prompt if isinstance(negative_prompt, list) else [negative_prompt or ""] * batch
         device = self._execution_device
         r = self.vae_scale_factor_temporal
-        latent_frames = (num_frames - 1) // r + 1
-        window = latent_frames if window_frames is None else (window_frames - 1) // r + 1
-        plan = plan_windows(latent_frames, window, motion_latent_frames)
+        plan = self.window_plan(num_frames, window_frames, motion_latent_frames)
+        latent_frames = plan.num_latent_frames
 
         # 2. Encode the prompts, the speech (every frame the windows cover) and the reference image.
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(prompts, negatives, device)

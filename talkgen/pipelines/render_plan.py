@@ -192,14 +192,15 @@ def render_scene(
     plan,
     config: SceneRenderConfig,
     waves: list[np.ndarray] | None = None,
-    on_step: Callable[[int, int], None] | None = None,
+    on_step: Callable[[int, int, int], None] | None = None,
 ) -> SceneResult:
     """Generate every clip of ``plan`` with ``pipe`` and stitch them.
 
     Args:
         pipe: a :class:`~talkgen.pipelines.pipeline_talking.TalkingCharacterPipeline`.
         plan: the shot plan. config: run-time options. waves: per-line speech (default: :func:`line_waveforms`).
-        on_step: ``f(clip_index, step)`` after every denoising step (progress; it may raise to cancel).
+        on_step: ``f(clip_index, done, total)`` after every denoising step, ``done`` of the scene's ``total``
+            steps (every window of every clip runs every step); for progress, and it may raise to cancel.
 
     Returns:
         :class:`SceneResult` with ``plan.num_frames`` frames.
@@ -214,10 +215,24 @@ def render_scene(
     timings["speech_s"] = time.perf_counter() - start
     device = pipe._execution_device
     pieces = []
+    frame_counts = [4 * math.ceil((clip.num_frames - 1) / 4) + 1 for clip in plan.clips]  # the causal VAE's 4 k + 1
+    windows = [None if config.window_frames is None else min(f, config.window_frames) for f in frame_counts]
+    if on_step is not None:  # progress: every window of every clip runs every step
+        windows_per_take = [len(pipe.window_plan(f, w).starts) for f, w in zip(frame_counts, windows, strict=True)]
+        total = config.num_inference_steps * sum(windows_per_take)
+    done = [0]
+
+    def step_done(clip_index: int) -> Callable:
+        def callback(pipe, step: int, timestep, tensors: dict) -> dict:
+            done[0] += 1
+            on_step(clip_index, done[0], total)
+            return tensors
+
+        return callback
+
     start = time.perf_counter()
-    for clip, reference in zip(plan.clips, references, strict=True):
+    for clip, reference, frames, window in zip(plan.clips, references, frame_counts, windows, strict=True):
         _, streams = clip_streams(clip, waves)
-        frames = 4 * math.ceil((clip.num_frames - 1) / 4) + 1  # the causal VAE's 4 k + 1
         min_samples = math.ceil(frames / plan.fps * SPEECH_RATE) + 1
         if streams.shape[1] < min_samples:
             streams = np.pad(streams, ((0, 0), (0, min_samples - streams.shape[1])))
@@ -232,22 +247,14 @@ def render_scene(
             fps=plan.fps,
             num_inference_steps=config.num_inference_steps,
             guidance=config.guidance,
-            window_frames=None if config.window_frames is None else min(frames, config.window_frames),
+            window_frames=window,
             generator=generator,
             output_type="np",
-            callback_on_step_end=None if on_step is None else _step_callback(on_step, clip.index),
+            callback_on_step_end=None if on_step is None else step_done(clip.index),
         )
         pieces.append(out.frames[0][: clip.num_frames])
     timings["generate_s"] = time.perf_counter() - start
     return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SPEECH_RATE, timings)
-
-
-def _step_callback(on_step: Callable[[int, int], None], clip_index: int) -> Callable:
-    def callback(pipe, step: int, timestep, tensors: dict) -> dict:
-        on_step(clip_index, step)
-        return tensors
-
-    return callback
 
 
 def _srt_time(seconds: float) -> str:

@@ -57,9 +57,12 @@ def test_render_scene_frame_count(tiny_pipe):
     # trio: 2 clips (113 + 49 frames) with 3 character streams each, 5 windows of 41 frames in all
     plan = plan_scene(load_scenes("samples/scenes/trio.yaml", voices=None)[0], CachedTiming(estimate_timing))
     config = SceneRenderConfig(seed=1, num_inference_steps=1, height=16, width=16, window_frames=41)
-    result = render_scene(tiny_pipe, plan, config, waves=_waves(plan))
+    seen = []
+    result = render_scene(tiny_pipe, plan, config, waves=_waves(plan), on_step=lambda *step: seen.append(step))
     assert result.frames.shape == (plan.num_frames, 16, 16, 3)
     assert result.audio.shape == (round(plan.duration * 16_000),)
+    # progress counts every window's steps: it never goes back, and ends at the scene's total
+    assert seen == [(0, 1, 5), (0, 2, 5), (0, 3, 5), (1, 4, 5), (1, 5, 5)]
 
 
 def test_render_config_validation():
