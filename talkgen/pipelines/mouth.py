@@ -152,9 +152,15 @@ class MediaPipeMouthLocator:
     """Real faces: MediaPipe face mesh; boxes of the outer lips, centres of the inner lips, smoothed over time."""
 
     def __init__(self, max_faces: int = 1, smooth_sigma: float = 1.0) -> None:
+        self.max_faces, self.smooth_sigma = max_faces, smooth_sigma
+
+    @property
+    def config(self):
+        """The tracker's settings (imported on first use: MediaPipe and SciPy cost ~0.4 s, which a refused dub
+        should not wait for)."""
         from talkgen.media.faces import FaceMeshConfig
 
-        self.config = FaceMeshConfig(max_faces=max_faces, smooth_sigma=smooth_sigma)
+        return FaceMeshConfig(max_faces=self.max_faces, smooth_sigma=self.smooth_sigma)
 
     def locate(self, frames: np.ndarray) -> MouthTrack:
         from talkgen.media.faces import FaceMeshTracker
