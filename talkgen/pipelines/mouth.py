@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -154,7 +155,7 @@ class MediaPipeMouthLocator:
     def __init__(self, max_faces: int = 1, smooth_sigma: float = 1.0) -> None:
         self.max_faces, self.smooth_sigma = max_faces, smooth_sigma
 
-    @property
+    @cached_property
     def config(self):
         """The tracker's settings (imported on first use: MediaPipe and SciPy cost ~0.4 s, which a refused dub
         should not wait for)."""

@@ -9,6 +9,7 @@ on-screen order). :func:`subtitles_srt` writes the plan's lines as SubRip subtit
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -220,12 +221,11 @@ def render_scene(
     if on_step is not None:  # progress: every window of every clip runs every step
         windows_per_take = [len(pipe.window_plan(f, w).starts) for f, w in zip(frame_counts, windows, strict=True)]
         total = config.num_inference_steps * sum(windows_per_take)
-    done = [0]
+    done = itertools.count(1)
 
     def step_done(clip_index: int) -> Callable:
         def callback(pipe, step: int, timestep, tensors: dict) -> dict:
-            done[0] += 1
-            on_step(clip_index, done[0], total)
+            on_step(clip_index, next(done), total)
             return tensors
 
         return callback

@@ -53,6 +53,11 @@ _SENTENCE_END = ".!?;:"
 _GAPS = {1.0: 0.25, 0.6: 0.12, 0.2: 0.0}  # the pause after a word, by its punctuation strength
 
 
+def _spoken(word: str, per_word: float) -> float:
+    """Seconds to say ``word``: the voice's time per word, scaled by its length (0.6x to 2x)."""
+    return per_word * max(0.6, min(2.0, len(word) / 5.0))
+
+
 def _punctuation_strength(word: str) -> float:
     if word.endswith(("...", "--")) or word[-1:] in _SENTENCE_END:
         return 1.0
@@ -74,12 +79,12 @@ def estimate_timing(scene: Scene, line: Line) -> LineTiming:
     t = 0.0
     pauses = []
     for word in words[:-1]:
-        t += per_word * max(0.6, min(2.0, len(word) / 5.0))
+        t += _spoken(word, per_word)
         strength = _punctuation_strength(word)
         gap = _GAPS[strength]
         pauses.append(Pause(round(t + gap / 2, 4), strength))
         t += gap
-    t += per_word * max(0.6, min(2.0, len(words[-1]) / 5.0))
+    t += _spoken(words[-1], per_word)
     return LineTiming(round(max(t, 0.3), 4), tuple(pauses))
 
 
