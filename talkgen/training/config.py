@@ -83,6 +83,9 @@ class TrainConfig:
             mouth boxes, widened by ``mouth_margin`` of their size, ``1 + mouth_weight`` times (0: plain MSE;
             batches without mouth boxes, such as footage shards, use plain MSE). See
             :mod:`talkgen.training.weighting`.
+        edit_mouth_weight: DiT only: the mouth cells of edit samples weigh this much more again (0: as every
+            sample). An edit's mouth differs from its source's by a small fraction of the latents' spread, so
+            copying the footage's mouth costs little under the plain weights; this makes the change count.
         crop_size: VAE training on random square crops of this many pixels (half near a mouth); None: whole frames.
         kl_weight: VAE KL term weight. seed: seed of the model init and of the loop's random draws.
         log_every, checkpoint_every: in steps (checkpoint 0 = only at the end). mixed_precision: accelerate's.
@@ -149,6 +152,7 @@ class TrainConfig:
     shift: float = 1.0
     kl_weight: float = 1e-6
     mouth_weight: float = 0.0
+    edit_mouth_weight: float = 0.0
     crop_size: int | None = None
     mouth_margin: float = 0.5
     seed: int = 0
@@ -194,10 +198,13 @@ class TrainConfig:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.crop_size is not None and (self.crop_size < 16 or self.crop_size % 16):
             raise ConfigError(f"crop_size must be a multiple of 16 pixels or null, got {self.crop_size}")
-        if self.mouth_weight < 0 or self.mouth_margin < 0:
+        if min(self.mouth_weight, self.mouth_margin, self.edit_mouth_weight) < 0:
             raise ConfigError(
-                f"mouth_weight and mouth_margin must be >= 0, got {self.mouth_weight}, {self.mouth_margin}"
+                "mouth_weight, edit_mouth_weight and mouth_margin must be >= 0, got"
+                f" {self.mouth_weight}, {self.edit_mouth_weight}, {self.mouth_margin}"
             )
+        if self.edit_mouth_weight > 0 and (self.task != "dit" or self.edit_share <= 0):
+            raise ConfigError("edit_mouth_weight weighs the mouths of edit samples: a DiT run with edit_share > 0")
         if self.weight_decay < 0 or self.adam_eps <= 0 or self.max_grad_norm <= 0 or self.kl_weight < 0:
             raise ConfigError("weight_decay and kl_weight must be >= 0; adam_eps and max_grad_norm must be > 0")
         for name in ("adam_beta1", "adam_beta2", "ema_decay"):

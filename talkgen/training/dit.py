@@ -357,12 +357,23 @@ class DiTTask(TrainingTask):
         pixel = mouth_mask(batch["mouth_box"], size[0], size[1], self.config.mouth_margin)
         return latent_mouth_mask(pixel, 4, size[0] // latents.shape[-2]).to(latents.device, latents.dtype)
 
-    def loss_weight(self, batch: dict[str, Any], latents: torch.Tensor) -> torch.Tensor | None:
-        """(B, 1, F, h, w) weights: ``1 + mouth_weight`` on latent cells covering a mouth, or None (plain MSE)."""
-        if self.config.mouth_weight <= 0:
-            return None
-        mask = self.mouth_cells(batch, latents)
-        return None if mask is None else 1.0 + self.config.mouth_weight * mask
+    def loss_weight(
+        self, batch: dict[str, Any], latents: torch.Tensor, edit: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(B, 1, F, h, w) weights: ``1 + mouth_weight`` on latent cells covering a mouth, ``edit_mouth_weight``
+        more on those of edit samples, or None (plain MSE); and the mouth cells of the edit samples (None when
+        there are none), whose velocity error is logged."""
+        cfg = self.config
+        mask = self.mouth_cells(batch, latents) if cfg.mouth_weight > 0 or edit.any() else None
+        if mask is None:
+            return None, None
+        edit_cells = mask * edit.to(mask.device, mask.dtype).view(-1, 1, 1, 1, 1) if edit.any() else None
+        if cfg.mouth_weight <= 0 and cfg.edit_mouth_weight <= 0:
+            return None, edit_cells
+        weight = 1.0 + cfg.mouth_weight * mask
+        if edit_cells is not None and cfg.edit_mouth_weight > 0:
+            weight = weight + cfg.edit_mouth_weight * edit_cells
+        return weight, edit_cells
 
     def hide_source_mouths(
         self, batch: dict[str, Any], source: torch.Tensor, edit: torch.Tensor, generator: torch.Generator
@@ -430,9 +441,13 @@ class DiTTask(TrainingTask):
             },
             audio_features=features,
         )
-        loss = weighted_mse(prediction, target, self.loss_weight(batch, latents))
+        weight, edit_cells = self.loss_weight(batch, latents, edit)
+        loss = weighted_mse(prediction, target, weight)
         extras = {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum()), "edit": int(edit.sum())}
         extras["motion"] = int(use_motion.sum())
+        if edit_cells is not None and edit_cells.sum() > 0:  # how well edits learn their mouths' change
+            err = (prediction.detach().float() - target.float()).pow(2).mean(1, keepdim=True)
+            extras["edit_mouth_mse"] = float((err * edit_cells).sum() / edit_cells.sum())
         if cfg.source_mouth_dropout > 0:
             extras["source_mouth_hidden"] = hidden
         return loss, extras

@@ -100,10 +100,13 @@ def test_dit_trains_on_the_latent_cache_and_refuses_a_cache_of_other_encoders(ti
         mouth_weight=4.0,
         batch_size=2,
         source_mouth_dropout=1.0,
+        edit_mouth_weight=10.0,
     )
     trainer = build_trainer(config)
     records = trainer.train()
     assert len(records) == 3 and all(math.isfinite(r["loss"]) for r in records)
+    edited = [r for r in records if r["edit"]]
+    assert edited and all(math.isfinite(r["edit_mouth_mse"]) for r in edited)  # the edits' mouth error, logged
     assert [r["source_mouth_hidden"] for r in records] == [r["edit"] for r in records]  # every edit's source mouths
     cache = LatentCache(config)
     assert len(cache) == 3
@@ -142,6 +145,28 @@ def test_source_mouths_are_hidden_on_the_mouth_cells_of_edit_samples_only(tiny_c
     state = generator.get_state()
     same, count = off.hide_source_mouths(batch, source, edit, generator)
     assert count == 0 and same is source and torch.equal(generator.get_state(), state)
+
+
+def test_edit_mouth_weight_weighs_only_the_mouth_cells_of_edit_samples(tiny_config):
+    cells = torch.zeros(3, 1, 2, 4, 4)
+    cells[:, :, :, 1:3, 2] = 1.0
+    batch = {"mouth_mask": cells}
+    latents = torch.zeros(3, 4, 2, 4, 4)
+    edit = torch.tensor([True, False, True])
+    task = build_trainer(tiny_config.replace(mouth_weight=4.0, edit_share=0.5, edit_mouth_weight=20.0)).task
+    weight, edit_cells = task.loss_weight(batch, latents, edit)
+    assert weight[0][cells[0].bool()].unique().tolist() == [25.0]  # 1 + 4 + 20 on an edit's mouth
+    assert weight[1][cells[1].bool()].unique().tolist() == [5.0]  # a generated sample's mouth: 1 + 4
+    assert weight[~cells.bool()].unique().tolist() == [1.0]
+    torch.testing.assert_close(edit_cells, cells * edit.float().view(-1, 1, 1, 1, 1))
+    plain, _ = build_trainer(tiny_config.replace(mouth_weight=4.0, edit_share=0.5)).task.loss_weight(
+        batch, latents, edit
+    )
+    assert plain.max() == 5.0
+    with pytest.raises(ConfigError, match="edit_share > 0"):
+        tiny_config.replace(edit_mouth_weight=5.0)
+    with pytest.raises(ConfigError, match="edit_mouth_weight"):
+        tiny_config.replace(edit_share=0.5, edit_mouth_weight=-1.0)
 
 
 def test_latent_cache_needs_a_frozen_audio_encoder(tiny_config, tmp_path):
