@@ -290,14 +290,14 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         progress=None,
     ) -> torch.Tensor:
         """Denoise one window's (B, C, F_w, h, w) noise with the scheduler; returns clean latents."""
-        device = latents.device
+        device, dtype = latents.device, self.transformer.dtype  # dtype once: each lookup walks the modules
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         for i, t in enumerate(self.scheduler.timesteps):
             if self.interrupt:
                 continue
             text_scale, audio_scale = guidance.scales(float(self.scheduler.sigmas[i]))
             velocity = self.guided_velocity(
-                latents.to(self.transformer.dtype), t.reshape(1).to(device), text_scale, audio_scale,
+                latents.to(dtype), t.reshape(1).to(device), text_scale, audio_scale,
                 prompt_embeds, negative_prompt_embeds, audio_embeds, reference_latents, motion_latents,
             )  # fmt: skip
             latents = self._scheduler_step(
