@@ -1,6 +1,7 @@
 """A silent track in a dub: does the face's mouth stay closed where the footage's moved?
 
-Run: ``python benchmarks/bench_silent_dub.py [--model DIR]``; writes ``benchmarks/results/silent_dub.json``.
+Run: ``python benchmarks/bench_silent_dub.py [--model DIR] [--strength TAU]``; writes
+``benchmarks/results/silent_dub.json`` (``--strength`` dubs from another noise level than the model's default).
 
 Eight held-out dubbing scenes (seeds 9005-9305; single faces cut, and two-shots of two lines in one shot) are dubbed
 as ``talkgen dub`` dubs them (default settings, ground-truth mouths): once with their new speech (sync, speaker
@@ -34,12 +35,15 @@ def main() -> dict:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--strength", type=float, default=None, help="dub strength (default: the model's)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "silent_dub.json")
     args = parser.parse_args()
 
     torch.set_num_threads(2)
     lip, info = load_pipeline("lipsync", args.model)
     lip.set_progress_bar_config(disable=True)
+    if args.strength is not None:
+        lip.register_to_config(default_strength=args.strength)
     rows = []
     for seed in SEEDS:
         for faces in (1, 2):
@@ -87,7 +91,8 @@ def main() -> dict:
         "silent_track_closed, two faces": mean("silent_track_closed", 2),
         "footage_closed, two faces (baseline)": mean("footage_closed (baseline)", 2),
     }
-    result = {"machine": machine_info(), "model": info["path"], "rows": rows, "summary": summary}
+    result = {"machine": machine_info(), "model": info["path"], "strength": lip.config.default_strength}
+    result |= {"rows": rows, "summary": summary}
     write_json(args.output, finite_json(result))
     print({k: round(v, 3) for k, v in summary.items()})
     return result

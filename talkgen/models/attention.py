@@ -42,10 +42,14 @@ class SpeechWindows:
     Attributes:
         index: (F, W) int64 video-frame index of each window slot, clamped into ``[0, T - 1]``.
         mask: (F, W) bool, True where the slot is a real frame of the window (False = padding).
+        embedding: (W, D) added to the audio tokens of each window slot before the key/value projections, so that
+            a latent frame knows which of its video frames a token speaks for (None: a window is an unordered set
+            of tokens, and the order of a latent's frames is lost).
     """
 
     index: torch.Tensor
     mask: torch.Tensor
+    embedding: torch.Tensor | None = None
 
     @property
     def num_latent_frames(self) -> int:
@@ -135,13 +139,18 @@ class SpeechWindowAttnProcessor:
         heads = attn.heads
 
         query = attn.norm_q(attn.to_q(hidden_states))  # (B, F*HW, inner)
-        audio = encoder_hidden_states.flatten(1, 2)  # (B, T*S, D)
-        key = attn.norm_k(attn.to_k(audio)).unflatten(1, (num_audio, streams))  # (B, T, S, inner)
-        value = attn.to_v(audio).unflatten(1, (num_audio, streams))
+        if windows.embedding is None:  # project each token once, then gather
+            audio = encoder_hidden_states.flatten(1, 2)  # (B, T*S, D)
+            key = attn.norm_k(attn.to_k(audio)).unflatten(1, (num_audio, streams))[:, windows.index]
+            value = attn.to_v(audio).unflatten(1, (num_audio, streams))[:, windows.index]  # (B, F, W, S, inner)
+        else:  # gather, mark each slot's place in its window, then project
+            slots = encoder_hidden_states[:, windows.index]  # (B, F, W, S, D)
+            slots = slots + windows.embedding.to(slots.dtype)[None, None, :, None, :]
+            key, value = attn.norm_k(attn.to_k(slots)), attn.to_v(slots)
 
-        # Gather each latent frame's window: (B, F, W, S, inner) -> (B*F, W*S, heads, d).
-        key = key[:, windows.index].flatten(0, 1).flatten(1, 2).unflatten(2, (heads, -1))
-        value = value[:, windows.index].flatten(0, 1).flatten(1, 2).unflatten(2, (heads, -1))
+        # Each latent frame's window: (B, F, W, S, inner) -> (B*F, W*S, heads, d).
+        key = key.flatten(0, 1).flatten(1, 2).unflatten(2, (heads, -1))
+        value = value.flatten(0, 1).flatten(1, 2).unflatten(2, (heads, -1))
         query = query.reshape(batch * frames, seq_len // frames, heads, -1)
         key_mask = windows.mask[:, :, None].expand(-1, -1, streams).reshape(frames, 1, 1, -1)
         key_mask = key_mask.repeat(batch, 1, 1, 1)  # (B*F, 1, 1, W*S)

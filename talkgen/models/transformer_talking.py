@@ -12,7 +12,9 @@ How each input enters the model:
   character streams: projected to the model width, plus a learned slot embedding per stream (stream k carries the
   identity of character slot k). In each audio block a speech cross-attention runs after the text cross-attention;
   it is window attention (:mod:`talkgen.models.attention`): latent frame i sees only the audio of its own video
-  frames plus ``audio_window_neighbors`` frames on each side. Its output projection starts at zero.
+  frames plus ``audio_window_neighbors`` frames on each side. Its output projection starts at zero. With
+  ``audio_window_positions`` each slot of a window adds a learned embedding of its place (zero at first), so that a
+  latent frame, which encodes several video frames, can tell which of them a speech token belongs to.
 - **Reference image** ``reference_latents`` (B, C, 1, H, W), the VAE latent of the first frame; **source video**
   ``source_latents`` (B, C, F, H, W) for mask-free editing; **motion** ``motion_latents`` (B, C, F_m, H, W), the last
   F_m latent frames of the previous window, which the new window overlaps (they sit at frames 0..F_m-1). These enter
@@ -26,6 +28,7 @@ How each input enters the model:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -149,6 +152,11 @@ class TalkingCharacterBlock(WanTransformerBlock):
         return (hidden_states.float() + ff_output.float() * c_gate).type_as(hidden_states)
 
 
+# Config switches that only add zero-initialised layers: weights saved without them load into a model with them
+# and compute the same (fine-tuning switches one on from trained weights).
+ZERO_INIT_SWITCHES = ("audio_window_positions",)
+
+
 class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
     """Wan-style DiT for talking characters (see the module docstring for how each condition enters).
 
@@ -160,6 +168,9 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         max_audio_streams: most character streams per clip (slot embeddings).
         audio_block_indices: blocks that get speech attention; None = every block.
         audio_window_neighbors: extra video frames on each side of a latent frame's audio window.
+        audio_window_positions: a learned (zero-initialised) embedding of each window slot's place is added to its
+            speech token, so the order of a latent frame's video frames survives the attention (False: a window is
+            an unordered set of tokens; a model saved without it loads as before).
         vae_scale_factor_temporal: video frames per latent frame of the (causal) VAE.
         condition_channels: latent channels of reference/source/motion latents; None = ``in_channels``.
         prediction_type: ``"velocity"`` (Wan's flow velocity) or ``"sample"``: the network predicts the clean
@@ -200,6 +211,7 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         condition_channels: int | None = None,
         prediction_type: str = "velocity",
         min_sigma: float = 0.05,
+        audio_window_positions: bool = False,
     ) -> None:
         super().__init__()
         if prediction_type not in PREDICTION_TYPES:
@@ -248,6 +260,10 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         nn.init.zeros_(self.condition_patch_embedding.weight)
         nn.init.zeros_(self.condition_patch_embedding.bias)
         self.condition_null = nn.Parameter(torch.zeros(len(LATENT_CONDITIONS), inner_dim))
+        self.audio_window_embedding: nn.Parameter | None = None
+        if audio_window_positions:
+            width = vae_scale_factor_temporal + 2 * audio_window_neighbors
+            self.audio_window_embedding = nn.Parameter(torch.zeros(width, inner_dim))
 
         self.gradient_checkpointing = False
 
@@ -429,6 +445,8 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
             self.config.audio_window_neighbors,
             device=tokens.device,
         )
+        if self.audio_window_embedding is not None:
+            windows = dataclasses.replace(windows, embedding=self.audio_window_embedding)
 
         # 3. Blocks.
         for block in self.blocks:

@@ -165,7 +165,7 @@ def _foundation_transformer(config: TrainConfig, tcfg: dict) -> nn.Module:
 
 def _init_transformer(transformer: nn.Module, folder: Path) -> None:
     """Copy a trained transformer's weights (``init_from``) into ``transformer``, whose config they must match."""
-    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+    from talkgen.models.transformer_talking import ZERO_INIT_SWITCHES, TalkingCharacterTransformer3DModel
 
     for candidate in (folder / "transformer", folder):
         config_file = candidate / "config.json"
@@ -178,11 +178,14 @@ def _init_transformer(transformer: nn.Module, folder: Path) -> None:
         )
     trained = TalkingCharacterTransformer3DModel.from_pretrained(str(candidate), torch_dtype=torch.float32)
     ours, theirs = (json.loads(json.dumps(dict(m.config), default=list)) for m in (transformer, trained))
-    differ = sorted(k for k in ours if not k.startswith("_") and ours[k] != theirs.get(k))
+    grown = {k for k in ZERO_INIT_SWITCHES if ours.get(k) and not theirs.get(k)}  # new layers start at zero here
+    differ = sorted(k for k in ours if not k.startswith("_") and k not in grown and ours[k] != theirs.get(k))
     if differ:
         shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ[:4])
         raise ConfigError(f"init_from: {candidate} has another shape ({shown}); match the preset or its overrides")
-    transformer.load_state_dict(trained.state_dict())
+    missing, unexpected = transformer.load_state_dict(trained.state_dict(), strict=not grown)
+    if unexpected or any(torch.count_nonzero(transformer.get_parameter(k)) for k in missing):
+        raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
 
 
 def _load_text_encoder(folder: Path, text_cfg: dict):

@@ -195,3 +195,27 @@ def test_sample_prediction_returns_the_velocity_of_the_predicted_clean_latents()
     torch.testing.assert_close(v[1], (x[1] - raw[1]) / 0.05)
     with pytest.raises(ValueError, match="prediction_type"):
         TalkingCharacterTransformer3DModel(**shapes, prediction_type="epsilon")
+
+
+def test_window_positions_let_a_latent_frame_tell_its_video_frames_apart(tiny_wan_config, tiny_inputs):
+    """Frames 2 and 3 are both in latent frame 1's window only: without positions a window is a set of tokens and
+    swapping them changes nothing; with positions it changes the prediction. Zero-initialised positions compute
+    exactly what the model saved without them computes."""
+    from dummies import randomize_new_layers
+
+    torch.manual_seed(0)
+    plain = TalkingCharacterTransformer3DModel(**tiny_wan_config, audio_dim=AUDIO_DIM).eval()
+    randomize_new_layers(plain)
+    placed = TalkingCharacterTransformer3DModel(**tiny_wan_config, audio_dim=AUDIO_DIM, audio_window_positions=True)
+    missing, unexpected = placed.eval().load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["audio_window_embedding"] and not unexpected
+    inputs = dict(tiny_inputs)
+    audio = inputs["audio_embeds"].clone()
+    audio[:, :, [2, 3]] = inputs["audio_embeds"][:, :, [3, 2]]
+    swapped = {**inputs, "audio_embeds": audio}
+    with torch.no_grad():
+        torch.testing.assert_close(placed(**inputs).sample, plain(**inputs).sample, rtol=0, atol=0)
+        torch.testing.assert_close(plain(**swapped).sample, plain(**inputs).sample)  # order lost
+        placed.audio_window_embedding.normal_(generator=torch.Generator().manual_seed(0))
+        moved = (placed(**swapped).sample - placed(**inputs).sample).abs()
+    assert moved[:, :, 1].amax() > 1e-3  # latent frame 1 now hears the order of its frames

@@ -75,3 +75,29 @@ def test_first_latent_ignores_audio_outside_its_window():
 def test_audio_shorter_than_video_is_refused():
     with pytest.raises(ValueError, match="expected at least 9 audio frames"):
         speech_windows(num_latent_frames=3, num_audio_frames=8, temporal_ratio=4)
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_window_positions_equal_a_per_frame_reference(streams: int):
+    """With ``windows.embedding`` each slot's token is its audio frame plus the slot's embedding: the same as
+    attending, latent frame by latent frame, over exactly those tokens."""
+    torch.manual_seed(streams)
+    block = TalkingCharacterBlock(dim=24, ffn_dim=32, num_heads=2, cross_attn_norm=True, with_audio=True)
+    attn = block.audio_attn
+    torch.nn.init.normal_(attn.to_out[0].weight)
+    frames, ratio, neighbors, per_frame = 3, 4, 1, 6
+    num_audio = ratio * (frames - 1) + 1
+    video = torch.randn(2, frames * per_frame, 24)
+    audio = torch.randn(2, num_audio, streams, 24)
+    plain = speech_windows(frames, num_audio, ratio, neighbors)
+    windows = type(plain)(plain.index, plain.mask, torch.randn(plain.width, 24))
+    out = SpeechWindowAttnProcessor()(attn, video, audio, windows=windows)
+    for f in range(frames):
+        slots = [k for k in range(windows.width) if windows.mask[f, k]]
+        tokens = torch.cat([audio[:, windows.index[f, k]] + windows.embedding[k] for k in slots], dim=1)
+        q = attn.norm_q(attn.to_q(video[:, f * per_frame : (f + 1) * per_frame]))
+        k_, v = attn.norm_k(attn.to_k(tokens)), attn.to_v(tokens)
+        split = [t.unflatten(2, (attn.heads, -1)).transpose(1, 2) for t in (q, k_, v)]
+        ref = attn.to_out[0](F.scaled_dot_product_attention(*split).transpose(1, 2).flatten(2))
+        assert (out[:, f * per_frame : (f + 1) * per_frame] - ref).abs().max().item() < 1e-5
+    assert (out - SpeechWindowAttnProcessor()(attn, video, audio, windows=plain)).abs().max() > 1e-3
