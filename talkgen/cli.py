@@ -27,6 +27,25 @@ app = typer.Typer(
 _state = {"verbose": False}
 
 
+def _hide_flag_types() -> None:
+    """Typer 0.29 prints a type beside every option, flags included (``--random-weights <bool>``, ``--help
+    <bool>``); a flag takes no value, so its help row shows none."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_talkgen", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._talkgen = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"talkgen {__version__}")

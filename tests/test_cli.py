@@ -85,3 +85,12 @@ def test_out_of_range_fps_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "fps 500.0 is outside 1-120" in err
     assert not out.exists()
+
+
+def test_help_shows_no_type_beside_a_flag(capsys):
+    """A flag takes no value: its help row names no type (``--random-weights``, ``--help``); valued options do."""
+    for command in (["generate"], ["dub"], ["bench"], ["script", "check"]):
+        assert main([*command, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "--help" in text and "<bool>" not in text, command
+        assert "<int" in text or "<path>" in text or "<str>" in text, command  # valued options keep theirs
