@@ -27,10 +27,11 @@ app = typer.Typer(
 _state = {"verbose": False}
 
 
-def _hide_flag_types() -> None:
+def _conventional_help() -> None:
     """Typer 0.29 prints a type beside every option, flags included (``--random-weights <bool>``, ``--help
-    <bool>``); a flag takes no value, so its help row shows none."""
-    from typer.core import TyperOption
+    <bool>``), and a required argument as ``{script}`` in the usage line: a flag's help row shows no type (it takes
+    no value) and arguments read ``SCRIPT`` / ``[SCRIPT]``, as command lines write them."""
+    from typer.core import TyperArgument, TyperOption
 
     shown = TyperOption.display_type_rich
     if getattr(shown, "_talkgen", False):
@@ -39,11 +40,16 @@ def _hide_flag_types() -> None:
     def display_type_rich(self, ctx):
         return None if self.is_flag else shown(self, ctx)
 
+    def usage_name(self) -> str:
+        name = self.display_name_raw.upper()
+        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
     display_type_rich._talkgen = True
     TyperOption.display_type_rich = display_type_rich
+    TyperArgument._usage_display_name = usage_name
 
 
-_hide_flag_types()
+_conventional_help()
 
 
 def _version(value: bool) -> None:

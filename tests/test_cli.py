@@ -87,10 +87,13 @@ def test_out_of_range_fps_is_one_line_and_exit_2(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_help_shows_no_type_beside_a_flag(capsys):
-    """A flag takes no value: its help row names no type (``--random-weights``, ``--help``); valued options do."""
+def test_help_shows_no_type_beside_a_flag_and_arguments_in_capitals(capsys):
+    """A flag takes no value: its help row names no type (``--random-weights``, ``--help``); valued options do.
+    The usage line writes arguments as command lines do (``SCRIPT``, not ``{script}``)."""
+    usage = {"generate": "[OPTIONS] SCRIPT", "dub": "[OPTIONS] VIDEO", "bench": "[OPTIONS]", "script": "FILE"}
     for command in (["generate"], ["dub"], ["bench"], ["script", "check"]):
         assert main([*command, "--help"]) == 0
         text = capsys.readouterr().out
+        assert usage[command[0]] in text and "{" not in text.splitlines()[1], command
         assert "--help" in text and "<bool>" not in text, command
         assert "<int" in text or "<path>" in text or "<str>" in text, command  # valued options keep theirs
