@@ -1,6 +1,6 @@
 """Benchmark the talking-character transformer on CPU.
 
-1. Forward time of the ``tiny`` preset at 128x128x25 frames (7x16x16 latents, 64 text tokens, 1 and 2 audio
+1. Forward time of the ``tiny`` preset at 128x128x25 frames (7x16x16 latents, the preset's text length, 1 and 2 audio
    streams), against diffusers' plain ``WanTransformer3DModel`` of the same shapes (no speech layers) in the same run.
 2. Speech window attention (batched per latent frame) against the dense-masked attention baseline, same weights,
    at several clip sizes; records the max abs difference too.
@@ -52,15 +52,16 @@ def bench_forward() -> list[dict]:
     torch.manual_seed(0)
     model = TalkingCharacterTransformer3DModel(**config).eval()
     wan = WanTransformer3DModel(**{k: config[k] for k in WAN_CONFIG_KEYS}).eval()
-    frames, height, width = preset.latent_shape()  # 25 frames, 128x128 -> (7, 16, 16)
-    latents = torch.randn(1, 16, frames, height, width)
+    video_frames = 25
+    frames, height, width = preset.latent_shape(num_frames=video_frames)  # 25 frames, 128x128 -> (7, 16, 16)
+    latents = torch.randn(1, config["in_channels"], frames, height, width)
     text = torch.randn(1, preset.text_len, config["text_dim"])
     timestep = torch.tensor([500.0])
     rows = []
     wan_s = timed(lambda: wan(latents, timestep, text))
     rows.append({"model": "diffusers WanTransformer3DModel (baseline)", "streams": 0, "seconds": wan_s})
     for streams in (1, 2):
-        audio = torch.randn(1, streams, preset.num_frames, config["audio_dim"])
+        audio = torch.randn(1, streams, video_frames, config["audio_dim"])
         seconds = timed(lambda audio=audio: model(latents, timestep, text, audio_embeds=audio))
         flops = transformer_flops(config, frames, height, width, preset.text_len, streams).total
         rows.append(
@@ -75,7 +76,7 @@ def bench_forward() -> list[dict]:
         )
     params = sum(p.numel() for p in model.parameters())
     for row in rows:
-        row.update({"video": "128x128x25", "latents": [frames, height, width], "params_m": params / 1e6})
+        row.update({"video": f"128x128x{video_frames}", "latents": [frames, height, width], "params_m": params / 1e6})
     return rows
 
 
