@@ -120,9 +120,7 @@ def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Pa
             )
             for batched in (True, False)
         }
-        plain = min(
-            _timed(lambda: pipe.guided_velocity(latents, t, 1.0, 1.0, text, empty, feats)) for _ in range(3)
-        )
+        plain = min(_timed(lambda: pipe.guided_velocity(latents, t, 1.0, 1.0, text, empty, feats)) for _ in range(3))
     # What one look-up of the transformer's device and dtype costs (diffusers walks every module for casting hooks):
     # a forward did five pairs and two more dtypes before they were looked up once per condition embedding.
     lookup = min(_timed(lambda: (pipe.transformer.device, pipe.transformer.dtype)) for _ in range(20))
