@@ -34,8 +34,6 @@ def _conventional_help() -> None:
     from typer.core import TyperArgument, TyperOption
 
     shown = TyperOption.display_type_rich
-    if getattr(shown, "_talkgen", False):
-        return
 
     def display_type_rich(self, ctx):
         return None if self.is_flag else shown(self, ctx)
@@ -44,7 +42,6 @@ def _conventional_help() -> None:
         name = self.display_name_raw.upper()
         return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
 
-    display_type_rich._talkgen = True
     TyperOption.display_type_rich = display_type_rich
     TyperArgument._usage_display_name = usage_name
 

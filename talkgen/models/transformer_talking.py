@@ -152,9 +152,9 @@ class TalkingCharacterBlock(WanTransformerBlock):
         return (hidden_states.float() + ff_output.float() * c_gate).type_as(hidden_states)
 
 
-# Config switches that only add zero-initialised layers: weights saved without them load into a model with them
-# and compute the same (fine-tuning switches one on from trained weights).
-ZERO_INIT_SWITCHES = ("audio_window_positions",)
+# Config switches that only add zero-initialised parameters (switch -> their names): weights saved without them load
+# into a model with them and compute the same (fine-tuning switches one on from trained weights).
+ZERO_INIT_SWITCHES = {"audio_window_positions": ("audio_window_embedding",)}
 
 
 class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):

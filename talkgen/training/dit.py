@@ -184,7 +184,7 @@ def _init_transformer(transformer: nn.Module, folder: Path) -> None:
         shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ[:4])
         raise ConfigError(f"init_from: {candidate} has another shape ({shown}); match the preset or its overrides")
     missing, unexpected = transformer.load_state_dict(trained.state_dict(), strict=not grown)
-    if unexpected or any(torch.count_nonzero(transformer.get_parameter(k)) for k in missing):
+    if unexpected or set(missing) - {name for switch in grown for name in ZERO_INIT_SWITCHES[switch]}:
         raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
 
 
@@ -364,19 +364,16 @@ class DiTTask(TrainingTask):
         self, batch: dict[str, Any], latents: torch.Tensor, edit: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(B, 1, F, h, w) weights: ``1 + mouth_weight`` on latent cells covering a mouth, ``edit_mouth_weight``
-        more on those of edit samples, or None (plain MSE); and the mouth cells of the edit samples (None when
-        there are none), whose velocity error is logged."""
+        more on those of edit samples, or None (plain MSE); and the mouth cells of the edit samples (all zero
+        when the batch holds none; None without mouth boxes), whose velocity error is logged."""
         cfg = self.config
         mask = self.mouth_cells(batch, latents) if cfg.mouth_weight > 0 or edit.any() else None
         if mask is None:
             return None, None
-        edit_cells = mask * edit.to(mask.device, mask.dtype).view(-1, 1, 1, 1, 1) if edit.any() else None
+        edit_cells = mask * edit.to(mask.device, mask.dtype).view(-1, 1, 1, 1, 1)
         if cfg.mouth_weight <= 0 and cfg.edit_mouth_weight <= 0:
             return None, edit_cells
-        weight = 1.0 + cfg.mouth_weight * mask
-        if edit_cells is not None and cfg.edit_mouth_weight > 0:
-            weight = weight + cfg.edit_mouth_weight * edit_cells
-        return weight, edit_cells
+        return 1.0 + cfg.mouth_weight * mask + cfg.edit_mouth_weight * edit_cells, edit_cells
 
     def hide_source_mouths(
         self, batch: dict[str, Any], source: torch.Tensor, edit: torch.Tensor, generator: torch.Generator
