@@ -1,8 +1,45 @@
-"""Shared helpers of the tests' dummy components (the tests' pythonpath holds this folder)."""
+"""The tests' dummy components (the tests' pythonpath holds this folder).
+
+``DUMMY`` has the tiny preset's structure (patch codec, byte T5, built-in audio encoder, speech window attention)
+at the size of diffusers' own pipeline-test components: widths of 16, one or two layers. Pipeline tests run the real
+code paths on it in milliseconds per step; what needs the tiny preset's true shapes uses ``build_tiny_pipeline``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from types import MappingProxyType
+
 import torch
+
+from talkgen.models.presets import TINY
+
+DUMMY = dataclasses.replace(
+    TINY,
+    name="dummy",
+    description="test-sized components with the tiny preset's structure",
+    transformer=MappingProxyType(
+        {
+            **TINY.transformer,
+            "num_attention_heads": 2,
+            "attention_head_dim": 8,
+            "in_channels": 16,
+            "out_channels": 16,
+            "text_dim": 16,
+            "freq_dim": 16,
+            "ffn_dim": 32,
+            "num_layers": 2,
+            "audio_dim": 16,
+        }
+    ),
+    vae=MappingProxyType({**TINY.vae, "z_dim": 16, "latents_mean": [0.0] * 16, "latents_std": [1.0] * 16}),
+    text_encoder=MappingProxyType(
+        {**TINY.text_encoder, "d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1, "num_heads": 2}
+    ),
+    audio_encoder=MappingProxyType(
+        {"kind": "builtin", "n_mels": 80, "hidden_dim": 16, "num_layers": 1, "num_heads": 2, "out_dim": 16}
+    ),  # fmt: skip
+)
 
 
 def randomize_new_layers(model: torch.nn.Module, seed: int = 0) -> None:
@@ -13,3 +50,15 @@ def randomize_new_layers(model: torch.nn.Module, seed: int = 0) -> None:
         for name, param in model.named_parameters():
             if "audio_attn.to_out" in name or "condition_" in name:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
+
+
+def dummy_pipeline(kind: str = "talking", seed: int = 0):
+    """A talking (or ``"lipsync"``) pipeline of ``DUMMY`` components, new layers randomised, progress bars off."""
+    from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline
+    from talkgen.pipelines.pipeline_talking import build_tiny_pipeline
+
+    build = {"talking": build_tiny_pipeline, "lipsync": build_tiny_lipsync_pipeline}[kind]
+    pipe = build(seed=seed, preset=DUMMY)
+    randomize_new_layers(pipe.transformer, seed)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

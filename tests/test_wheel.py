@@ -2,10 +2,13 @@
 
 Builds the wheel, installs it (no dependencies: they are this environment's) into a bare folder, and runs
 ``script check``, ``generate`` and ``dub`` from an unrelated working directory with only that folder importable.
+``generate`` finds a saved pipeline through ``$TALKGEN_MODEL_DIR`` and ``dub`` is given it with ``--model``: new
+interpreters, where diffusers imports no component library itself, must load talkgen's own component classes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +32,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
 def test_wheel_install_runs_script_check_generate_and_dub_from_elsewhere(tmp_path):
     from talkgen.audio.io import save_wav
     from talkgen.media import write_video
+    from talkgen.pipelines.pipeline_talking import build_tiny_pipeline
     from talkgen.synth.world import make_scene, render_clip
 
     source = tmp_path / "source"  # a clean copy: the build must not depend on (or write into) the checkout
@@ -65,10 +69,15 @@ def test_wheel_install_runs_script_check_generate_and_dub_from_elsewhere(tmp_pat
     no_model = _run(["generate", str(scene), "-o", "x.mp4"], work, env)  # a wheel has no default model
     assert no_model.returncode != 0 and "TALKGEN_MODEL_DIR" in no_model.stderr
     assert not (work / "x.mp4").exists()
+    model = tmp_path / "saved-model"  # a saved pipeline (one layer: the loading, not the weights, is under test)
+    build_tiny_pipeline(seed=0, num_layers=1).save_pretrained(model)
     gen = _run(
-        ["generate", str(scene), "-o", "scene.mp4", "--random-weights", "--steps", "1", "--size", "32"], work, env
+        ["generate", str(scene), "-o", "scene.mp4", "--steps", "1", "--size", "32"],
+        work,
+        {**env, "TALKGEN_MODEL_DIR": str(model)},
     )
     assert gen.returncode == 0, gen.stderr
+    assert json.loads((work / "scene.manifest.json").read_text())["model"]["path"] == str(model)
     assert (work / "scene.mp4").stat().st_size > 0
 
     clip = render_clip(make_scene(3, num_characters=1, num_lines=1), size=32, num_frames=13)
@@ -82,7 +91,8 @@ def test_wheel_install_runs_script_check_generate_and_dub_from_elsewhere(tmp_pat
             "new.wav",
             "-o",
             "dubbed.mp4",
-            "--random-weights",
+            "--model",
+            str(model),
             "--steps",
             "1",
             "--mouth-box",

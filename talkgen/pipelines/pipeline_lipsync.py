@@ -39,6 +39,7 @@ from talkgen import SPEECH_RATE
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, latent_mouth_mask, mouth_mask, normalize_latents
 from talkgen.models.patch_codec import PatchPCAAutoencoder
+from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.defaults import DUB_GUIDANCE, DUB_STEPS, FACE_CROP
 from talkgen.pipelines.dsc_guidance import (
@@ -639,7 +640,9 @@ def _as_output(frames: np.ndarray, output_type: str):
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
 
 
-def build_tiny_lipsync_pipeline(seed: int = 0, num_layers: int | None = None, preset: str = "tiny") -> LipSyncPipeline:
+def build_tiny_lipsync_pipeline(
+    seed: int = 0, num_layers: int | None = None, preset: str | ModelPreset = "tiny"
+) -> LipSyncPipeline:
     """A lip-sync pipeline with the randomly initialised components of ``preset`` (see ``build_tiny_pipeline``)."""
     from talkgen.pipelines.pipeline_talking import build_tiny_pipeline
 

@@ -28,6 +28,7 @@ from diffusers.video_processor import VideoProcessor
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.models.patch_codec import PatchPCAAutoencoder
+from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.defaults import GENERATE_STEPS
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
@@ -416,15 +417,16 @@ class TalkingCharacterPipeline(TalkgenPipeline):
 
 
 def build_tiny_pipeline(
-    seed: int = 0, num_layers: int | None = None, preset: str = "tiny"
+    seed: int = 0, num_layers: int | None = None, preset: str | ModelPreset = "tiny"
 ) -> TalkingCharacterPipeline:
-    """A pipeline with randomly initialised components of ``preset`` (``num_layers`` overrides the depth)."""
+    """A pipeline with randomly initialised components of ``preset`` (a name or a :class:`ModelPreset`;
+    ``num_layers`` overrides the depth)."""
     from talkgen.models.audio_encoder import BuiltinAudioEncoder
     from talkgen.models.presets import build_vae, get_preset
     from talkgen.models.text_encoder import build_tiny_text_encoder
     from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
 
-    spec = get_preset(preset)
+    spec = get_preset(preset) if isinstance(preset, str) else preset
     config = spec.config("transformer")
     if num_layers is not None:
         config["num_layers"] = num_layers

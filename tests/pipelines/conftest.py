@@ -1,20 +1,17 @@
-"""Tiny random pipeline for the pipeline tests (2 layers, 16x16 pixels, 9 frames, 2 steps)."""
+"""The pipeline tests' dummy pipeline (tests/dummies.py: test-sized components) and speech."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from dummies import randomize_new_layers
+from dummies import dummy_pipeline
 
-from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline, build_tiny_pipeline
+from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
 
 @pytest.fixture(scope="session")
-def tiny_pipe() -> TalkingCharacterPipeline:
-    pipe = build_tiny_pipeline(seed=0, num_layers=2)
-    randomize_new_layers(pipe.transformer)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+def dummy_pipe() -> TalkingCharacterPipeline:
+    return dummy_pipeline("talking")
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from dummies import dummy_pipeline
 
 from talkgen.errors import ConfigError
 from talkgen.pipelines.dub import DubConfig
 from talkgen.pipelines.mouth import MouthTrack, edit_mask, face_crop_box
-from talkgen.pipelines.pipeline_lipsync import LipSyncPipelineOutput, build_tiny_lipsync_pipeline
+from talkgen.pipelines.pipeline_lipsync import LipSyncPipelineOutput
 
 FPS = 25.0
 SR = 16_000
@@ -47,7 +48,7 @@ def test_a_track_cropped_and_scaled_keeps_its_mouths_on_the_same_pixels():
 
 @pytest.fixture(scope="module")
 def pipe():
-    pipe = build_tiny_lipsync_pipeline(seed=0, num_layers=2)
+    pipe = dummy_pipeline("lipsync")
     pipe.register_to_config(face_size=32)  # the size a trained model names in its model_index.json
     pipe.set_progress_bar_config(disable=True)
     return pipe

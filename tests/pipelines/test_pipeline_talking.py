@@ -21,45 +21,45 @@ def _run(pipe, speech, seed=0, **kwargs):
 
 def _step_inputs(pipe, speech, batch=1):
     gen = torch.Generator().manual_seed(1)
-    latents = torch.randn(batch, 96, 3, 2, 2, generator=gen)
+    latents = torch.randn(batch, pipe.transformer.config.in_channels, 3, 2, 2, generator=gen)
     prompt = pipe.encode_text(["a man speaks"] * batch, torch.device("cpu"))
     negative = pipe.encode_text([""] * batch, torch.device("cpu"))
     audio = pipe.audio_encoder(torch.as_tensor(speech)[None].expand(batch, -1, -1), 25.0, 9)
     return latents, prompt, negative, audio
 
 
-def test_output_shapes_and_range(tiny_pipe, speech):
-    out = _run(tiny_pipe, speech)
+def test_output_shapes_and_range(dummy_pipe, speech):
+    out = _run(dummy_pipe, speech)
     assert isinstance(out, TalkingCharacterPipelineOutput)
     assert out.frames.shape == (1, 9, 16, 16, 3)
     assert np.isfinite(out.frames).all() and out.frames.min() >= 0 and out.frames.max() <= 1
-    latents = _run(tiny_pipe, speech, output_type="latent", return_dict=False)[0]
-    assert latents.shape == (1, 96, 3, 2, 2)
+    latents = _run(dummy_pipe, speech, output_type="latent", return_dict=False)[0]
+    assert latents.shape == (1, dummy_pipe.transformer.config.in_channels, 3, 2, 2)
 
 
-def test_reference_image_and_batch(tiny_pipe, speech):
+def test_reference_image_and_batch(dummy_pipe, speech):
     image = np.full((16, 16, 3), 128, dtype=np.uint8)
-    out = tiny_pipe(
+    out = dummy_pipe(
         ["one", "two"], speech, image=image, generator=torch.Generator().manual_seed(0), output_type="pt", **TINY_CALL
     )
     assert out.frames.shape == (2, 9, 3, 16, 16)
 
 
-def test_deterministic_under_seed(tiny_pipe, speech):
-    a = _run(tiny_pipe, speech, seed=3, output_type="latent").frames
-    b = _run(tiny_pipe, speech, seed=3, output_type="latent").frames
-    c = _run(tiny_pipe, speech, seed=4, output_type="latent").frames
+def test_deterministic_under_seed(dummy_pipe, speech):
+    a = _run(dummy_pipe, speech, seed=3, output_type="latent").frames
+    b = _run(dummy_pipe, speech, seed=3, output_type="latent").frames
+    c = _run(dummy_pipe, speech, seed=4, output_type="latent").frames
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
 
 
 @pytest.mark.parametrize("scales", [(5.0, 4.0), (5.0, 0.0), (1.0, 3.0), (0.0, 0.0)])
-def test_batched_passes_equal_unbatched(tiny_pipe, speech, scales):
-    latents, prompt, negative, audio = _step_inputs(tiny_pipe, speech, batch=2)
+def test_batched_passes_equal_unbatched(dummy_pipe, speech, scales):
+    latents, prompt, negative, audio = _step_inputs(dummy_pipe, speech, batch=2)
     t = torch.tensor([700.0])
     conditions = {"reference_latents": None, "motion_latents": latents[:, :, :1]}
-    batched = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, **conditions, batched=True)
-    single = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, **conditions, batched=False)
+    batched = dummy_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, **conditions, batched=True)
+    single = dummy_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio, **conditions, batched=False)
     torch.testing.assert_close(batched, single, rtol=1e-4, atol=5e-5)
 
 
@@ -67,47 +67,47 @@ def test_batched_passes_equal_unbatched(tiny_pipe, speech, scales):
     ("scales", "passes"),
     [((5.0, 4.0), 3), ((5.0, 0.0), 2), ((1.0, 3.0), 2), ((1.0, 1.0), 1), ((0.0, 0.0), 1)],
 )
-def test_each_guidance_term_switchable(tiny_pipe, speech, scales, passes, monkeypatch):
-    latents, prompt, negative, audio = _step_inputs(tiny_pipe, speech)
+def test_each_guidance_term_switchable(dummy_pipe, speech, scales, passes, monkeypatch):
+    latents, prompt, negative, audio = _step_inputs(dummy_pipe, speech)
     batches = []
-    forward = tiny_pipe.transformer.forward
+    forward = dummy_pipe.transformer.forward
 
     def counting(*args, **kwargs):
         batches.append(kwargs["hidden_states"].shape[0])
         return forward(*args, **kwargs)
 
-    monkeypatch.setattr(tiny_pipe.transformer, "forward", counting)
+    monkeypatch.setattr(dummy_pipe.transformer, "forward", counting)
     t = torch.tensor([500.0])
-    v = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio)
+    v = dummy_pipe.guided_velocity(latents, t, *scales, prompt, negative, audio)
     assert batches == [passes]  # one batched forward holding every needed pass
-    silent = tiny_pipe.audio_encoder(torch.zeros(1, 2, 16_000), 25.0, 9)
-    v_silent = tiny_pipe.guided_velocity(latents, t, *scales, prompt, negative, silent)
-    other_negative = tiny_pipe.encode_text(["blurry"], torch.device("cpu"))
-    v_neg = tiny_pipe.guided_velocity(latents, t, *scales, prompt, other_negative, audio)
+    silent = dummy_pipe.audio_encoder(torch.zeros(1, 2, 16_000), 25.0, 9)
+    v_silent = dummy_pipe.guided_velocity(latents, t, *scales, prompt, negative, silent)
+    other_negative = dummy_pipe.encode_text(["blurry"], torch.device("cpu"))
+    v_neg = dummy_pipe.guided_velocity(latents, t, *scales, prompt, other_negative, audio)
     audio_used = scales[1] != 0  # the audio pass is skipped when its scale is 0
     negative_used = scales[0] != 1  # the unconditional pass is skipped when s_txt = 1
     assert torch.allclose(v, v_silent, atol=1e-6) is not audio_used
     assert torch.allclose(v, v_neg, atol=1e-6) is not negative_used
 
 
-def test_audio_term_changes_the_video(tiny_pipe, speech):
-    on = _run(tiny_pipe, speech, output_type="latent", guidance=GuidanceConfig.constant(3.0, 3.0)).frames
-    off = _run(tiny_pipe, speech, output_type="latent", guidance=GuidanceConfig.constant(3.0, 0.0)).frames
+def test_audio_term_changes_the_video(dummy_pipe, speech):
+    on = _run(dummy_pipe, speech, output_type="latent", guidance=GuidanceConfig.constant(3.0, 3.0)).frames
+    off = _run(dummy_pipe, speech, output_type="latent", guidance=GuidanceConfig.constant(3.0, 0.0)).frames
     off_silent = _run(
-        tiny_pipe, np.zeros_like(speech), output_type="latent", guidance=GuidanceConfig.constant(3.0, 0.0)
+        dummy_pipe, np.zeros_like(speech), output_type="latent", guidance=GuidanceConfig.constant(3.0, 0.0)
     ).frames
     assert not torch.allclose(on, off)
     torch.testing.assert_close(off, off_silent)  # audio term off: the audio is not used at all
 
 
-def test_save_and_load_round_trip(tiny_pipe, speech, tmp_path):
-    tiny_pipe.save_pretrained(tmp_path)
+def test_save_and_load_round_trip(dummy_pipe, speech, tmp_path):
+    dummy_pipe.save_pretrained(tmp_path)
     assert (tmp_path / "model_index.json").is_file()
     loaded = TalkingCharacterPipeline.from_pretrained(tmp_path)
     loaded.set_progress_bar_config(disable=True)
-    assert type(loaded.audio_encoder) is type(tiny_pipe.audio_encoder)
-    assert loaded.config.max_text_length == tiny_pipe.config.max_text_length
-    before = _run(tiny_pipe, speech, output_type="latent").frames
+    assert type(loaded.audio_encoder) is type(dummy_pipe.audio_encoder)
+    assert loaded.config.max_text_length == dummy_pipe.config.max_text_length
+    before = _run(dummy_pipe, speech, output_type="latent").frames
     after = _run(loaded, speech, output_type="latent").frames
     torch.testing.assert_close(before, after)
 
@@ -122,19 +122,19 @@ def test_plan_windows():
         plan_windows(7, 3, 3)
 
 
-def test_long_take_three_windows(tiny_pipe, speech, monkeypatch):
+def test_long_take_three_windows(dummy_pipe, speech, monkeypatch):
     motions = []
-    forward = tiny_pipe.transformer.forward
+    forward = dummy_pipe.transformer.forward
 
     def spy(*args, **kwargs):
         motion = kwargs.get("motion_latents")
         motions.append(None if motion is None else tuple(motion.shape))
         return forward(*args, **kwargs)
 
-    monkeypatch.setattr(tiny_pipe.transformer, "forward", spy)
+    monkeypatch.setattr(dummy_pipe.transformer, "forward", spy)
     steps = []
     out = _run(
-        tiny_pipe,
+        dummy_pipe,
         speech,
         num_frames=25,
         window_frames=9,
@@ -146,23 +146,23 @@ def test_long_take_three_windows(tiny_pipe, speech, monkeypatch):
     assert all(m is not None and m[2] == 1 for m in motions[2:])
 
 
-def test_bad_inputs(tiny_pipe, speech):
+def test_bad_inputs(dummy_pipe, speech):
     with pytest.raises(ValueError, match="num_frames"):
-        _run(tiny_pipe, speech, num_frames=10)
+        _run(dummy_pipe, speech, num_frames=10)
     with pytest.raises(ValueError, match="multiples"):
-        _run(tiny_pipe, speech, height=20)
+        _run(dummy_pipe, speech, height=20)
     with pytest.raises(ValueError, match="latents"):
-        _run(tiny_pipe, speech, latents=torch.zeros(1, 96, 2, 2, 2))
+        _run(dummy_pipe, speech, latents=torch.zeros(1, dummy_pipe.transformer.config.in_channels, 2, 2, 2))
 
 
-def test_pil_output_callbacks_and_interrupt_follow_diffusers(tiny_pipe, speech):
+def test_pil_output_callbacks_and_interrupt_follow_diffusers(dummy_pipe, speech):
     """Standard output types; ``callback_on_step_end`` gets the tensors named in ``..._tensor_inputs`` and may
     replace them or interrupt the call; a diffusers ``PipelineCallback`` is accepted."""
     from diffusers.callbacks import PipelineCallback
 
-    pil = _run(tiny_pipe, speech, output_type="pil").frames
+    pil = _run(dummy_pipe, speech, output_type="pil").frames
     assert len(pil) == 1 and len(pil[0]) == 9 and pil[0][0].size == (16, 16)
-    reference = _run(tiny_pipe, speech, output_type="latent").frames
+    reference = _run(dummy_pipe, speech, output_type="latent").frames
     steps = []
 
     def stop_after_first(pipe, step, timestep, tensors):
@@ -170,15 +170,15 @@ def test_pil_output_callbacks_and_interrupt_follow_diffusers(tiny_pipe, speech):
         pipe._interrupt = True
         return {"latents": torch.zeros_like(tensors["latents"])}
 
-    stopped = _run(tiny_pipe, speech, output_type="latent", callback_on_step_end=stop_after_first,
+    stopped = _run(dummy_pipe, speech, output_type="latent", callback_on_step_end=stop_after_first,
                    callback_on_step_end_tensor_inputs=["latents"]).frames  # fmt: skip
     assert steps == [(0, ["latents"])]  # the second step was skipped
     assert torch.count_nonzero(stopped) == 0 and torch.count_nonzero(reference) > 0
-    assert tiny_pipe.interrupt  # until the next call resets it:
-    assert torch.equal(_run(tiny_pipe, speech, output_type="latent").frames, reference)
+    assert dummy_pipe.interrupt  # until the next call resets it:
+    assert torch.equal(_run(dummy_pipe, speech, output_type="latent").frames, reference)
     with pytest.raises(ValueError, match="prompt_embeds"):
         _run(
-            tiny_pipe,
+            dummy_pipe,
             speech,
             callback_on_step_end=stop_after_first,
             callback_on_step_end_tensor_inputs=["prompt_embeds"],
@@ -191,5 +191,5 @@ def test_pil_output_callbacks_and_interrupt_follow_diffusers(tiny_pipe, speech):
             steps.append(step_index)
             return callback_kwargs
 
-    assert torch.equal(_run(tiny_pipe, speech, output_type="latent", callback_on_step_end=Count()).frames, reference)
+    assert torch.equal(_run(dummy_pipe, speech, output_type="latent", callback_on_step_end=Count()).frames, reference)
     assert steps[-2:] == [0, 1]

@@ -53,12 +53,12 @@ def test_subtitles(plan):
     assert srt.count("-->") == len(plan.lines)
 
 
-def test_render_scene_frame_count(tiny_pipe):
+def test_render_scene_frame_count(dummy_pipe):
     # trio: 2 clips (113 + 49 frames) with 3 character streams each, 5 windows of 41 frames in all
     plan = plan_scene(load_scenes("samples/scenes/trio.yaml", voices=None)[0], CachedTiming(estimate_timing))
     config = SceneRenderConfig(seed=1, num_inference_steps=1, height=16, width=16, window_frames=41)
     seen = []
-    result = render_scene(tiny_pipe, plan, config, waves=_waves(plan), on_step=lambda *step: seen.append(step))
+    result = render_scene(dummy_pipe, plan, config, waves=_waves(plan), on_step=lambda *step: seen.append(step))
     assert result.frames.shape == (plan.num_frames, 16, 16, 3)
     assert result.audio.shape == (round(plan.duration * 16_000),)
     # progress counts every window's steps: it never goes back, and ends at the scene's total
@@ -85,9 +85,9 @@ def test_generate_without_weights_is_a_weights_error(tmp_path):
     assert "model_index.json" in str(result.exception)
 
 
-def test_generate_end_to_end(tiny_pipe, tmp_path):
+def test_generate_end_to_end(dummy_pipe, tmp_path):
     model = tmp_path / "model"
-    tiny_pipe.save_pretrained(model)
+    dummy_pipe.save_pretrained(model)
     out = tmp_path / "out.mp4"
     args = ["generate", "samples/scenes/monologue.yaml", "-o", str(out), "--model", str(model)]
     result = CliRunner().invoke(_app(), [*args, "--size", "16", "--steps", "1", "--seed", "3"])

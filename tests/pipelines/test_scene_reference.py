@@ -135,14 +135,14 @@ class _Recorder:
         return self.pipe(*args, **kwargs)
 
 
-def test_tiny_render_with_a_reference_image(tiny_pipe, tmp_path):
+def test_tiny_render_with_a_reference_image(dummy_pipe, tmp_path):
     plan = _plan(tmp_path, _png(tmp_path / "red.png", RED), _png(tmp_path / "blue.png", BLUE))
     plain = _plan(tmp_path)
     config = SceneRenderConfig(seed=2, num_inference_steps=1, height=16, width=16, window_frames=25)
     waves = [np.full(round((pl.end - pl.start) * 16_000), 0.1, np.float32) for pl in plan.lines]
-    recorder = _Recorder(tiny_pipe)
+    recorder = _Recorder(dummy_pipe)
     with_image = render_scene(recorder, plan, config, waves=waves)
     assert with_image.frames.shape == (plan.num_frames, 16, 16, 3)
     assert len(recorder.images) == len(plan.clips) and all(im.shape == (16, 16, 3) for im in recorder.images)
-    without = render_scene(tiny_pipe, plain, config, waves=waves)
+    without = render_scene(dummy_pipe, plain, config, waves=waves)
     assert not np.allclose(with_image.frames, without.frames)  # the reference conditions the model

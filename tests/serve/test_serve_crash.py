@@ -167,7 +167,8 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_no_worker_outlives_a_sigkilled_server(tmp_path, server_factory, say_request):
     data = tmp_path / "data"
-    server = server_factory("--workers", "2", data=data).start()
+    # a short lease: the restarted server below may reclaim the dead worker's job only once its lease has expired
+    server = server_factory("--workers", "2", "--lease", "2", data=data).start()
     with httpx.Client(base_url=server.url, timeout=10) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").json()["workers"] != 2 and time.monotonic() < deadline:
