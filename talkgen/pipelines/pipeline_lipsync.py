@@ -24,6 +24,7 @@ two-shot dub, speaker attribution 0.92 instead of 0.72: ``benchmarks/bench_face_
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -357,8 +358,9 @@ class LipSyncPipeline(TalkgenPipeline):
     ) -> np.ndarray:
         """Dub each face of ``track`` (slot j, speech ``tracks[j]`` fitted to the frames) in its own crop.
 
-        ``call(crop_frames, speech, crop_track, size)`` runs steps 3-6 on one crop; its frames are resized back and
-        blended into ``frames`` inside that face's edit region (faces whose crops overlap keep each other's edits).
+        ``call(crop_frames, speech, mouths=crop_track, height=size, width=size)`` runs steps 3-6 on one crop; its
+        frames are resized back and blended into ``frames`` inside that face's edit region (faces whose crops overlap
+        keep each other's edits).
         """
         height, width = frames.shape[1:3]
         result = frames.copy()
@@ -373,7 +375,9 @@ class LipSyncPipeline(TalkgenPipeline):
             x0, y0, side = box
             crop = _resize_uint8(frames[:, y0 : y0 + side, x0 : x0 + side], size, size)
             local = face.cropped(x0, y0, side, side).scaled(size, size)
-            edited = _resize_uint8(np.asarray(call(crop, speech, local, size).frames), side, side)
+            edited = _resize_uint8(
+                np.asarray(call(crop, speech, mouths=local, height=size, width=size).frames), side, side
+            )
             pasted = result.copy()
             pasted[:, y0 : y0 + side, x0 : x0 + side] = edited
             result = blend(result, pasted, edit_mask(face, extent))
@@ -438,6 +442,35 @@ class LipSyncPipeline(TalkgenPipeline):
                 " (track the faces with max_faces >= tracks)"
             )
         return keep_faces(track, edit_faces)  # edit_faces name tracks, so they lie within the first `tracks` slots
+
+    def fit_media(self, source: np.ndarray, streams: np.ndarray, fps: float, length_policy: str):
+        """Fit footage and speech to one length: ``(plan, frames, wave, voices)``: the length plan, the output's
+        source frames, the mixed output audio and the per-face speech (``[wave]`` for one track), at 16 kHz."""
+        wave = np.clip(streams.sum(axis=0), -1.0, 1.0)  # what the output carries
+        plan = fit_length(len(source), audio_frames(len(wave), SPEECH_RATE, fps), length_policy)
+        wave = fit_audio(wave, plan.num_frames, fps, SPEECH_RATE)
+        voices = [fit_audio(w, plan.num_frames, fps, SPEECH_RATE) for w in streams] if len(streams) > 1 else [wave]
+        return plan, source[plan.frame_index], wave, voices
+
+    def check_size(self, frames: np.ndarray, height: int | None, width: int | None) -> tuple[int, int]:
+        """The processing size: ``height``/``width`` where given, else the frames' size rounded down."""
+        default_h, default_w = self.processing_size(*frames.shape[1:3])
+        height, width = height or default_h, width or default_w
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {height}x{width}")
+        return height, width
+
+    def encode_source(
+        self, frames: np.ndarray, track: MouthTrack | None, height: int, width: int, device: torch.device
+    ) -> tuple[torch.Tensor, int]:
+        """Source latents of ``frames`` padded with the last one to ``r k + 1`` frames, and that frame count; with
+        a ``track``, the mouths are hidden where the model asks for it (``hide_source_mouth``)."""
+        r = self.vae_scale_factor_temporal
+        padded = -(-(len(frames) - 1) // r) * r + 1
+        latents = self.encode_video(frames[np.minimum(np.arange(padded), len(frames) - 1)], height, width, device)
+        if track is not None and self.config.hide_source_mouth is not None:
+            latents = self.hide_mouths(latents, track, padded)
+        return latents, padded
 
     @torch.no_grad()
     def encode_audio(self, tracks: list[np.ndarray], num_frames: int, fps: float, device: torch.device):
@@ -543,15 +576,8 @@ class LipSyncPipeline(TalkgenPipeline):
         tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
         self._interrupt = False
         guidance = guidance or DSCFGConfig(*DUB_GUIDANCE)
-        wave = np.clip(streams.sum(axis=0), -1.0, 1.0)  # what the output carries
-        plan = fit_length(len(source), audio_frames(len(wave), SPEECH_RATE, fps), length_policy)
-        frames = source[plan.frame_index]
-        wave = fit_audio(wave, plan.num_frames, fps, SPEECH_RATE)
-        voices = [fit_audio(w, plan.num_frames, fps, SPEECH_RATE) for w in streams] if len(streams) > 1 else [wave]
-        default_h, default_w = self.processing_size(*frames.shape[1:3])
-        proc_h, proc_w = height or default_h, width or default_w
-        if proc_h % self.size_multiple or proc_w % self.size_multiple:
-            raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {proc_h}x{proc_w}")
+        plan, frames, wave, voices = self.fit_media(source, streams, fps, length_policy)
+        proc_h, proc_w = self.check_size(frames, height, width)
         device = self._execution_device
 
         # 2. Mouths of the faces to re-time at each output frame; the edit region.
@@ -563,32 +589,22 @@ class LipSyncPipeline(TalkgenPipeline):
         logger.info("dub: %d frames, a mouth on %d, strength %.2f", plan.num_frames, track.has_face.sum(), strength)
         whole = not edit or latents is not None or output_type == "latent"
         crop = None if whole else self.crop_size(face_crop, extent, track)
-        if crop is not None:  # steps 3-6 once per face, in its own crop
-
-            def call(crop_frames, speech, local, size):
-                return self(
-                    crop_frames, speech, mouths=local, prompt=prompt, strength=strength, extent=extent,
-                    length_policy="trim", fps=fps, height=size, width=size, num_inference_steps=num_inference_steps,
-                    guidance=guidance, colour_correction=colour_correction, generator=generator,
-                    callback_on_step_end=callback_on_step_end,
-                    callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, face_crop=None,
-                )  # fmt: skip
-
+        if crop is not None:  # steps 3-6 once per face, in its own crop, with its own speech
+            call = functools.partial(
+                self.__call__, prompt=prompt, strength=strength, extent=extent, length_policy="trim", fps=fps,
+                num_inference_steps=num_inference_steps, guidance=guidance, colour_correction=colour_correction,
+                generator=generator, callback_on_step_end=callback_on_step_end,
+                callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, face_crop=None,
+            )  # fmt: skip
             # per-face tracks: the edited faces' own; one track: every face says it
             per_face = [voices[k] for k in edit_faces] if len(voices) > 1 else voices * track.num_faces
             result = self.dub_faces(frames, per_face, track, face_crop, crop, extent, call)
             return self._output(frames, result, mask, wave, plan, fps, output_type, return_dict)
 
         # 3. Encode the source (padded with its last frame to r k + 1 frames) and the speech.
-        r = self.vae_scale_factor_temporal
-        padded = -(-(plan.num_frames - 1) // r) * r + 1
         x = None
         if edit or output_type == "latent":
-            source_latents = self.encode_video(
-                frames[np.minimum(np.arange(padded), plan.num_frames - 1)], proc_h, proc_w, device
-            )
-            if edit and self.config.hide_source_mouth is not None:
-                source_latents = self.hide_mouths(source_latents, track, padded)
+            source_latents, padded = self.encode_source(frames, track if edit else None, proc_h, proc_w, device)
 
             # 4. Progressive noise init; the scheduler starts at sigma = strength.
             x = self.prepare_latents(source_latents, strength, generator, latents)

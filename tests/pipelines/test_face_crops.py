@@ -69,8 +69,9 @@ def test_each_face_is_dubbed_in_its_crop_with_its_own_track(pipe, two_faces):
     video, track = two_faces
     calls = []
 
-    def fake_call(frames, speech, local, size):  # paints each crop with a colour that names its track
-        calls.append((frames.shape, float(speech[0]), local))
+    def fake_call(frames, speech, mouths, height, width):  # paints each crop with a colour that names its track
+        assert (height, width) == frames.shape[1:3]
+        calls.append((frames.shape, float(speech[0]), mouths))
         painted = np.full_like(frames, 60 if speech[0] > 0 else 200)
         return LipSyncPipelineOutput(painted, speech, None, None, 0.0, None)
 
