@@ -54,6 +54,12 @@ def dub(
         help="DB: mix the footage's own audio this many dB (e.g. -12) under the new speech; the track is used as it"
         " is, so give footage whose audio is the music-and-effects bed.",
     ),
+    retime: bool = typer.Option(
+        True,
+        "--retime/--no-retime",
+        help="Re-time the footage's own mouths to the new speech before the diffusion pass (models with a mouth"
+        " head, such as the shipped one).",
+    ),
     crf: int = typer.Option(10, "--crf", help="H.264 quality of an .mp4: 0 lossless, 10 default, 18 smaller."),
     mouth_box: str | None = typer.Option(
         None, "--mouth-box", help="x0,y0,x1,y1: a fixed mouth box in pixels when no face detector finds the face."
@@ -85,7 +91,7 @@ def dub(
     config = DubConfig(
         strength=strength, extent=extent, face=face, length_policy=length_policy, steps=steps, seed=seed,
         max_side=max_side, crf=crf, max_faces=MAX_FACES if audio_for else None, keep_background_db=keep_background,
-        face_crop=face_crop or None,
+        face_crop=face_crop or None, retime=retime,
     )  # fmt: skip
     mouths = mouth_locator(config, truth=truth, mouth_box=mouth_box)
     edit_faces = None

@@ -4,11 +4,9 @@ The pixel reader uses only the frames and the face/mouth boxes of the ground-tru
 state), so it scores any video made for a synthetic scene: a ground-truth render (ceiling), the same video with
 scrambled audio (floor) or a model's output.
 
-Mouth opening per frame and character (:func:`read_mouth_openings`): the mouth box is resampled to a
-``grid x grid`` patch; skin colour is the median of the patch's side strips at mouth height; pixels far from it
-(soft, ``threshold`` in RGB units) are mouth (lips, cavity, teeth, tongue); the opening is the soft height of the
-mouth run through the central columns, as a fraction of the box height. A closed mouth reads as its lips'
-thickness (about 0.1-0.2), a wide-open one 0.3-0.5.
+Mouth opening per frame and character (:func:`read_mouth_openings`): the reader of
+:func:`talkgen.pipelines.retime.mouth_opening_from_patches` (dubbing re-times mouths with it) in each character's
+ground-truth mouth box. A closed mouth reads as its lips' thickness (about 0.1-0.2), a wide-open one 0.3-0.5.
 
 Offsets follow :mod:`talkgen.eval.signals`: ``offset > 0`` = the audio (the ground-truth track, which is timed by
 the audio) lags the video.
@@ -22,79 +20,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from talkgen.eval.signals import DEFAULT_MAX_LAG, pearson, sync_tracks
+from talkgen.pipelines.retime import box_patches, mouth_opening_from_patches
 from talkgen.synth.truth import GroundTruth
 
 logger = logging.getLogger(__name__)
-
-
-def _sample_patch(frame: np.ndarray, box: np.ndarray, grid: int) -> np.ndarray:
-    """Bilinear ``grid x grid`` samples of ``frame`` (H, W, 3) inside ``box`` [x0, y0, x1, y1]; float32 (g, g, 3)."""
-    from scipy.ndimage import map_coordinates
-
-    x0, y0, x1, y1 = (float(v) for v in box)
-    xs = np.linspace(x0, x1, grid, dtype=np.float32) - 0.5
-    ys = np.linspace(y0, y1, grid, dtype=np.float32) - 0.5
-    mx, my = np.meshgrid(xs, ys)
-    image = frame.astype(np.float32)
-    return np.stack(
-        [map_coordinates(image[..., c], [my, mx], order=1, mode="nearest") for c in range(image.shape[-1])], axis=-1
-    )
-
-
-def box_patches(frames: np.ndarray, boxes: np.ndarray, grid: int = 24) -> np.ndarray:
-    """Resample each frame's box to a fixed grid.
-
-    Args:
-        frames: uint8 (T, H, W, 3).
-        boxes: float (T, 4) ``[x0, y0, x1, y1]`` pixels, NaN rows where absent.
-        grid: output patch side.
-
-    Returns:
-        float32 (T, grid, grid, 3) in 0..255, NaN where the box is absent.
-    """
-    frames = np.asarray(frames)
-    if len(frames) != len(boxes):
-        raise ValueError(f"{len(frames)} frames but {len(boxes)} boxes")
-    out = np.full((len(frames), grid, grid, 3), np.nan, dtype=np.float32)
-    for t, box in enumerate(np.asarray(boxes, dtype=np.float32)):
-        if np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]:
-            out[t] = _sample_patch(frames[t], box, grid)
-    return out
-
-
-def mouth_opening_from_patches(patches: np.ndarray, threshold: float = 30.0) -> np.ndarray:
-    """Soft mouth height per patch (see the module docstring).
-
-    Args:
-        patches: float (T, g, g, 3) mouth-box patches in 0..255 (NaN patches give NaN).
-        threshold: RGB distance from skin at which a pixel counts fully as mouth.
-
-    Returns:
-        float64 (T,) opening as a fraction of the box height.
-    """
-    t_len, g = patches.shape[0], patches.shape[1]
-    r0, r1 = int(0.3 * g), max(int(0.8 * g), int(0.3 * g) + 1)
-    side = np.concatenate([patches[:, r0:r1, :2], patches[:, r0:r1, -2:]], axis=2).reshape(t_len, -1, 3)
-    skin = np.median(side, axis=1)
-    dist = np.linalg.norm(patches - skin[:, None, None], axis=-1)
-    soft = np.clip(dist / threshold, 0.0, 1.0)
-    c0, c1 = g // 3, g - g // 3
-    prof = soft[:, :, c0:c1].mean(axis=2)  # (T, g)
-    lo, hi = int(0.2 * g), int(0.9 * g)
-    out = np.full(t_len, np.nan)
-    for t in range(t_len):
-        r = prof[t]
-        if not np.isfinite(r).all():
-            continue
-        on = np.concatenate([[False], r > 0.5, [False]])
-        starts = np.flatnonzero(~on[:-1] & on[1:])
-        ends = np.flatnonzero(on[:-1] & ~on[1:])
-        best = 0.0
-        for i, j in zip(starts, ends, strict=True):
-            if j > lo and i < hi:  # a run reaching the middle band (not the nose above or the chin below)
-                best = max(best, float(r[max(i - 1, 0) : min(j + 1, g)].sum()))
-        out[t] = best / g
-    return out
 
 
 def read_mouth_openings(

@@ -11,7 +11,9 @@ from talkgen.models.text_encoder import encode_prompts
 
 
 class TalkgenPipeline(DiffusionPipeline):
-    """Base of talkgen's pipelines: vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler.
+    """Base of talkgen's pipelines: vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, and the
+    optional mouth_head (speech -> mouth opening, :class:`~talkgen.models.mouth_head.SpeechMouthHead`; dubbing
+    re-times the footage's mouths with it).
 
     Subclasses keep their own ``__init__`` (diffusers reads the components from its signature) and call
     :meth:`_register_components` from it; ``max_text_length`` lives in their config.
@@ -19,8 +21,11 @@ class TalkgenPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
     _callback_tensor_inputs = ["latents"]
+    _optional_components = ["mouth_head"]
 
-    def _register_components(self, vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler) -> None:
+    def _register_components(
+        self, vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head=None
+    ) -> None:
         self.register_modules(
             vae=vae,
             text_encoder=text_encoder,
@@ -28,6 +33,7 @@ class TalkgenPipeline(DiffusionPipeline):
             audio_encoder=audio_encoder,
             transformer=transformer,
             scheduler=scheduler,
+            mouth_head=mouth_head,
         )
         self.vae_scale_factor_temporal = 2 ** sum(vae.config.temperal_downsample) if vae is not None else 4
         self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample) if vae is not None else 8

@@ -42,6 +42,8 @@ class DubConfig:
             the length policy (its frames' audio where a frame is shown again, silence on padding); None: only the
             new speech. The track is used as it is: give footage whose audio is the music-and-effects bed (its
             dialogue would otherwise be heard under the new lines).
+        retime: re-time the footage's own mouths to the new speech before the diffusion pass, where the model has a
+            mouth head (``LipSyncPipeline``'s ``retime``); False: the pass sees the footage as it is.
     """
 
     strength: float | None = None
@@ -55,6 +57,7 @@ class DubConfig:
     crf: int = 10
     face_crop: float | None = FACE_CROP
     keep_background_db: float | None = None
+    retime: bool = True
 
     def __post_init__(self) -> None:
         if self.strength is not None and not 0.0 <= self.strength <= 1.0:
@@ -385,6 +388,7 @@ def dub_video(
                     generator=generator,
                     edit_faces=edit_faces,
                     face_crop=config.face_crop,
+                    retime=None if config.retime else False,
                     callback_on_step_end=step_done,
                 )
                 if len(out.frames) != len(frames):

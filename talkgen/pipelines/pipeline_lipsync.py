@@ -39,6 +39,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from talkgen import SPEECH_RATE
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, latent_mouth_mask, mouth_mask, normalize_latents
+from talkgen.models.mouth_head import SpeechMouthHead
 from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
@@ -71,6 +72,7 @@ from talkgen.pipelines.mouth import (
     select_faces,
     silent_frames,
 )
+from talkgen.pipelines.retime import choose_frames, read_openings, retime_mouths, target_openings
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +135,7 @@ class LipSyncPipeline(TalkgenPipeline):
         audio_encoder,
         transformer,
         scheduler: FlowMatchEulerDiscreteScheduler,
+        mouth_head: SpeechMouthHead | None = None,
         max_text_length: int = 64,
         default_strength: float = 0.92,
         window_frames: int | None = None,
@@ -140,7 +143,7 @@ class LipSyncPipeline(TalkgenPipeline):
         hide_source_mouth: float | None = None,
     ) -> None:
         super().__init__()
-        self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
+        self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head)
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")
         if face_size is not None and face_size < 16:
@@ -460,6 +463,25 @@ class LipSyncPipeline(TalkgenPipeline):
             raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {height}x{width}")
         return height, width
 
+    @torch.no_grad()
+    def retime_source(
+        self, frames: np.ndarray, track: MouthTrack, speech: list[np.ndarray], fps: float, device: torch.device
+    ) -> np.ndarray:
+        """``frames`` with each face's mouth (slot j of ``track``) re-timed to ``speech[j]`` (16 kHz, fitted to the
+        frames) by the model's mouth head; the frames unchanged where the model has none."""
+        if self.mouth_head is None:
+            return frames
+        features = self.encode_audio(speech, len(frames), fps, device)
+        jaw = self.mouth_head(features.to(self.mouth_head.device))[0].float().cpu().numpy()  # (S, T)
+        out = frames
+        for j in range(track.num_faces):
+            boxes = track.boxes[:, j]
+            opening = read_openings(frames, boxes)
+            silent = silent_frames(speech[j], len(frames), fps, SPEECH_RATE)
+            choice = choose_frames(opening, target_openings(jaw[j], opening, silent))
+            out = retime_mouths(out, frames, boxes, choice)
+        return out
+
     def encode_source(
         self, frames: np.ndarray, track: MouthTrack | None, height: int, width: int, device: torch.device
     ) -> tuple[torch.Tensor, int]:
@@ -531,6 +553,7 @@ class LipSyncPipeline(TalkgenPipeline):
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         edit_faces: list[int] | None = None,
         face_crop: float | None = FACE_CROP,
+        retime: bool | None = None,
     ) -> LipSyncPipelineOutput | tuple:
         """Dub ``video`` with ``audio``.
 
@@ -563,6 +586,9 @@ class LipSyncPipeline(TalkgenPipeline):
                 0.7), at the model's ``face_size``, with its own track; used where the mouths come with face boxes
                 (MediaPipe, ``--truth``), the model names its ``face_size``, the extent stays within the face and no
                 ``latents`` are given. ``height``/``width`` then do not apply. None: one pass over the whole frame.
+            retime: re-time the footage's own mouths to the new speech before the diffusion pass
+                (:mod:`talkgen.pipelines.retime`); default (None): where the model has a ``mouth_head``. False: the
+                diffusion pass sees the footage as it is.
 
         Returns:
             :class:`LipSyncPipelineOutput` (else ``(frames,)``); ``frames`` has
@@ -574,6 +600,8 @@ class LipSyncPipeline(TalkgenPipeline):
             audio, face, edit_faces, strength, fps, num_inference_steps, output_type
         )
         tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        if retime and self.mouth_head is None:
+            raise ValueError("retime needs a model with a mouth_head (scripts/fit_mouth_head.py adds one)")
         self._interrupt = False
         guidance = guidance or DSCFGConfig(*DUB_GUIDANCE)
         plan, frames, wave, voices = self.fit_media(source, streams, fps, length_policy)
@@ -587,6 +615,8 @@ class LipSyncPipeline(TalkgenPipeline):
             logger.warning("no face found in any frame: the video is returned unchanged")
         mask = edit_mask(track, extent) if edit else np.zeros(frames.shape[:3], np.float32)
         logger.info("dub: %d frames, a mouth on %d, strength %.2f", plan.num_frames, track.has_face.sum(), strength)
+        # per-face tracks: the edited faces' own; one track: every face says it
+        per_face = [voices[k] for k in edit_faces] if len(voices) > 1 else voices * track.num_faces
         whole = not edit or latents is not None or output_type == "latent"
         crop = None if whole else self.crop_size(face_crop, extent, track)
         if crop is not None:  # steps 3-6 once per face, in its own crop, with its own speech
@@ -594,17 +624,19 @@ class LipSyncPipeline(TalkgenPipeline):
                 self.__call__, prompt=prompt, strength=strength, extent=extent, length_policy="trim", fps=fps,
                 num_inference_steps=num_inference_steps, guidance=guidance, colour_correction=colour_correction,
                 generator=generator, callback_on_step_end=callback_on_step_end,
-                callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, face_crop=None,
+                callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, face_crop=None, retime=retime,
             )  # fmt: skip
-            # per-face tracks: the edited faces' own; one track: every face says it
-            per_face = [voices[k] for k in edit_faces] if len(voices) > 1 else voices * track.num_faces
             result = self.dub_faces(frames, per_face, track, face_crop, crop, extent, call)
             return self._output(frames, result, mask, wave, plan, fps, output_type, return_dict)
 
-        # 3. Encode the source (padded with its last frame to r k + 1 frames) and the speech.
+        # 3. Re-time the footage's mouths to the new speech; encode it (padded with its last frame to r k + 1
+        #    frames) and the speech.
         x = None
         if edit or output_type == "latent":
-            source_latents, padded = self.encode_source(frames, track if edit else None, proc_h, proc_w, device)
+            source = (
+                self.retime_source(frames, track, per_face, fps, device) if edit and retime is not False else frames
+            )
+            source_latents, padded = self.encode_source(source, track if edit else None, proc_h, proc_w, device)
 
             # 4. Progressive noise init; the scheduler starts at sigma = strength.
             x = self.prepare_latents(source_latents, strength, generator, latents)

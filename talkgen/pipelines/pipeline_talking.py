@@ -27,6 +27,7 @@ from diffusers.video_processor import VideoProcessor
 
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
+from talkgen.models.mouth_head import SpeechMouthHead
 from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
@@ -110,24 +111,28 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         audio_encoder,
         transformer,
         scheduler: FlowMatchEulerDiscreteScheduler,
+        mouth_head: SpeechMouthHead | None = None,
         max_text_length: int = 64,
         window_frames: int | None = None,
         face_size: int | None = None,
         hide_source_mouth: float | None = None,
+        default_strength: float | None = None,
     ) -> None:
         super().__init__()
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
-        self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler)
+        self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head)
         # Read by the dubbing pipeline (one model_index.json for both): face_size, the frame size the model was
         # trained at (each face is dubbed at it); hide_source_mouth, the margin of the source mouths it was trained
-        # to dub without (None: it sees them).
+        # to dub without (None: it sees them); default_strength, the dubs' noise level (None: the dubbing pipeline's).
         self.register_to_config(
             max_text_length=max_text_length,
             window_frames=window_frames,
             face_size=face_size,
             hide_source_mouth=hide_source_mouth,
         )
+        if default_strength is not None:
+            self.register_to_config(default_strength=default_strength)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
 
     # ------------------------------------------------------------------------------------------- encoders

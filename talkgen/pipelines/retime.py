@@ -1,0 +1,173 @@
+"""Re-timing the footage's own mouths to new speech, before the diffusion pass of a dub.
+
+A dub's diffusion pass follows its source condition closely: a mouth that moves in the footage keeps moving where
+the new speech is silent, and the dubbed opening correlates with the new speech about as well as the footage's own
+did. So the source is re-timed first, from pixels the footage already holds (as Video Rewrite re-ordered recorded
+mouths):
+
+1. the jaw opening the new speech asks for at each frame is read from the speech by the model's mouth head
+   (:class:`~talkgen.models.mouth_head.SpeechMouthHead`);
+2. the footage's mouth opening at each frame is read from pixels (:func:`mouth_opening_from_patches`);
+3. the speech's openings are mapped onto the footage's by rank (frames silent in the new speech: the footage's
+   closed level), and each frame takes the mouth of the footage frame whose opening is nearest to its target,
+   preferring nearby frames (:func:`choose_frames`);
+4. that mouth region is moved onto the frame's own mouth position, feathered (:func:`retime_mouths`).
+
+The diffusion pass then dubs from the re-timed footage and blends its result into the untouched original, so the
+pixels outside the edit region are the footage's as before.
+
+Mouth opening from pixels (:func:`mouth_opening_from_patches`): the mouth box is resampled to a ``grid x grid``
+patch; skin colour is the median of the patch's side strips at mouth height; pixels far from it (soft,
+``threshold`` in RGB units) are mouth (lips, cavity, teeth, tongue); the opening is the soft height of the mouth run
+through the central columns, as a fraction of the box height. It suits flat-shaded faces (the synthetic world and
+similar cartoons).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLOSED_QUANTILE = 0.05  # the footage's closed level: this quantile of its openings
+LOCALITY = 0.002  # opening units per frame of distance: among near-equal openings, take the nearest frame
+REGION_GROW = 1.6  # the moved region: the mouth box scaled about its centre
+FEATHER = 0.15  # share of the region's side over which the moved mouth fades into the frame
+
+
+def _sample_patch(frame: np.ndarray, box: np.ndarray, grid: int) -> np.ndarray:
+    """Bilinear ``grid x grid`` samples of ``frame`` (H, W, 3) inside ``box`` [x0, y0, x1, y1]; float32 (g, g, 3)."""
+    from scipy.ndimage import map_coordinates
+
+    x0, y0, x1, y1 = (float(v) for v in box)
+    xs = np.linspace(x0, x1, grid, dtype=np.float32) - 0.5
+    ys = np.linspace(y0, y1, grid, dtype=np.float32) - 0.5
+    mx, my = np.meshgrid(xs, ys)
+    image = frame.astype(np.float32)
+    return np.stack(
+        [map_coordinates(image[..., c], [my, mx], order=1, mode="nearest") for c in range(image.shape[-1])], axis=-1
+    )
+
+
+def box_patches(frames: np.ndarray, boxes: np.ndarray, grid: int = 24) -> np.ndarray:
+    """Resample each frame's box to a fixed grid.
+
+    Args:
+        frames: uint8 (T, H, W, 3).
+        boxes: float (T, 4) ``[x0, y0, x1, y1]`` pixels, NaN rows where absent.
+        grid: output patch side.
+
+    Returns:
+        float32 (T, grid, grid, 3) in 0..255, NaN where the box is absent.
+    """
+    frames = np.asarray(frames)
+    if len(frames) != len(boxes):
+        raise ValueError(f"{len(frames)} frames but {len(boxes)} boxes")
+    out = np.full((len(frames), grid, grid, 3), np.nan, dtype=np.float32)
+    for t, box in enumerate(np.asarray(boxes, dtype=np.float32)):
+        if np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]:
+            out[t] = _sample_patch(frames[t], box, grid)
+    return out
+
+
+def mouth_opening_from_patches(patches: np.ndarray, threshold: float = 30.0) -> np.ndarray:
+    """Soft mouth height per patch (see the module docstring).
+
+    Args:
+        patches: float (T, g, g, 3) mouth-box patches in 0..255 (NaN patches give NaN).
+        threshold: RGB distance from skin at which a pixel counts fully as mouth.
+
+    Returns:
+        float64 (T,) opening as a fraction of the box height.
+    """
+    t_len, g = patches.shape[0], patches.shape[1]
+    r0, r1 = int(0.3 * g), max(int(0.8 * g), int(0.3 * g) + 1)
+    side = np.concatenate([patches[:, r0:r1, :2], patches[:, r0:r1, -2:]], axis=2).reshape(t_len, -1, 3)
+    skin = np.median(side, axis=1)
+    dist = np.linalg.norm(patches - skin[:, None, None], axis=-1)
+    soft = np.clip(dist / threshold, 0.0, 1.0)
+    c0, c1 = g // 3, g - g // 3
+    prof = soft[:, :, c0:c1].mean(axis=2)  # (T, g)
+    lo, hi = int(0.2 * g), int(0.9 * g)
+    out = np.full(t_len, np.nan)
+    for t in range(t_len):
+        r = prof[t]
+        if not np.isfinite(r).all():
+            continue
+        on = np.concatenate([[False], r > 0.5, [False]])
+        starts = np.flatnonzero(~on[:-1] & on[1:])
+        ends = np.flatnonzero(on[:-1] & ~on[1:])
+        best = 0.0
+        for i, j in zip(starts, ends, strict=True):
+            if j > lo and i < hi:  # a run reaching the middle band (not the nose above or the chin below)
+                best = max(best, float(r[max(i - 1, 0) : min(j + 1, g)].sum()))
+        out[t] = best / g
+    return out
+
+
+def read_openings(frames: np.ndarray, boxes: np.ndarray, grid: int = 24, threshold: float = 30.0) -> np.ndarray:
+    """float64 (T,) mouth opening of one face per frame (fraction of its box height), NaN where it has no box."""
+    return mouth_opening_from_patches(box_patches(frames, boxes, grid), threshold)
+
+
+def target_openings(jaw: np.ndarray, source: np.ndarray, silent: np.ndarray) -> np.ndarray:
+    """The opening each frame should show, in the footage's units: the speech's jaw track mapped onto the footage's
+    openings by rank, and the footage's closed level where the new speech is silent.
+
+    Args:
+        jaw: (T,) jaw opening read from the new speech. source: (T,) the footage's openings (NaN: no face).
+        silent: bool (T,) frames where the new speech is silent.
+    """
+    known = np.sort(source[np.isfinite(source)])
+    if not len(known):
+        return np.full(len(jaw), np.nan)
+    ranks = np.argsort(np.argsort(jaw, kind="stable"), kind="stable") / max(len(jaw) - 1, 1)
+    target = np.quantile(known, ranks)
+    target[np.asarray(silent, bool)] = np.quantile(known, CLOSED_QUANTILE)
+    return target
+
+
+def choose_frames(source: np.ndarray, target: np.ndarray, locality: float = LOCALITY) -> np.ndarray:
+    """int (T,) the footage frame whose mouth each frame takes: the nearest opening to its target, ties (within
+    ``locality`` per frame of distance) to the nearest frame; a frame with no target keeps its own (index = itself)."""
+    length = len(target)
+    index = np.arange(len(source))
+    usable = np.isfinite(source)
+    choice = np.arange(length)
+    if not usable.any():
+        return choice
+    for t in np.flatnonzero(np.isfinite(target)):
+        cost = np.abs(source[usable] - target[t]) + locality * np.abs(index[usable] - t)
+        choice[t] = index[usable][np.argmin(cost)]
+    return choice
+
+
+def _move_mouth(dst: np.ndarray, src: np.ndarray, box_dst: np.ndarray, box_src: np.ndarray) -> None:
+    """Paste ``src``'s mouth region (around ``box_src``, scaled by ``REGION_GROW``) onto ``dst`` centred on
+    ``box_dst``, feathered; in place."""
+    height, width = dst.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box_src)
+    w, h = (x1 - x0) * REGION_GROW, (y1 - y0) * REGION_GROW
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    dx = int(round((box_dst[0] + box_dst[2]) / 2 - cx))
+    dy = int(round((box_dst[1] + box_dst[3]) / 2 - cy))
+    ys = np.arange(int(np.floor(cy - h / 2)), int(np.ceil(cy + h / 2)))
+    xs = np.arange(int(np.floor(cx - w / 2)), int(np.ceil(cx + w / 2)))
+    ys = ys[(ys >= 0) & (ys < height) & (ys + dy >= 0) & (ys + dy < height)]
+    xs = xs[(xs >= 0) & (xs < width) & (xs + dx >= 0) & (xs + dx < width)]
+    if not len(ys) or not len(xs):
+        return
+    fy = np.clip((h / 2 - np.abs(ys + 0.5 - cy)) / max(h * FEATHER, 1.0), 0.0, 1.0)
+    fx = np.clip((w / 2 - np.abs(xs + 0.5 - cx)) / max(w * FEATHER, 1.0), 0.0, 1.0)
+    alpha = (fy[:, None] * fx[None, :])[..., None]
+    moved = src[np.ix_(ys, xs)].astype(np.float32)
+    under = dst[np.ix_(ys + dy, xs + dx)].astype(np.float32)
+    dst[np.ix_(ys + dy, xs + dx)] = np.clip(alpha * moved + (1 - alpha) * under + 0.5, 0, 255).astype(np.uint8)
+
+
+def retime_mouths(frames: np.ndarray, source: np.ndarray, boxes: np.ndarray, choice: np.ndarray) -> np.ndarray:
+    """``frames`` (uint8 (T, H, W, 3)) with frame t's mouth taken from ``source[choice[t]]`` (moved from that
+    frame's box to frame t's); frames keeping their own mouth or without a box are unchanged. Returns a copy."""
+    out = np.array(frames, copy=True)
+    for t, k in enumerate(np.asarray(choice)):
+        if k != t and np.isfinite(boxes[t]).all() and np.isfinite(boxes[k]).all():
+            _move_mouth(out[t], source[k], boxes[t], boxes[k])
+    return out

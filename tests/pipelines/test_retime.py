@@ -1,0 +1,131 @@
+"""Re-timing the footage's own mouths: pixel openings, targets by rank, nearest frames, moved mouth regions; the
+mouth head fitted on the world's speech; the dubbing pipeline's use of both."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from dummies import dummy_pipeline
+
+from talkgen.models.mouth_head import SpeechMouthHead
+from talkgen.pipelines.mouth import MouthTrack
+from talkgen.pipelines.retime import (
+    REGION_GROW,
+    choose_frames,
+    read_openings,
+    retime_mouths,
+    target_openings,
+)
+
+SKIN, MOUTH = (230, 180, 150), (60, 20, 30)
+BOX = np.array([20, 24, 44, 40], np.float32)  # 24 x 16 mouth box in a 64 x 64 frame
+
+
+def _faces(heights: np.ndarray, shift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Flat skin frames with a dark mouth ``heights[t]`` pixels tall centred in the (optionally shifted) box."""
+    frames = np.empty((len(heights), 64, 64, 3), np.uint8)
+    frames[:] = SKIN
+    boxes = np.tile(BOX, (len(heights), 1))
+    if shift is not None:
+        boxes[:, [0, 2]] += shift[:, None]
+    for t, h in enumerate(heights):
+        x0, y0, x1, y1 = boxes[t].astype(int)
+        cy = (y0 + y1) // 2
+        frames[t, cy - h // 2 : cy - h // 2 + h, x0 + 6 : x1 - 6] = MOUTH
+    return frames, boxes
+
+
+def test_pixel_openings_grow_with_the_mouth():
+    frames, boxes = _faces(np.array([2, 4, 6, 8, 10, 12]))
+    opening = read_openings(frames, boxes)
+    assert np.all(np.diff(opening) > 0) and opening[0] < 0.2 < opening[-1]
+    boxes[2] = np.nan
+    assert np.isnan(read_openings(frames, boxes)[2])
+
+
+def test_retimed_mouths_follow_the_target_and_leave_the_rest_of_the_frame():
+    rng = np.random.default_rng(0)
+    heights = rng.integers(2, 13, 40)
+    frames, boxes = _faces(heights, shift=rng.integers(-4, 5, 40).astype(np.float32))  # the head moves
+    wanted = np.roll(heights, 7)[::-1]  # another line's openings
+    source = read_openings(frames, boxes)
+    choice = choose_frames(source, target_openings(wanted.astype(float), source, np.zeros(40, bool)))
+    out = retime_mouths(frames, frames, boxes, choice)
+    assert np.corrcoef(read_openings(out, boxes), wanted)[0, 1] > 0.95
+    assert np.corrcoef(read_openings(frames, boxes), wanted)[0, 1] < 0.5  # the footage itself does not follow it
+    region = np.zeros(frames.shape[:3], bool)  # the moved regions: each frame's box grown by REGION_GROW
+    for t, (x0, y0, x1, y1) in enumerate(boxes):
+        w, h = (x1 - x0) * REGION_GROW / 2 + 1, (y1 - y0) * REGION_GROW / 2 + 1
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        region[t, max(int(cy - h), 0) : int(cy + h) + 1, max(int(cx - w), 0) : int(cx + w) + 1] = True
+    assert np.array_equal(out[~region], frames[~region])
+    assert np.array_equal(retime_mouths(frames, frames, boxes, np.arange(40)), frames)  # own mouths: unchanged
+
+
+def test_silent_frames_take_the_footages_closed_mouth_and_ties_go_to_near_frames():
+    source = np.array([0.1, 0.4, 0.1, 0.3, 0.1, 0.4, np.nan, 0.2])
+    silent = np.array([True, True, False, False, False, False, True, False])
+    target = target_openings(np.linspace(0, 1, 8), source, silent)
+    assert np.allclose(target[silent], np.quantile(source[np.isfinite(source)], 0.05))
+    choice = choose_frames(source, target)
+    assert source[choice[silent]].max() == pytest.approx(0.1)  # closed frames
+    assert choice[6] == 4  # the nearest of the closed frames (0, 2, 4), never frame 6 itself (no face there)
+    assert np.array_equal(choose_frames(np.full(8, np.nan), target), np.arange(8))  # no face anywhere: unchanged
+    assert np.isnan(target_openings(np.zeros(3), np.full(3, np.nan), np.zeros(3, bool))).all()
+
+
+def test_mouth_head_reads_the_worlds_jaw_from_speech():
+    from talkgen.models.audio_encoder import BuiltinAudioEncoder
+    from talkgen.pipelines.loading import default_model_dir
+    from talkgen.training.mouth_head import fit_mouth_head
+
+    encoder = BuiltinAudioEncoder.from_pretrained(default_model_dir() / "audio_encoder").eval()
+    fit = fit_mouth_head(encoder, scenes=12)
+    assert fit.heldout_correlation > 0.7 and fit.frames > 100  # shipped head: 0.91 from 300 scenes
+    features = torch.zeros(1, 2, 9, encoder.feature_dim)
+    assert fit.head(features).shape == (1, 2, 9)
+    with pytest.raises(ValueError, match="channels"):
+        fit.head(torch.zeros(1, 1, 9, 3))
+
+
+def test_add_mouth_head_writes_a_component_the_loader_finds(tmp_path):
+    from talkgen.errors import WeightsError
+    from talkgen.pipelines.loading import load_pipeline
+    from talkgen.training.mouth_head import add_mouth_head
+
+    folder = tmp_path / "model"
+    dummy_pipeline("talking").save_pretrained(folder)
+    before = json.loads((folder / "model_index.json").read_text())
+    add_mouth_head(folder, scenes=3)
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["mouth_head"] == ["talkgen.models.mouth_head", "SpeechMouthHead"] and index["default_strength"] == 0.4
+    new = {"mouth_head", "default_strength"}
+    assert {k: v for k, v in index.items() if k not in new} == {k: v for k, v in before.items() if k not in new}
+    assert not list(folder.glob(".mouth_head*")) and (folder / "mouth_head" / "config.json").is_file()
+    pipe, _ = load_pipeline("lipsync", folder)
+    assert isinstance(pipe.mouth_head, SpeechMouthHead) and pipe.config.default_strength == 0.4
+    with pytest.raises(WeightsError, match="not a pipeline folder"):
+        add_mouth_head(tmp_path / "nowhere", scenes=3)
+
+
+def test_the_dub_retimes_the_source_where_the_model_has_a_mouth_head():
+    pipe = dummy_pipeline("lipsync")
+    frames, boxes = _faces(np.random.default_rng(1).integers(2, 13, 9))
+    track = MouthTrack.from_boxes(boxes, 64, 64, grow=1.0)
+    speech = (np.random.default_rng(2).standard_normal(16_000 * 9 // 25) * 0.1).astype(np.float32)
+    call = {"mouths": track, "fps": 25.0, "num_inference_steps": 2, "face_crop": None, "output_type": "latent"}
+    with pytest.raises(ValueError, match="mouth_head"):
+        pipe(frames, speech, retime=True, **call)
+    plain = pipe(frames, speech, generator=torch.Generator().manual_seed(0), **call).frames
+    pipe.register_modules(mouth_head=SpeechMouthHead(feature_dim=pipe.audio_encoder.feature_dim, context=1))
+    with torch.no_grad():
+        pipe.mouth_head.proj.weight.normal_()
+    retimed = pipe.retime_source(frames, track, [speech], 25.0, torch.device("cpu"))
+    assert not np.array_equal(retimed, frames)
+    assert np.array_equal(retimed[:, :8], frames[:, :8])  # above the moved regions nothing changes
+    default = pipe(frames, speech, generator=torch.Generator().manual_seed(0), **call).frames
+    off = pipe(frames, speech, generator=torch.Generator().manual_seed(0), retime=False, **call).frames
+    assert torch.equal(off, plain) and not torch.equal(default, plain)
