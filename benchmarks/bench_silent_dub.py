@@ -1,7 +1,8 @@
 """A silent track in a dub: does the face's mouth stay closed where the footage's moved?
 
-Run: ``python benchmarks/bench_silent_dub.py [--model DIR] [--strength TAU]``; writes
-``benchmarks/results/silent_dub.json`` (``--strength`` dubs from another noise level than the model's default).
+Run: ``python benchmarks/bench_silent_dub.py [--model DIR] [--strength TAU] [--no-retime]``; writes
+``benchmarks/results/silent_dub.json`` (``--strength`` dubs from another noise level than the model's default;
+``--no-retime`` dubs the footage as it is, without re-timing its mouths to the new speech first).
 
 Eight held-out dubbing scenes (seeds 9005-9305; single faces cut, and two-shots of two lines in one shot) are dubbed
 as ``talkgen dub`` dubs them (default settings, ground-truth mouths): once with their new speech (sync, speaker
@@ -36,6 +37,7 @@ def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--strength", type=float, default=None, help="dub strength (default: the model's)")
+    parser.add_argument("--no-retime", action="store_true", help="dub the footage as it is (no mouth re-timing)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "silent_dub.json")
     args = parser.parse_args()
 
@@ -52,7 +54,7 @@ def main() -> dict:
             case = BenchCase(name, seed + faces - 1, faces, mode, num_lines=lines, dub=True)
             rc = render_case(case)
             start = time.perf_counter()
-            frames = dub_case(lip, rc, seed=case.seed)
+            frames = dub_case(lip, rc, seed=case.seed, retime=not args.no_retime)
             seconds = time.perf_counter() - start
             report = evaluate_world(frames, rc.truth, reference_frames=rc.frames)
             silent = faces - 1  # the single face, or the right-hand one
@@ -61,7 +63,7 @@ def main() -> dict:
             generator = torch.Generator().manual_seed(case.seed)
             mouths = TruthMouthLocator(rc.source_truth)
             out = lip(rc.source_frames, speech, mouths=mouths, fps=case.fps, length_policy="trim", generator=generator,
-                      face_crop=FACE_CROP)  # fmt: skip
+                      face_crop=FACE_CROP, retime=False if args.no_retime else None)  # fmt: skip
             still = np.zeros(len(out.frames), bool)
             dubbed = read_mouth_openings(out.frames, rc.truth)[:, silent]
             footage = read_mouth_openings(rc.source_frames, rc.source_truth)[:, silent]
@@ -92,6 +94,7 @@ def main() -> dict:
         "footage_closed, two faces (baseline)": mean("footage_closed (baseline)", 2),
     }
     result = {"machine": machine_info(), "model": info["path"], "strength": lip.config.default_strength}
+    result["retime"] = not args.no_retime and lip.mouth_head is not None
     result |= {"rows": rows, "summary": summary}
     write_json(args.output, finite_json(result))
     print({k: round(v, 3) for k, v in summary.items()})

@@ -175,11 +175,18 @@ def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=No
 
 
 def dub_case(
-    lipsync, rc: RenderedCase, *, steps: int | None = None, seed: int = 0, face_crop: float | None = FACE_CROP
+    lipsync,
+    rc: RenderedCase,
+    *,
+    steps: int | None = None,
+    seed: int = 0,
+    face_crop: float | None = FACE_CROP,
+    retime: bool = True,
 ) -> np.ndarray:
     """Dub a dub case's footage with its new speech as ``talkgen dub`` does (defaults, ground-truth mouths, mp4; a
     case with several characters gets one speech track per face, as ``--audio-for`` gives). ``face_crop``: the
-    dub's (default: ``talkgen dub``'s; None: one whole-frame pass).
+    dub's (default: ``talkgen dub``'s; None: one whole-frame pass). ``retime``: False dubs the footage as it is
+    (``--no-retime``).
 
     Returns the frames decoded back from the encoded mp4, uint8 (T, H, W, 3).
     """
@@ -208,6 +215,7 @@ def dub_case(
         generator=torch.Generator().manual_seed(seed),
         num_inference_steps=defaults.steps if steps is None else steps,
         face_crop=face_crop,
+        retime=None if retime else False,
     )
     with tempfile.TemporaryDirectory(prefix="talkgen-bench-") as tmp:
         path = write_video(Path(tmp) / "dub.mp4", out.frames, rc.case.fps, rc.audio, rc.sample_rate, crf=defaults.crf)
