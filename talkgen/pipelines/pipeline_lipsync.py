@@ -72,7 +72,7 @@ from talkgen.pipelines.mouth import (
     select_faces,
     silent_frames,
 )
-from talkgen.pipelines.retime import choose_frames, read_openings, retime_mouths, target_openings
+from talkgen.pipelines.retime import SILENCE_DB, choose_frames, read_openings, retime_mouths, target_openings
 
 logger = logging.getLogger(__name__)
 
@@ -477,7 +477,7 @@ class LipSyncPipeline(TalkgenPipeline):
         for j in range(track.num_faces):
             boxes = track.boxes[:, j]
             opening = read_openings(frames, boxes)
-            silent = silent_frames(speech[j], len(frames), fps, SPEECH_RATE)
+            silent = silent_frames(speech[j], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB)
             choice = choose_frames(opening, target_openings(jaw[j], opening, silent))
             out = retime_mouths(out, frames, boxes, choice)
         return out
