@@ -425,7 +425,9 @@ def _dub_tab(settings: AppSettings, results_dir: Path) -> None:
             voice = gr.Dropdown(handlers.voice_names(), value="en-us", label="Voice")
     with gr.Row():
         face = gr.Dropdown(["all"], value="all", label="Face that speaks")
-        strength = gr.Slider(0.0, 1.0, value=0.92, step=0.01, label="Strength (noise level tau)")
+        strength = gr.Slider(
+            0.0, 1.0, value=0.4, step=0.01, label="Strength (noise level tau; the shipped model's default 0.4)"
+        )
         extent = gr.Radio(list(jobs.EXTENTS), value="mouth", label="Edit extent")
     with gr.Row():
         steps = gr.Slider(1, 50, value=DUB_STEPS, step=1, label="Steps")

@@ -25,7 +25,9 @@ def dub(
         help="FACE=FILE, repeatable: one speech track per face, faces numbered from 1 left to right; faces without"
         " one are left as they are (give a silent track to keep a mouth closed).",
     ),
-    strength: float | None = typer.Option(None, "--strength", help="Edit strength tau in [0, 1] (default 0.92)."),
+    strength: float | None = typer.Option(
+        None, "--strength", help="Edit strength tau in [0, 1] (default: the model's; 0.4 for the shipped one)."
+    ),
     extent: str = typer.Option(
         "mouth",
         "--extent",

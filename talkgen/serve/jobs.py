@@ -127,7 +127,9 @@ class DubRequest(_Request):
     model: Literal["talkgen-tiny", "untrained-tiny"] = Field(
         "talkgen-tiny", description="talkgen-tiny (the embedded model) or untrained-tiny (random weights, smoke tests)"
     )
-    strength: float = Field(0.92, gt=0, le=1)
+    strength: float | None = Field(
+        None, gt=0, le=1, description="noise level tau of the dub; null: the model's (0.4 for talkgen-tiny)"
+    )
     num_inference_steps: int | None = Field(None, ge=1, le=200)
     face_crop: float = Field(
         FACE_CROP,
@@ -135,6 +137,11 @@ class DubRequest(_Request):
         le=1,
         description="each face dubbed in its own crop where it fills this share of the side (0.1-1); 0: one pass"
         " over the whole frame (as `talkgen dub --face-crop`)",
+    )
+    retime: bool = Field(
+        True,
+        description="re-time the footage's own mouths to the new speech before the diffusion pass, where the model"
+        " has a mouth head (as `talkgen dub --retime/--no-retime`)",
     )
 
     @field_validator("text")
@@ -249,7 +256,9 @@ def run_dub(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, should_
     random_weights = _model_choice(spec.model)
     inputs = _inputs(spec, inputs_dir)
     steps = {"steps": spec.num_inference_steps} if spec.num_inference_steps else {}  # else the dub default
-    config = DubConfig(strength=spec.strength, seed=spec.seed, face_crop=spec.face_crop or None, **steps)
+    config = DubConfig(
+        strength=spec.strength, seed=spec.seed, face_crop=spec.face_crop or None, retime=spec.retime, **steps
+    )
     if "speech" not in inputs and not spec.text:
         raise ConfigError("a dub job needs 'speech' (an uploaded audio file) or 'text'")
     speech = load_speech(inputs.get("speech"), None if "speech" in inputs else spec.text, spec.voice)
