@@ -25,7 +25,7 @@ class SpeechMouthHead(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, feature_dim: int = 256, context: int = 2) -> None:
+    def __init__(self, feature_dim: int = 256, context: int = 6) -> None:
         super().__init__()
         if feature_dim < 1 or context < 0:
             raise ValueError(f"feature_dim must be >= 1 and context >= 0, got {feature_dim}, {context}")
