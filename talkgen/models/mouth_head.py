@@ -32,8 +32,8 @@ class SpeechMouthHead(ModelMixin, ConfigMixin):
         self.proj = nn.Linear((2 * context + 1) * feature_dim, 1)
 
     def windows(self, features: torch.Tensor) -> torch.Tensor:
-        """(..., T, D) -> (..., T, (2 context + 1) D): each frame's features and its neighbours' (zeros past the
-        ends), nearest-first order irrelevant: earliest frame first."""
+        """(..., T, D) -> (..., T, (2 context + 1) D): the features of frames t - context .. t + context, earliest
+        first (zeros past the ends)."""
         c = self.config.context
         padded = F.pad(features, (0, 0, c, c))
         length = features.shape[-2]

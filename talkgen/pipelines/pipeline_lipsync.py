@@ -72,7 +72,7 @@ from talkgen.pipelines.mouth import (
     select_faces,
     silent_frames,
 )
-from talkgen.pipelines.retime import SILENCE_DB, choose_frames, read_openings, retime_mouths, target_openings
+from talkgen.pipelines.retime import retime_footage
 
 logger = logging.getLogger(__name__)
 
@@ -473,14 +473,7 @@ class LipSyncPipeline(TalkgenPipeline):
             return frames
         features = self.encode_audio(speech, len(frames), fps, device)
         jaw = self.mouth_head(features.to(self.mouth_head.device))[0].float().cpu().numpy()  # (S, T)
-        out = frames
-        for j in range(track.num_faces):
-            boxes = track.boxes[:, j]
-            opening = read_openings(frames, boxes)
-            silent = silent_frames(speech[j], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB)
-            choice = choose_frames(opening, target_openings(jaw[j], opening, silent))
-            out = retime_mouths(out, frames, boxes, choice)
-        return out
+        return retime_footage(frames, track.boxes, jaw, speech, fps)
 
     def encode_source(
         self, frames: np.ndarray, track: MouthTrack | None, height: int, width: int, device: torch.device

@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from talkgen import SPEECH_RATE
+from talkgen.pipelines.mouth import silent_frames
+
 CLOSED_QUANTILE = 0.05  # the footage's closed level: this quantile of its openings
 SILENCE_DB = -55.0  # frames of the new speech quieter than this (RMS, dBFS) take the closed level; at -45 dB quiet
 # vowels counted as silence too (a third of those frames had the jaw open) and sync fell 0.04 on held-out dubs
@@ -165,11 +168,30 @@ def _move_mouth(dst: np.ndarray, src: np.ndarray, box_dst: np.ndarray, box_src: 
     dst[np.ix_(ys + dy, xs + dx)] = np.clip(alpha * moved + (1 - alpha) * under + 0.5, 0, 255).astype(np.uint8)
 
 
+def _move_mouths(out: np.ndarray, source: np.ndarray, boxes: np.ndarray, choice: np.ndarray) -> None:
+    """In place: frame t of ``out`` takes ``source[choice[t]]``'s mouth (see :func:`retime_mouths`)."""
+    for t, k in enumerate(np.asarray(choice)):
+        if k != t and np.isfinite(boxes[t]).all() and np.isfinite(boxes[k]).all():
+            _move_mouth(out[t], source[k], boxes[t], boxes[k])
+
+
 def retime_mouths(frames: np.ndarray, source: np.ndarray, boxes: np.ndarray, choice: np.ndarray) -> np.ndarray:
     """``frames`` (uint8 (T, H, W, 3)) with frame t's mouth taken from ``source[choice[t]]`` (moved from that
     frame's box to frame t's); frames keeping their own mouth or without a box are unchanged. Returns a copy."""
     out = np.array(frames, copy=True)
-    for t, k in enumerate(np.asarray(choice)):
-        if k != t and np.isfinite(boxes[t]).all() and np.isfinite(boxes[k]).all():
-            _move_mouth(out[t], source[k], boxes[t], boxes[k])
+    _move_mouths(out, source, boxes, choice)
+    return out
+
+
+def retime_footage(
+    frames: np.ndarray, boxes: np.ndarray, jaw: np.ndarray, speech: list[np.ndarray], fps: float
+) -> np.ndarray:
+    """Steps 2-4 of the module docstring for every face: ``frames`` (uint8 (T, H, W, 3)) with face k's mouth (boxes
+    ``(T, K, 4)``) re-timed to its jaw track ``jaw[k]`` (T,) read from ``speech[k]`` (16 kHz, fitted to the
+    frames). Each face chooses among the footage's own frames; returns a copy."""
+    out = np.array(frames, copy=True)
+    for k in range(boxes.shape[1]):
+        opening = read_openings(frames, boxes[:, k])
+        silent = silent_frames(speech[k], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB)
+        _move_mouths(out, frames, boxes[:, k], choose_frames(opening, target_openings(jaw[k], opening, silent)))
     return out

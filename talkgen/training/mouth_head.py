@@ -46,8 +46,12 @@ def _scene_rows(audio_encoder, head: SpeechMouthHead, seed: int, fps: float, max
     return rows.reshape(-1, rows.shape[-1]), np.asarray(perf.mouth[:, : perf.num_frames, 0]).reshape(-1)
 
 
+def _with_bias(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1).astype(np.float64)
+
+
 def _ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
-    xa = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1).astype(np.float64)
+    xa = _with_bias(x)
     return np.linalg.solve(xa.T @ xa + ridge * np.eye(xa.shape[1]), xa.T @ y)
 
 
@@ -73,7 +77,7 @@ def fit_mouth_head(
     x, y, group = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
     held = group >= max(int(scenes * 0.85), 1)
     w = _ridge(x[~held], y[~held], ridge)
-    prediction = np.concatenate([x[held], np.ones((int(held.sum()), 1), x.dtype)], axis=1) @ w
+    prediction = _with_bias(x[held]) @ w
     corr = float(np.corrcoef(prediction, y[held])[0, 1])
     w = _ridge(x, y, ridge)
     with torch.no_grad():
