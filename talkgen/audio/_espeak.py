@@ -96,6 +96,10 @@ class Library:
         rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), options)
         if rate <= 0:
             raise RuntimeError(f"espeak-ng failed to initialise with data at {self.data_path}")
+        # espeak-ng seeds its noise generator (breathy variants such as f3) with the clock at initialisation: a fixed
+        # seed makes the same request give the same samples in every process, not only within one server.
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed(0)
         self.lib = lib
         self.native_rate = rate
         self._chunks: list[bytes] = []

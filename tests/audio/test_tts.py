@@ -86,3 +86,17 @@ def test_concurrent_calls_match_sequential():
         th.join()
     for seq, par in zip(sequential, results, strict=True):
         np.testing.assert_array_equal(seq, par)
+
+
+def test_breathy_voice_is_the_same_in_every_speech_server():
+    # f3 mixes noise into the voice; espeak-ng seeds that noise from the clock when a server starts, so a new
+    # server (another process, a second later) gave different samples for the same request until talkgen fixed the seed
+    import time
+
+    from talkgen.audio import tts
+
+    first = synthesize("Breathe in, then say it again.", "en-us", variant="f3").waveform
+    tts._client.close()
+    time.sleep(1.1)
+    second = synthesize("Breathe in, then say it again.", "en-us", variant="f3").waveform
+    np.testing.assert_array_equal(first, second)
