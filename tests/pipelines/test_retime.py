@@ -83,12 +83,35 @@ def test_mouth_head_reads_the_worlds_jaw_from_speech():
     from talkgen.training.mouth_head import fit_mouth_head
 
     encoder = BuiltinAudioEncoder.from_pretrained(default_model_dir() / "audio_encoder").eval()
-    fit = fit_mouth_head(encoder, scenes=12, context=2, ridge=10.0)  # the shipped head: context 6, 300 scenes
-    assert fit.heldout_correlation > 0.7 and fit.frames > 100  # context 2, 300 scenes: 0.911
+    fit = fit_mouth_head(encoder, scenes=12, context=2, ridge=10.0)  # ridge, context 2, 300 scenes: 0.911
+    assert fit.heldout_correlation > 0.7 and fit.frames > 100
     features = torch.zeros(1, 2, 9, encoder.feature_dim)
     assert fit.head(features).shape == (1, 2, 9)
     with pytest.raises(ValueError, match="channels"):
         fit.head(torch.zeros(1, 1, 9, 3))
+
+
+def test_a_head_with_a_hidden_layer_reads_raw_features_and_round_trips(tmp_path):
+    # trained on standardised inputs, the head must read raw ones: features here sit far from 0 at very different
+    # scales, so a head without the standardisation folded into its first layer predicts nothing like the target
+    from talkgen.training.mouth_head import _train_hidden
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2048, 6)).astype(np.float32)
+    scale, offset = np.array([0.01, 1, 100, 0.1, 10, 1], np.float32), np.array([50, -3, 900, 2, 0, 7], np.float32)
+    y = np.tanh(z[:, 0] + 0.5 * z[:, 2]) + 0.3 * z[:, 4]
+    head = SpeechMouthHead(feature_dim=6, context=0, hidden=16)
+    _train_hidden(head, z * scale + offset, y, epochs=200, seed=0)
+    held = rng.normal(size=(500, 6)).astype(np.float32)
+    truth = np.tanh(held[:, 0] + 0.5 * held[:, 2]) + 0.3 * held[:, 4]
+    with torch.no_grad():
+        prediction = head(torch.from_numpy(held * scale + offset)[None, None])[0, 0].numpy()
+    assert np.corrcoef(prediction, truth)[0, 1] > 0.95
+    head.save_pretrained(tmp_path / "head")
+    loaded = SpeechMouthHead.from_pretrained(tmp_path / "head")
+    assert loaded.config.hidden == 16
+    features = torch.from_numpy(held * scale + offset)[None, None]
+    assert torch.equal(loaded(features), head(features))
 
 
 def test_add_mouth_head_writes_a_component_the_loader_finds(tmp_path):
