@@ -64,24 +64,25 @@ def _train_hidden(head: SpeechMouthHead, x: np.ndarray, y: np.ndarray, epochs: i
     inputs = torch.from_numpy(((x - mean) / std).astype(np.float32))
     target = torch.from_numpy(y.astype(np.float32))
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    for layer in (head.inner[0], head.proj):
-        layer.reset_parameters()
     net = torch.nn.Sequential(torch.nn.Dropout(0.1), head.inner, head.proj)
     batch = 512
     steps = max(len(inputs) // batch, 1)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.05)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=epochs * steps)
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(inputs), generator=generator)
-        for b in range(steps):
-            rows = order[b * batch : (b + 1) * batch]
-            loss = torch.nn.functional.mse_loss(net(inputs[rows])[:, 0], target[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+    with torch.random.fork_rng(devices=[]):  # seeded init and dropout; the caller's random state is left as it was
+        torch.manual_seed(seed)
+        for layer in (head.inner[0], head.proj):
+            layer.reset_parameters()
+        optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.05)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=epochs * steps)
+        net.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(inputs), generator=generator)
+            for b in range(steps):
+                rows = order[b * batch : (b + 1) * batch]
+                loss = torch.nn.functional.mse_loss(net(inputs[rows])[:, 0], target[rows])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
     first = head.inner[0]
     with torch.no_grad():
         scale = torch.from_numpy(1.0 / std).float()

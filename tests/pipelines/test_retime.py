@@ -101,7 +101,9 @@ def test_a_head_with_a_hidden_layer_reads_raw_features_and_round_trips(tmp_path)
     scale, offset = np.array([0.01, 1, 100, 0.1, 10, 1], np.float32), np.array([50, -3, 900, 2, 0, 7], np.float32)
     y = np.tanh(z[:, 0] + 0.5 * z[:, 2]) + 0.3 * z[:, 4]
     head = SpeechMouthHead(feature_dim=6, context=0, hidden=16)
+    state = torch.random.get_rng_state()
     _train_hidden(head, z * scale + offset, y, epochs=200, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state)  # seeded inside; the caller's random state untouched
     held = rng.normal(size=(500, 6)).astype(np.float32)
     truth = np.tanh(held[:, 0] + 0.5 * held[:, 2]) + 0.3 * held[:, 4]
     with torch.no_grad():
