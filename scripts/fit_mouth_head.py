@@ -17,16 +17,16 @@ from talkgen.training.mouth_head import add_mouth_head
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", nargs="?", type=Path, default=Path("models/talkgen-tiny"))
-    parser.add_argument("--scenes", type=int, default=300, help="spoken world scenes to fit on (15%% held out)")
-    parser.add_argument("--context", type=int, default=8, help="frames of speech either side of a frame it reads")
-    parser.add_argument("--hidden", type=int, default=512, help="hidden layer width; 0: a ridge regression")
-    parser.add_argument("--epochs", type=int, default=14, help="passes over the scenes (with --hidden)")
-    args = parser.parse_args()
-    fit = add_mouth_head(
-        args.model_dir, scenes=args.scenes, context=args.context, hidden=args.hidden, epochs=args.epochs
-    )
+    # unset options take add_mouth_head's defaults (300 scenes, context 8, 512 wide, 14 passes)
+    parser.add_argument("--scenes", type=int, help="spoken world scenes to fit on (15%% held out)")
+    parser.add_argument("--context", type=int, help="frames of speech either side of a frame it reads")
+    parser.add_argument("--hidden", type=int, help="hidden layer width; 0: a ridge regression")
+    parser.add_argument("--epochs", type=int, help="passes over the scenes (with --hidden)")
+    args = vars(parser.parse_args())
+    model_dir = args.pop("model_dir")
+    fit = add_mouth_head(model_dir, **{k: v for k, v in args.items() if v is not None})
     print(
-        f"{args.model_dir}/mouth_head: held-out jaw correlation {fit.heldout_correlation:.3f} "
+        f"{model_dir}/mouth_head: held-out jaw correlation {fit.heldout_correlation:.3f} "
         f"({fit.frames} frames of {fit.scenes - int(fit.scenes * 0.85)} scenes)"
     )
 
