@@ -78,12 +78,14 @@ def dub(
     from talkgen.pipelines.dub import (
         MAX_FACES,
         DubConfig,
+        check_footage,
         dub_file,
         load_face_tracks,
         load_speech,
         mouth_locator,
         output_encoding,
     )
+    from talkgen.pipelines.loading import resolve_model
 
     output_encoding(output, None)
     if audio_for and (audio is not None or text is not None or face != "all" or mouth_box is not None):
@@ -96,6 +98,9 @@ def dub(
         face_crop=face_crop or None, retime=retime,
     )  # fmt: skip
     mouths = mouth_locator(config, truth=truth, mouth_box=mouth_box)
+    source_info = check_footage(video)  # footage and model are refused before any speech is made
+    if not random_weights:
+        resolve_model(model)
     edit_faces = None
     if audio_for:
         speech, edit_faces = load_face_tracks(audio_for)
@@ -104,7 +109,7 @@ def dub(
     with progress_bar("dub") as progress:
         manifest = dub_file(
             video, output, speech, config, model=model, random_weights=random_weights, mouths=mouths,
-            edit_faces=edit_faces, progress=progress,
+            edit_faces=edit_faces, progress=progress, source_info=source_info,
         )  # fmt: skip
     h, w = manifest["processing_size"]
     typer.echo(

@@ -419,8 +419,11 @@ def dub_file(
     limits: MediaLimits | None = None,
     progress: Callable[[float, str], None] | None = None,
     edit_faces: list[int] | None = None,
+    source_info=None,
 ) -> dict:
     """Dub ``video`` with ``speech`` (16 kHz) into ``output`` (.mp4 or lossless .mkv) and ``output.manifest.json``.
+
+    ``source_info``: the footage's :func:`check_footage` result when the caller already has it (else probed here).
 
     Returns:
         The manifest: input, output, settings, seed, model (path and weight hashes), frame counts, timings.
@@ -432,7 +435,7 @@ def dub_file(
     output_encoding(output, None)  # a wrong suffix is refused before anything runs
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
-    info = check_footage(video, limits)
+    info = source_info or check_footage(video, limits)
     folder = None if random_weights else resolve_model(model)  # a missing model is refused before any import
 
     from talkgen.fs import atomic_write_text
