@@ -97,16 +97,3 @@ def test_help_shows_no_type_beside_a_flag_and_arguments_in_capitals(capsys):
         assert usage[command[0]] in text and "{" not in text.splitlines()[1], command
         assert "--help" in text and "<bool>" not in text, command
         assert "<int" in text or "<path>" in text or "<str>" in text, command  # valued options keep theirs
-
-
-def test_lip_pass_needs_a_model_that_can_and_the_manifest_says_whether_it_ran(tmp_path, capsys):
-    scene = tmp_path / "hi.yaml"
-    scene.write_text("characters:\n  - name: Ana\n    description: a woman\nlines:\n  - Ana: Hi.\n")
-    out = tmp_path / "x.mp4"
-    args = ["generate", str(scene), "-o", str(out), "--random-weights", "--size", "16", "--steps", "1"]
-    assert main([*args, "--lip-pass"]) == 2
-    err = capsys.readouterr().err
-    assert err.strip().count("\n") == 0 and "--lip-pass" in err and "mouth_head and a mouth_layout" in err
-    assert not out.exists()
-    assert main(args) == 0
-    assert json.loads(out.with_suffix(".manifest.json").read_text())["lip_pass"] is False

@@ -136,11 +136,6 @@ def register(app: typer.Typer) -> None:
             "--attributes/--no-attributes",
             help="With a model: score prompt attributes of 12 held-out characters.",
         ),
-        lip_pass: bool | None = typer.Option(
-            None,
-            "--lip-pass/--no-lip-pass",
-            help="Generated cases with or without the lip pass (default: as generate runs them, the model's default).",
-        ),
     ) -> None:
         """Held-out synthetic scenes: a markdown table with ceiling, floor and model rows."""
         from talkgen.eval.bench import SUITES, markdown_table, pipeline_model, run_bench
@@ -154,9 +149,8 @@ def register(app: typer.Typer) -> None:
             pipe, info = load_pipeline("talking", model, random_weights, seed)
             pipe.to(device)
             lipsync = load_pipeline("lipsync", model, random_weights, seed)[0].to(device)
-            render = pipeline_model(pipe, steps=steps, seed=seed, lipsync=lipsync, lip_pass=lip_pass)
+            render = pipeline_model(pipe, steps=steps, seed=seed, lipsync=lipsync)
             shown = "default steps" if steps is None else f"{steps} steps"
-            shown += "" if lip_pass is None else (", lip pass" if lip_pass else ", no lip pass")
             name = f"model ({info['path'] or 'untrained tiny weights'}, {shown})"
         rows = run_bench(SUITES[suite], model=render, model_name=name, device=device)
         typer.echo(markdown_table(rows))

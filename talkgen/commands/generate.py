@@ -26,17 +26,12 @@ def generate(
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16 (half precision on GPUs)."),
     cpu_offload: bool = typer.Option(False, "--cpu-offload", help="Keep idle components on the CPU (GPU only)."),
     vae_tiling: bool = typer.Option(False, "--vae-tiling", help="Decode in spatial tiles to save memory."),
-    lip_pass: bool | None = typer.Option(
-        None,
-        "--lip-pass/--no-lip-pass",
-        help="Re-time each generated mouth to its speech (default: where the model has a mouth head and layout).",
-    ),
 ) -> None:
     """Render SCRIPT to a talking-character video with its dialogue track, subtitles and a manifest."""
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
 
     options = GenerateOptions(
-        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling, lip_pass
+        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling
     )
     with progress_bar("generate") as progress:
         manifest = generate_scene_file(script, output, options, progress)

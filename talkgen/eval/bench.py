@@ -128,9 +128,7 @@ def as_footage(frames: np.ndarray, fps: float, audio: np.ndarray, sample_rate: i
     return decoded
 
 
-def pipeline_model(
-    pipe, *, steps: int | None = None, seed: int = 0, guidance=None, lipsync=None, lip_pass: bool | None = None
-) -> ModelRender:
+def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=None, lipsync=None) -> ModelRender:
     """A model row from a :class:`~talkgen.pipelines.pipeline_talking.TalkingCharacterPipeline`.
 
     Each case is generated from its ground-truth caption (MoCha template with Person tags) and the speech of each
@@ -138,7 +136,7 @@ def pipeline_model(
     the dubbing path instead when ``lipsync`` (a :class:`~talkgen.pipelines.pipeline_lipsync.LipSyncPipeline`) is
     given: the footage is the clip as first spoken, the new speech the re-spoken one's, the mouths the footage's
     ground truth, and the result goes through the mp4 encode a user gets. ``steps`` None: the defaults users run
-    (``talkgen generate`` / ``talkgen dub``); ``lip_pass`` None: the pipeline's default (see its ``__call__``).
+    (``talkgen generate`` / ``talkgen dub``).
     """
     import math
 
@@ -169,7 +167,6 @@ def pipeline_model(
             guidance=guidance,
             generator=generator,
             output_type="np",
-            lip_pass=lip_pass,
         )
         video = np.asarray(out.frames[0][:num_frames])
         return (np.clip(video, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -31,7 +31,6 @@ class GenerateOptions:
     dtype: str = "float32"
     cpu_offload: bool = False
     vae_tiling: bool = False
-    lip_pass: bool | None = None  # None: where the model can (see TalkingCharacterPipeline.__call__)
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -120,9 +119,8 @@ def generate_scene_file(
     if output.suffix.lower() != ".mp4":
         raise ConfigError(f"output {output} must end in .mp4")
     config = SceneRenderConfig(
-        seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size,
-        lip_pass=options.lip_pass,
-    )  # fmt: skip
+        seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size
+    )
     started = time.perf_counter()
     scenes = load_scenes(script, voices=known_voices(), file_roots=file_roots, roots_names=roots_names)
     if options.scene > len(scenes):
@@ -133,10 +131,6 @@ def generate_scene_file(
     plan = plan_scene(chosen, CachedTiming(speech_timing))
     pipe, model_info = load_pipeline("talking", options.model, options.random_weights)
     prepare_pipeline(pipe, options)
-    try:
-        lip_pass = pipe.resolved_lip_pass(options.lip_pass)
-    except ValueError as exc:
-        raise ConfigError(f"--lip-pass: {exc}") from None
     pipe.set_progress_bar_config(disable=True)  # progress goes through ``progress`` (one bar in the CLI)
     report = progress or (lambda fraction, message: None)
     report(0.05, "planned; loading the model")
@@ -168,7 +162,6 @@ def generate_scene_file(
         "dtype": options.dtype,
         "model": model_info,
         "guidance": vars(config.guidance),
-        "lip_pass": lip_pass,
         "versions": versions(),
         "timings": {k: round(v, 3) for k, v in result.timings.items()},
     }

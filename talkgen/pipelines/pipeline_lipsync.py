@@ -141,7 +141,6 @@ class LipSyncPipeline(TalkgenPipeline):
         window_frames: int | None = None,
         face_size: int | None = None,
         hide_source_mouth: float | None = None,
-        mouth_layout: str | None = None,  # the generating pipeline's lip pass (one model_index.json for both)
     ) -> None:
         super().__init__()
         self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head)
@@ -157,7 +156,6 @@ class LipSyncPipeline(TalkgenPipeline):
             window_frames=window_frames,
             face_size=face_size,
             hide_source_mouth=hide_source_mouth,
-            mouth_layout=mouth_layout,
         )
 
     # ------------------------------------------------------------------------------------------- sizes

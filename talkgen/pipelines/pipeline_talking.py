@@ -33,7 +33,6 @@ from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.defaults import GENERATE_STEPS
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
-from talkgen.pipelines.lip_pass import MOUTH_LAYOUTS, lip_pass
 
 logger = logging.getLogger(__name__)
 
@@ -118,24 +117,19 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         face_size: int | None = None,
         hide_source_mouth: float | None = None,
         default_strength: float | None = None,
-        mouth_layout: str | None = None,
     ) -> None:
         super().__init__()
-        if mouth_layout is not None and mouth_layout not in MOUTH_LAYOUTS:
-            raise ValueError(f"mouth_layout must be one of {', '.join(MOUTH_LAYOUTS)} or None, got {mouth_layout!r}")
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
         self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head)
         # Read by the dubbing pipeline (one model_index.json for both): face_size, the frame size the model was
         # trained at (each face is dubbed at it); hide_source_mouth, the margin of the source mouths it was trained
         # to dub without (None: it sees them); default_strength, the dubs' noise level (None: the dubbing pipeline's).
-        # mouth_layout: where the model draws mouths (its training world's framings), for the lip pass.
         self.register_to_config(
             max_text_length=max_text_length,
             window_frames=window_frames,
             face_size=face_size,
             hide_source_mouth=hide_source_mouth,
-            mouth_layout=mouth_layout,
         )
         if default_strength is not None:
             self.register_to_config(default_strength=default_strength)
@@ -194,39 +188,6 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         if tuple(latents.shape) != shape:
             raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
         return latents.to(device=device, dtype=torch.float32)
-
-    def resolved_lip_pass(self, lip_pass: bool | None) -> bool:
-        """Whether a call runs the lip pass: ``lip_pass``, or by default where the model can (a ``mouth_head`` and a
-        ``mouth_layout``)."""
-        able = self.mouth_head is not None and self.config.get("mouth_layout") is not None
-        if lip_pass and not able:
-            raise ValueError("lip_pass needs a model with a mouth_head and a mouth_layout (scripts/fit_mouth_head.py)")
-        return able if lip_pass is None else bool(lip_pass)
-
-    @torch.no_grad()
-    def lip_pass_frames(
-        self, video: np.ndarray, audio: object, audio_embeds: torch.Tensor, prompts: list[str], fps: float
-    ) -> np.ndarray:
-        """Decoded ``video`` (B, T, H, W, 3) in [0, 1] with each clip's mouths re-timed to its speech streams
-        (``audio_embeds``: their features, at least T frames); uint8 (B, T, H, W, 3)."""
-        frames = (np.clip(video, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        jaw = self.mouth_head(audio_embeds.to(self.mouth_head.device)).float().cpu().numpy()  # (B, S, T')
-        waves = _as_streams(audio, len(frames)).numpy()
-        for b in range(len(frames)):
-            frames[b] = lip_pass(
-                frames[b], jaw[b, :, : frames.shape[1]], waves[b], fps, self.config.mouth_layout, prompts[b]
-            )
-        return frames
-
-    @staticmethod
-    def as_output_type(frames: np.ndarray, output_type: str):
-        """uint8 (B, T, H, W, 3) frames as ``decode_latents`` returns them for ``output_type`` (np, pt or pil)."""
-        if output_type == "pil":
-            from PIL import Image
-
-            return [[Image.fromarray(f) for f in clip] for clip in frames]
-        video = frames.astype(np.float32) / 255.0
-        return torch.from_numpy(video).permute(0, 1, 4, 2, 3) if output_type == "pt" else video
 
     def decode_latents(self, latents: torch.Tensor, output_type: str = "np"):
         """Normalised (B, C, F, h, w) latents -> video in ``output_type`` (``np``, ``pt`` or ``pil``)."""
@@ -388,7 +349,6 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
-        lip_pass: bool | None = None,
     ) -> TalkingCharacterPipelineOutput | tuple:
         """Generate a talking-character video.
 
@@ -409,9 +369,6 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             callback_on_step_end: ``f(pipe, step, timestep, tensors) -> dict`` after each step (or a diffusers
                 ``PipelineCallback``); it may return replaced tensors, or set ``pipe._interrupt`` to stop early.
             callback_on_step_end_tensor_inputs: the tensors it receives (``["latents"]``).
-            lip_pass: re-time each character's generated mouth to its speech after decoding
-                (:mod:`talkgen.pipelines.lip_pass`); default (None): where the model has a ``mouth_head`` and a
-                ``mouth_layout``. True without them is refused.
 
         Returns:
             :class:`TalkingCharacterPipelineOutput` with ``frames`` (B, num_frames, H, W, 3) for ``np``.
@@ -423,7 +380,6 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             prompt, negative_prompt, num_frames, height, width, fps, num_inference_steps, window_frames, output_type
         )
         tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
-        lip_pass = self.resolved_lip_pass(lip_pass) and output_type != "latent"
         self._interrupt = False
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)
@@ -457,12 +413,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
                     motion = out[:, :, -plan.overlap :].to(self.transformer.dtype)
         clean = clean[:, :, :latent_frames]
 
-        # 5. Decode; the lip pass re-times the decoded mouths.
-        if lip_pass:
-            frames = self.lip_pass_frames(self.decode_latents(clean, "np"), audio, audio_embeds, prompts, fps)
-            frames = self.as_output_type(frames, output_type)
-        else:
-            frames = clean if output_type == "latent" else self.decode_latents(clean, output_type)
+        # 5. Decode.
+        frames = clean if output_type == "latent" else self.decode_latents(clean, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames,)

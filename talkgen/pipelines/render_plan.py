@@ -39,7 +39,7 @@ class SceneRenderConfig:
         seed: seeds one generator per clip (``seed + clip index``). num_inference_steps: steps per window.
         height, width: pixels (multiples of 16). window_frames: video frames per window (4 k + 1); None: the
             model's own window (``pipe.config.window_frames``, the clip length it was trained on).
-        guidance: CFG settings. lip_pass: re-time the generated mouths to the speech (None: the model's default).
+        guidance: CFG settings.
     """
 
     seed: int = 0
@@ -48,7 +48,6 @@ class SceneRenderConfig:
     width: int = 128
     window_frames: int | None = None
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig.default)
-    lip_pass: bool | None = None
 
     def __post_init__(self) -> None:
         if self.num_inference_steps < 1:
@@ -252,7 +251,6 @@ def render_scene(
             generator=generator,
             output_type="np",
             callback_on_step_end=None if on_step is None else step_done(clip.index),
-            lip_pass=config.lip_pass,
         )
         pieces.append(out.frames[0][: clip.num_frames])
     timings["generate_s"] = time.perf_counter() - start

@@ -34,22 +34,6 @@ _LAYOUTS: dict[str, tuple[tuple[float, ...], float, float]] = {
     "two-shot": ((0.28, 0.72), 0.42, 0.145),
     "three-shot": ((0.18, 0.5, 0.82), 0.45, 0.105),
 }
-
-
-def layout_mouth_boxes(kind: str, count: int, height: int, width: int) -> np.ndarray:
-    """float32 (count, 4) ``[x0, y0, x1, y1]`` pixel boxes holding the mouth of an average character (mouth width
-    1.0, no sway) in each of the first ``count`` slots of a ``kind`` shot at ``height`` x ``width``: where a model
-    trained on this world draws its mouths."""
-    xs, y, unit = _LAYOUTS[kind]
-    if not 1 <= count <= len(xs):
-        raise ValueError(f"a {kind} has {len(xs)} slot(s), asked for {count}")
-    scale = unit * min(height, width)
-    x0, y0, x1, y1 = mouth_box(replace(make_character(0), mouth_width=1.0))
-    centres = np.array([[x * width, y * height] * 2 for x in xs[:count]], dtype=np.float32)
-    boxes = centres + scale * np.array([x0, y0, x1, y1], dtype=np.float32)
-    return np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
-
-
 _WORDS = {
     "subject": ("the red ball", "my blue hat", "this green box", "a yellow star", "the purple cat", "our old map"),
     "verb": ("is under", "was near", "looks like", "sits on", "rolled past", "is behind"),

@@ -151,8 +151,7 @@ def add_mouth_head(
 ) -> MouthHeadFit:
     """Fit the mouth head on the model's own audio encoder and add it to the pipeline folder ``model_dir``
     (``mouth_head/`` and its ``model_index.json`` entry; a head already there is replaced); the folder's default dub
-    strength becomes ``strength``, and its ``mouth_layout`` ``synthetic-world`` (the head is fitted on the world's
-    scenes, whose framings the generating pipeline's lip pass assumes)."""
+    strength becomes ``strength``."""
     import json
     import shutil
     from pathlib import Path
@@ -177,6 +176,5 @@ def add_mouth_head(
     partial.rename(target)
     index["mouth_head"] = ["talkgen.models.mouth_head", "SpeechMouthHead"]
     index["default_strength"] = strength
-    index["mouth_layout"] = "synthetic-world"
     atomic_write_text(index_path, json.dumps(dict(sorted(index.items())), indent=2) + "\n")
     return fit

@@ -127,8 +127,7 @@ def test_add_mouth_head_writes_a_component_the_loader_finds(tmp_path):
     add_mouth_head(folder, scenes=3)
     index = json.loads((folder / "model_index.json").read_text())
     assert index["mouth_head"] == ["talkgen.models.mouth_head", "SpeechMouthHead"] and index["default_strength"] == 0.4
-    assert index["mouth_layout"] == "synthetic-world"
-    new = {"mouth_head", "default_strength", "mouth_layout"}
+    new = {"mouth_head", "default_strength"}
     assert {k: v for k, v in index.items() if k not in new} == {k: v for k, v in before.items() if k not in new}
     assert not list(folder.glob(".mouth_head*")) and (folder / "mouth_head" / "config.json").is_file()
     pipe, _ = load_pipeline("lipsync", folder)
