@@ -93,6 +93,7 @@ class BenchRow:
     flicker_ratio: float
     seconds: float
     dub_psnr_outside_db: float = float("nan")
+    face_match: float = float("nan")
     cases: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -258,6 +259,7 @@ def _row(name: str, reports: dict[str, WorldReport], seconds: float) -> BenchRow
         drift_ratio=mean(lambda r: _ratio(r.identity_drift, r.reference_identity_drift)),
         flicker_ratio=mean(lambda r: _ratio(r.flicker, r.reference_flicker)),
         seconds=seconds,
+        face_match=mean(lambda r: np.nan if r.face_match is None else r.face_match),
         cases={k: r.to_dict() for k, r in reports.items()},
     )
 
@@ -330,6 +332,7 @@ COLUMNS = (
     ("drift_ratio", "drift / GT"),
     ("flicker_ratio", "flicker / GT"),
     ("dub_psnr_outside_db", "dub PSNR outside mouth (dB)"),
+    ("face_match", "face match (GT 1)"),
 )
 
 

@@ -136,6 +136,25 @@ def identity_drift(patches: np.ndarray, fps: float) -> float:
     return float(np.mean([np.sqrt(np.mean((m - first) ** 2)) for m in seconds[1:]]))
 
 
+def face_match(patches: np.ndarray, reference: np.ndarray) -> float:
+    """How much a face looks like the ground truth's, frame by frame: the mean normalised cross-correlation of each
+    frame's face patch with the ground-truth render's, each colour channel centred on its own mean, so that it reads
+    the face's structure (head outline, eyes, mouth, hair), not its colours: 1 = the same face, ~0 = a flat blob or
+    an unrelated picture; NaN with no frame where both are present.
+
+    Args:
+        patches, reference: float (T, g, g, 3) face patches (:func:`face_patches`), NaN where absent.
+    """
+    values = []
+    for a, b in zip(patches, reference, strict=True):
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
+            continue
+        a, b = (a - a.mean(axis=(0, 1))).ravel(), (b - b.mean(axis=(0, 1))).ravel()
+        norm = float(np.sqrt((a**2).sum() * (b**2).sum()))
+        values.append(float((a * b).sum()) / norm if norm > 1e-9 else 0.0)
+    return float(np.mean(values)) if values else float("nan")
+
+
 def flicker(frames: np.ndarray, cuts: list[int] | None = None) -> float:
     """Mean absolute difference between consecutive frames in [0, 1] units, skipping the frame pairs at cuts.
 
@@ -168,6 +187,7 @@ class CharacterScore:
     closed_in_silence: float
     identity_drift: float
     reference_identity_drift: float | None
+    face_match: float | None = None
 
 
 @dataclass
@@ -188,6 +208,7 @@ class WorldReport:
     flicker: float
     reference_identity_drift: float | None = None
     reference_flicker: float | None = None
+    face_match: float | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -225,7 +246,8 @@ def evaluate_world(
     Args:
         frames: uint8 (T, H, W, 3) the video to score.
         truth: the scene's ground truth (boxes; the mouth tracks and speaking flags timed by its audio).
-        reference_frames: uint8 (T, H, W, 3) the ground-truth render, for its own drift and flicker values.
+        reference_frames: uint8 (T, H, W, 3) the ground-truth render, for its own drift and flicker values and the
+            video's face match with it (:func:`face_match`: is the prompted face on screen at all).
         reference_tracks: float (T, C) jaw tracks to compare with instead of ``truth`` (e.g. shuffled for the
             floor row); defaults to each character's ``mouth_params[:, 0]``.
         max_lag: lags searched each side, in frames.
@@ -250,16 +272,15 @@ def evaluate_world(
     for c, ch in enumerate(truth.characters):
         vis = visible[:, c]
         n = int(vis.sum())
-        drift = identity_drift(face_patches(frames, ch.face_box * scale), truth.fps)
-        ref_drift = (
-            identity_drift(face_patches(reference_frames, ch.face_box * scale), truth.fps)
-            if reference_frames is not None
-            else None
-        )
+        patches = face_patches(frames, ch.face_box * scale)
+        drift = identity_drift(patches, truth.fps)
+        ref_drift = match = None
+        if reference_frames is not None:
+            reference = face_patches(reference_frames, ch.face_box * scale)
+            ref_drift, match = identity_drift(reference, truth.fps), face_match(patches, reference)
         if n < 2 * max_lag + 3:
-            scores.append(
-                CharacterScore(ch.tag, n, float("nan"), 0, float("nan"), float("nan"), float("nan"), drift, ref_drift)
-            )
+            nan = float("nan")
+            scores.append(CharacterScore(ch.tag, n, nan, 0, nan, nan, nan, drift, ref_drift, match))
             continue
         meas = openings[:, c]
         ref = np.where(vis, jaw[:, c], np.nan)
@@ -275,6 +296,7 @@ def evaluate_world(
                 closed_in_silence=closed_in_silence(meas, speaking[:, c]),
                 identity_drift=drift,
                 reference_identity_drift=ref_drift,
+                face_match=match,
             )
         )
     weights = [s.visible_frames for s in scores]
@@ -295,4 +317,5 @@ def evaluate_world(
             _wmean([s.reference_identity_drift for s in scores], weights) if reference_frames is not None else None
         ),
         reference_flicker=flicker(reference_frames, cuts) if reference_frames is not None else None,
+        face_match=_wmean([s.face_match for s in scores], weights) if reference_frames is not None else None,
     )

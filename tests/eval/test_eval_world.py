@@ -9,6 +9,8 @@ from talkgen.eval.signals import shift_track, shuffle_segments
 from talkgen.eval.world import (
     closed_in_silence,
     evaluate_world,
+    face_match,
+    face_patches,
     flicker,
     identity_drift,
     read_mouth_openings,
@@ -41,6 +43,8 @@ def test_ground_truth_render_scores(world_clips):
     assert rep.closed_in_silence >= 0.7
     assert rep.flicker == pytest.approx(rep.reference_flicker)
     assert rep.identity_drift == pytest.approx(rep.reference_identity_drift)
+    assert rep.face_match == pytest.approx(1.0)
+    assert evaluate_world(frames, clip.truth).face_match is None  # no render to compare with
     d = rep.to_dict()
     assert d["offset"] == 0 and len(d["characters"]) == 3
 
@@ -107,3 +111,19 @@ def test_drift_and_flicker_constructed():
     frames[1::2] = 255
     assert flicker(frames) == pytest.approx(1.0)
     assert flicker(frames, cuts=[1, 2, 3]) != flicker(frames, cuts=[1, 2, 3])  # all pairs skipped: NaN
+
+
+def test_face_match_tells_the_prompted_face_from_a_blob_and_from_another_face(world_clips):
+    """The ground truth against itself a few frames later (the face talks and sways) matches; a blob of the face's
+    own colours inside its box, and another character's face in the same box, do not."""
+    clip = world_clips["three"]
+    frames, truth = clip.frames.numpy(), clip.truth
+    boxes = [ch.face_box for ch in truth.characters]
+    own = [face_patches(frames, box) for box in boxes]
+    assert min(face_match(p[5:], p[:-5]) for p in own) > 0.85
+    blob = np.full_like(own[0], np.nanmean(own[0], axis=(0, 1, 2)))  # the face's mean colour, flat
+    blob += np.random.default_rng(0).normal(0, 0.05, blob.shape).astype(np.float32)
+    assert abs(face_match(blob, own[0])) < 0.2
+    assert face_match(own[1], own[0]) < 0.6  # the middle character's face in the left one's place
+    empty = np.full_like(own[0], np.nan)
+    assert np.isnan(face_match(empty, own[0]))
