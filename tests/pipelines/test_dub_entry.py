@@ -218,3 +218,22 @@ def test_frames_are_read_in_plan_order_and_a_loop_decodes_from_the_start_again(t
     for policy, audio in (("loop", 17), ("pad", 10), ("trim", 4)):
         index = fit_length(7, audio, policy).frame_index
         np.testing.assert_array_equal(np.stack(list(_frames_at(footage, index))), frames[index])
+
+
+def test_footage_and_model_are_refused_before_any_speech_is_made(tmp_path, monkeypatch, capsys):
+    import talkgen.audio.tts
+    from talkgen.cli import main
+    from talkgen.media import write_video
+
+    def no_speech(*args, **kwargs):
+        raise AssertionError("speech was made before the footage and the model were checked")
+
+    monkeypatch.setattr(talkgen.audio.tts, "synthesize", no_speech)
+    monkeypatch.chdir(tmp_path)
+    args = ["dub", "--text", "Hello.", "-o", "out.mp4", "--model", str(tmp_path / "no-model")]
+    assert main([*args[:1], "nope.mp4", *args[1:]]) == 2
+    assert "no such file" in capsys.readouterr().err
+    frames = np.zeros((5, 32, 32, 3), np.uint8)
+    write_video(tmp_path / "clip.mp4", frames, 25.0, np.zeros(3_200, np.float32), 16_000)
+    assert main([*args[:1], "clip.mp4", *args[1:]]) == 2
+    assert "no model at" in capsys.readouterr().err
