@@ -99,6 +99,8 @@ def register(app: typer.Typer) -> None:
                 f"closed-in-silence {c.closed_in_silence:.3f}  drift {c.identity_drift:.4f}"
             )
         ref_txt = "" if rep.reference_flicker is None else f" (ground truth {rep.reference_flicker:.4f})"
+        if rep.face_match is not None:
+            ref_txt += f"  face match {rep.face_match:.3f} (ground truth 1)"
         typer.echo(
             f"all: corr {rep.correlation:.3f}  offset {rep.offset:+d} (positive = audio lags video)  "
             f"speaker attribution {rep.speaker_attribution:.3f}  flicker {rep.flicker:.4f}{ref_txt}"
