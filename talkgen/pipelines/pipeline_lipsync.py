@@ -136,6 +136,7 @@ class LipSyncPipeline(TalkgenPipeline):
         transformer,
         scheduler: FlowMatchEulerDiscreteScheduler,
         mouth_head: SpeechMouthHead | None = None,
+        keyframe_transformer=None,
         max_text_length: int = 64,
         default_strength: float = 0.92,
         window_frames: int | None = None,
@@ -143,7 +144,9 @@ class LipSyncPipeline(TalkgenPipeline):
         hide_source_mouth: float | None = None,
     ) -> None:
         super().__init__()
-        self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head)
+        self._register_components(
+            vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer
+        )
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")
         if face_size is not None and face_size < 16:

@@ -4,7 +4,11 @@ Components (registered, saved and loaded as one folder with ``model_index.json``
 ``AutoencoderKLWan``), ``text_encoder`` (``T5EncoderModel`` / UMT5) with its ``tokenizer``, ``audio_encoder`` (any
 :class:`~talkgen.models.audio_encoder.AudioEncoderMixin` module), ``transformer``
 (:class:`~talkgen.models.transformer_talking.TalkingCharacterTransformer3DModel`) and ``scheduler`` (diffusers
-``FlowMatchEulerDiscreteScheduler``; the pipeline never steps latents itself).
+``FlowMatchEulerDiscreteScheduler``; the pipeline never steps latents itself), and optionally ``mouth_head`` (read by
+the dubbing pipeline) and ``keyframe_transformer``: a smaller transformer of the same kind, without speech attention,
+that draws a take's first frame from the prompt alone when no reference image is given; the take is then generated
+with that frame as its reference (the video transformer animates a given first frame far better than it composes
+one from text: ``models/talkgen-tiny/README.md``).
 
 Long takes are generated in windows: each window after the first is conditioned on the last
 ``motion_latent_frames`` latents of the previous one (the transformer's ``motion_latents``), overlaps it by that many
@@ -31,7 +35,7 @@ from talkgen.models.mouth_head import SpeechMouthHead
 from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
-from talkgen.pipelines.defaults import GENERATE_STEPS
+from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS, KEYFRAME_TEXT_SCALE
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
 
 logger = logging.getLogger(__name__)
@@ -112,6 +116,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         transformer,
         scheduler: FlowMatchEulerDiscreteScheduler,
         mouth_head: SpeechMouthHead | None = None,
+        keyframe_transformer=None,
         max_text_length: int = 64,
         window_frames: int | None = None,
         face_size: int | None = None,
@@ -121,7 +126,9 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         super().__init__()
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
-        self._register_components(vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head)
+        self._register_components(
+            vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer
+        )
         # Read by the dubbing pipeline (one model_index.json for both): face_size, the frame size the model was
         # trained at (each face is dubbed at it); hide_source_mouth, the margin of the source mouths it was trained
         # to dub without (None: it sees them); default_strength, the dubs' noise level (None: the dubbing pipeline's).
@@ -250,6 +257,39 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             outputs = {name: run((name,)) for name in passes}
         return multi_condition_cfg(outputs, text_scale, audio_scale)
 
+    @torch.no_grad()
+    def draw_keyframe(
+        self,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor,
+        height: int,
+        width: int,
+        num_inference_steps: int = KEYFRAME_STEPS,
+        text_scale: float = KEYFRAME_TEXT_SCALE,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """(B, C, 1, h, w) first-frame latents drawn from the prompts by ``keyframe_transformer`` with text
+        guidance at ``text_scale`` (1: unguided, one pass per step; no speech), in the form :meth:`encode_image`
+        gives a reference."""
+        model = self.keyframe_transformer
+        device = prompt_embeds.device
+        latents = self.prepare_latents(prompt_embeds.shape[0], 1, height, width, device, generator)
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        for t in self.scheduler.timesteps:
+            embeds = [prompt_embeds] if text_scale == 1.0 else [negative_prompt_embeds, prompt_embeds]
+            k = len(embeds)
+            velocity = model(
+                hidden_states=latents.to(model.dtype).repeat(k, 1, 1, 1, 1),
+                timestep=t.reshape(1).to(device).expand(latents.shape[0] * k),
+                encoder_hidden_states=torch.cat(embeds).to(model.dtype),
+                return_dict=False,
+            )[0].float()
+            if k == 2:
+                uncond, cond = velocity.chunk(2)
+                velocity = uncond + text_scale * (cond - uncond)
+            latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+        return latents.to(self.transformer.dtype)
+
     # ------------------------------------------------------------------------------------------- sampling
     def check_inputs(
         self,
@@ -335,6 +375,9 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         audio: object,
         image: object | None = None,
         negative_prompt: str | list[str] | None = None,
+        keyframe: bool = True,
+        keyframe_steps: int = KEYFRAME_STEPS,
+        keyframe_text_scale: float = KEYFRAME_TEXT_SCALE,
         num_frames: int = 25,
         height: int = 128,
         width: int = 128,
@@ -357,6 +400,9 @@ class TalkingCharacterPipeline(TalkgenPipeline):
                 (B, S, N) or a list of S waves (zero-padded to the longest); it should cover ``num_frames / fps`` s.
             image: optional reference first frame ((H, W, 3) uint8 or (B, 3, H, W) in [0, 1]).
             negative_prompt: text of the unconditional pass (default: empty).
+            keyframe: without ``image``, draw the reference first frame from the prompt with ``keyframe_transformer``
+                when the pipeline has one (False: generate from text and speech alone). keyframe_steps,
+                keyframe_text_scale: its sampling steps and text guidance (:meth:`draw_keyframe`).
             num_frames: video frames, 4 k + 1. height, width: pixels (multiples of 16). fps: video frame rate.
             num_inference_steps: scheduler steps per window.
             guidance: CFG settings (default ``GuidanceConfig.default()``).
@@ -392,7 +438,14 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         # 2. Encode the prompts, the speech (every frame the windows cover) and the reference image.
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(prompts, negatives, device)
         audio_embeds = self.encode_audio(audio, batch, fps, r * (plan.padded_latent_frames - 1) + 1, device)
-        reference = None if image is None else self.encode_image(image, batch, height, width, device)
+        if image is not None:
+            reference = self.encode_image(image, batch, height, width, device)
+        elif keyframe and self.keyframe_transformer is not None:
+            reference = self.draw_keyframe(
+                prompt_embeds, negative_prompt_embeds, height, width, keyframe_steps, keyframe_text_scale, generator
+            )
+        else:
+            reference = None
 
         # 3. Noise for every window.
         noise = self.prepare_latents(batch, plan.padded_latent_frames, height, width, device, generator, latents)

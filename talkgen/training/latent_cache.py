@@ -18,7 +18,8 @@ Clip ``i`` is scene seed ``data_seed + i`` performed in full (lead-in silence, e
 
 A training sample is a window of ``(num_frames - 1) / 4 + 1`` latent frames starting at latent ``s`` (drawn per
 sample index) with the audio features of video frames ``4 s .. 4 (s + W - 1)``, exactly as the pipeline slices a
-long take into windows. Files: ``meta.json`` (what the cache was built from) and ``chunk-NNNNN.safetensors`` +
+long take into windows; with ``num_frames: 1`` (a keyframe run) it is the clip's first frame alone (``reference``),
+with no source. Files: ``meta.json`` (what the cache was built from) and ``chunk-NNNNN.safetensors`` +
 ``chunk-NNNNN.json`` (captions), each written atomically.
 """
 
@@ -265,6 +266,15 @@ class LatentCache:
         clip = self.clips[int(_permutation(self.config.data_seed, epoch, n)[position])]
         rng = np.random.default_rng([self.config.data_seed, int(index), _WINDOW_SALT])
         w = self.window
+        if w == 1:  # a keyframe run (num_frames: 1): the clip's first frame alone, the still a shot starts from
+            return {
+                "latents": clip["reference"].float(),
+                "reference_latents": clip["reference"].float(),
+                "source_latents": None,
+                "audio_features": clip["audio"][:, :1].float(),
+                "mouth_mask": clip["mouth"][:, :1].float(),
+                "caption": clip["captions"][int(rng.random() < PROMPT_SHARE)],
+            }
         start = int(rng.integers(0, clip["latents"].shape[1] - w + 1))
         frames = slice(4 * start, 4 * (start + w - 1) + 1)
         return {

@@ -88,7 +88,8 @@ def test_audio_pretraining_learns_mouth_parameters_and_exports_the_encoder(tiny_
 
 
 def test_dit_trains_on_the_latent_cache_and_refuses_a_cache_of_other_encoders(tiny_config, tmp_path):
-    from talkgen.training.latent_cache import LatentCache
+    from talkgen.training.dit import DiTTask
+    from talkgen.training.latent_cache import LatentCache, collate_latents
 
     config = tiny_config.replace(
         latent_cache=str(tmp_path / "cache"),
@@ -119,6 +120,21 @@ def test_dit_trains_on_the_latent_cache_and_refuses_a_cache_of_other_encoders(ti
     assert 0 < edits < 3
     repeated = LatentCache(config.replace(edit_repeat=3))  # dubbing trained more, the same cache
     assert len(repeated) == 3 + 2 * edits and sum(c["source"] is not None for c in repeated.clips) == 3 * edits
+    # a keyframe run (num_frames 1) trains a transformer without speech attention on each clip's first frame alone
+    keyframe = config.replace(
+        num_frames=1, motion_share=0.0, text_only_share=1.0, reference_dropout=1.0, steps=2,
+        output_dir=str(tmp_path / "keyframe"),
+        transformer_overrides={**config.transformer_overrides, "num_layers": 1, "audio_block_indices": []},
+    )  # fmt: skip
+    still = LatentCache(keyframe).sample(5)
+    assert still["latents"].shape == (4, 1, 2, 2) and still["source_latents"] is None
+    torch.testing.assert_close(still["latents"], still["reference_latents"])
+    assert still["audio_features"].shape == (config.max_characters, 1, 16)
+    task = DiTTask(keyframe)
+    assert task.module.transformer.config.audio_block_indices == []
+    cache_batch = collate_latents([LatentCache(keyframe).sample(i) for i in range(2)])
+    loss, extras = task.loss(task.module, cache_batch, torch.Generator().manual_seed(0))
+    assert math.isfinite(float(loss)) and extras["text_only"] == 2 and extras["motion"] == 0
     # the same run resumes on the same cache; another audio encoder (seed) is refused
     resumed = build_trainer(config.replace(resume_from="latest", steps=4))
     assert [r["step"] for r in resumed.train()] == [4]

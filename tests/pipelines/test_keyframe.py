@@ -1,0 +1,84 @@
+"""The keyframe stage: a pipeline with a keyframe transformer draws each take's first frame from the prompt and
+generates the take with it as the reference; an image, or ``keyframe=False``, bypasses it; dubbing never loads it."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from dummies import DUMMY, dummy_pipeline
+
+from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+from talkgen.pipelines.loading import load_pipeline
+
+CALL = {"num_frames": 9, "height": 16, "width": 16, "fps": 25.0, "num_inference_steps": 2}
+
+
+def _keyframe_transformer(seed: int = 1) -> TalkingCharacterTransformer3DModel:
+    torch.manual_seed(seed)
+    return TalkingCharacterTransformer3DModel(**{**DUMMY.transformer, "num_layers": 1, "audio_block_indices": []})
+
+
+@pytest.fixture(scope="module")
+def keyframe_pipe():
+    pipe = dummy_pipeline("talking")
+    pipe.register_modules(keyframe_transformer=_keyframe_transformer().eval())
+    return pipe
+
+
+def _latents(pipe, speech, **kwargs):
+    generator = torch.Generator().manual_seed(0)
+    return pipe("Person1 talks", speech, generator=generator, output_type="latent", **CALL, **kwargs).frames
+
+
+def test_the_drawn_first_frame_is_the_takes_reference(keyframe_pipe, speech, monkeypatch):
+    drawn, seen = [], []
+    draw, forward = keyframe_pipe.draw_keyframe, keyframe_pipe.transformer.forward
+    monkeypatch.setattr(keyframe_pipe, "draw_keyframe", lambda *a, **k: drawn.append(draw(*a, **k)) or drawn[-1])
+    monkeypatch.setattr(
+        keyframe_pipe.transformer, "forward", lambda *a, **k: seen.append(k["reference_latents"]) or forward(*a, **k)
+    )
+    _latents(keyframe_pipe, speech)
+    assert len(drawn) == 1 and drawn[0].shape == (1, DUMMY.transformer["in_channels"], 1, 2, 2)
+    assert torch.isfinite(drawn[0]).all() and drawn[0].abs().sum() > 0
+    assert seen and all(torch.equal(r[:1], drawn[0]) for r in seen)  # every pass of every step sees that frame
+
+
+def test_an_image_or_keyframe_false_bypasses_the_keyframe_transformer(keyframe_pipe, dummy_pipe, speech, monkeypatch):
+    with_keyframe = _latents(keyframe_pipe, speech)
+    without = _latents(keyframe_pipe, speech, keyframe=False)
+    assert not torch.allclose(with_keyframe, without)
+    torch.testing.assert_close(without, _latents(dummy_pipe, speech))  # the same weights without the stage
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("draw_keyframe ran although an image was given")
+
+    monkeypatch.setattr(keyframe_pipe, "draw_keyframe", refuse)
+    image = np.full((16, 16, 3), 90, dtype=np.uint8)
+    torch.testing.assert_close(_latents(keyframe_pipe, speech, image=image), _latents(dummy_pipe, speech, image=image))
+
+
+def test_text_guidance_steers_the_drawn_frame(keyframe_pipe):
+    prompt = keyframe_pipe.encode_text(["Person1 has green skin"], torch.device("cpu"))
+    negative = keyframe_pipe.encode_text([""], torch.device("cpu"))
+
+    def draw(text_scale):
+        generator = torch.Generator().manual_seed(0)
+        return keyframe_pipe.draw_keyframe(prompt, negative, 16, 16, 2, text_scale, generator)
+
+    unguided, guided = draw(1.0), draw(4.0)
+    assert not torch.allclose(unguided, guided)
+    torch.testing.assert_close(draw(4.0), guided)  # seeded
+
+
+def test_a_saved_pipeline_keeps_its_keyframe_transformer_and_dubbing_skips_it(keyframe_pipe, tmp_path, caplog):
+    keyframe_pipe.save_pretrained(tmp_path)
+    talking, _ = load_pipeline("talking", tmp_path)
+    assert isinstance(talking.keyframe_transformer, TalkingCharacterTransformer3DModel)
+    assert talking.keyframe_transformer.config.audio_block_indices == []
+    with caplog.at_level(logging.WARNING):
+        lipsync, _ = load_pipeline("lipsync", tmp_path)
+    assert lipsync.keyframe_transformer is None
+    assert "not expected" not in caplog.text
