@@ -4,6 +4,10 @@ A DiT run leaves ``final/transformer`` and ``final/audio_encoder`` (EMA weights,
 :meth:`~talkgen.training.loop.Trainer.export`) and ``frozen/vae``, ``frozen/text_encoder``, ``frozen/tokenizer``
 (the exact frozen components it trained against, written at train start). :func:`export_pipeline` assembles them
 with a flow-matching scheduler into a folder that :class:`~talkgen.pipelines.TalkingCharacterPipeline` loads.
+
+A keyframe run (``num_frames: 1``, ``configs/tiny-keyframe.yaml``) is exported *into* the pipeline folder whose first
+frames it draws: its transformer becomes that folder's ``keyframe_transformer`` (the folder must hold the same frozen
+text encoder the run trained against).
 """
 
 from __future__ import annotations
@@ -54,13 +58,65 @@ def export_pipeline(
     Raises:
         ConfigError: ``run_dir`` lacks the trained or frozen components (names the missing folder).
     """
+    if dtype not in STORAGE_DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
+    write = _export_keyframe if _run_config(Path(run_dir)).get("num_frames") == 1 else _export
     if checkpoint is not None:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="talkgen-export-") as tmp:
             final = _checkpoint_weights(Path(run_dir), Path(checkpoint), Path(tmp) / FINAL_DIR)
-            return _export(Path(run_dir), Path(model_dir), max_shard_size, dtype, final)
-    return _export(Path(run_dir), Path(model_dir), max_shard_size, dtype, Path(run_dir) / FINAL_DIR)
+            return write(Path(run_dir), Path(model_dir), max_shard_size, dtype, final)
+    return write(Path(run_dir), Path(model_dir), max_shard_size, dtype, Path(run_dir) / FINAL_DIR)
+
+
+KEYFRAME = "keyframe_transformer"
+
+
+def _export_keyframe(run_dir: Path, model_dir: Path, max_shard_size: str | None, dtype: str, final: Path) -> Path:
+    """Write a keyframe run's transformer into the pipeline folder ``model_dir`` as its ``keyframe_transformer``
+    (replacing one there; the folder is whole before and after: the new one is written beside it, then swapped)."""
+    import shutil
+
+    import torch
+    from transformers import T5EncoderModel
+
+    from talkgen.fs import write_json
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    index_file = model_dir / "model_index.json"
+    if not index_file.is_file():
+        raise ConfigError(
+            f"{run_dir} is a keyframe run (num_frames: 1): export it into the pipeline folder it draws first frames"
+            f" for (-o MODEL_DIR holding model_index.json); {model_dir} holds no pipeline"
+        )
+    if not (final / "transformer").is_dir():
+        raise ConfigError(f"{run_dir} is not a finished keyframe run: {final / 'transformer'} is missing")
+    trained, ours = (
+        T5EncoderModel.from_pretrained(folder, dtype=torch.float32).state_dict()
+        for folder in (run_dir / FROZEN_DIR / "text_encoder", model_dir / "text_encoder")
+    )
+    if trained.keys() != ours.keys() or any(not torch.allclose(trained[k], ours[k], atol=1e-2) for k in ours):
+        raise ConfigError(
+            f"{run_dir} trained against another text encoder than {model_dir / 'text_encoder'}: set the run's"
+            " text_encoder_path to that folder's text_encoder and train it again"
+        )
+    transformer = TalkingCharacterTransformer3DModel.from_pretrained(final / "transformer")
+    staged = model_dir / f".{KEYFRAME}.new"
+    shutil.rmtree(staged, ignore_errors=True)
+    kwargs = {"safe_serialization": True} | ({"max_shard_size": max_shard_size} if max_shard_size else {})
+    transformer.to(getattr(torch, dtype)).save_pretrained(staged, **kwargs)
+    old = model_dir / f".{KEYFRAME}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if (model_dir / KEYFRAME).exists():
+        (model_dir / KEYFRAME).rename(old)
+    staged.rename(model_dir / KEYFRAME)
+    shutil.rmtree(old, ignore_errors=True)
+    index = json.loads(index_file.read_text(encoding="utf-8"))
+    index[KEYFRAME] = ["talkgen.models.transformer_talking", TalkingCharacterTransformer3DModel.__name__]
+    write_json(index_file, index)
+    logger.info("exported keyframe run %s into %s", run_dir, model_dir)
+    return model_dir
 
 
 def _checkpoint_weights(run_dir: Path, checkpoint: Path, directory: Path) -> Path:
@@ -87,8 +143,6 @@ def _export(run_dir: Path, model_dir: Path, max_shard_size: str | None, dtype: s
     from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
-    if dtype not in STORAGE_DTYPES:
-        raise ConfigError(f"dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
     frozen = run_dir / FROZEN_DIR
     if (frozen / "sources.json").is_file():
         raise ConfigError(

@@ -105,3 +105,42 @@ def test_export_a_checkpoint_of_a_run(app, tiny_config, tmp_path):
     assert any(not torch.equal(final[k], early[k]) for k in final)
     with pytest.raises(ConfigError, match="not a checkpoint"):
         export_pipeline(run, tmp_path / "x", checkpoint=tmp_path)
+
+
+def test_a_keyframe_run_is_exported_into_the_pipeline_it_draws_first_frames_for(app, tiny_config, tmp_path):
+    main = build_trainer(tiny_config.replace(steps=1))
+    main.train()
+    main.export()
+    model_dir = tmp_path / "model"
+    assert CliRunner().invoke(app, ["export", tiny_config.output_dir, "-o", str(model_dir)]).exit_code == 0
+    keyframe = tiny_config.replace(
+        steps=1, num_frames=1, motion_share=0.0, text_only_share=1.0, reference_dropout=1.0,
+        output_dir=str(tmp_path / "keyframe"), text_encoder_path=str(model_dir / "text_encoder"),
+        transformer_overrides={**tiny_config.transformer_overrides, "num_layers": 1, "audio_block_indices": []},
+    )  # fmt: skip
+    run = build_trainer(keyframe)
+    run.train()
+    run.export()
+    with pytest.raises(ConfigError, match="holds no pipeline"):
+        export_pipeline(keyframe.output_dir, tmp_path / "nowhere")
+    result = CliRunner().invoke(app, ["export", keyframe.output_dir, "-o", str(model_dir), "--dtype", "float16"])
+    assert result.exit_code == 0, result.output
+    assert "keyframe_transformer" in json.loads((model_dir / "model_index.json").read_text())
+    pipe, _ = load_pipeline("talking", model_dir)
+    run.ema.copy_to(run.params)
+    trained = run.accelerator.unwrap_model(run.module).transformer
+    for a, b in zip(pipe.keyframe_transformer.parameters(), trained.parameters(), strict=True):
+        torch.testing.assert_close(a, b.half().float(), rtol=0, atol=0)
+    assert list(model_dir.glob(".keyframe_transformer*")) == []  # nothing staged is left behind
+    out = pipe("a person talks", torch.zeros(16000), num_frames=9, height=16, width=16, num_inference_steps=1)
+    assert out.frames.shape == (1, 9, 16, 16, 3)
+    # a pipeline with another text encoder (another seed's run) is refused, and keeps its folder as it was
+    other = build_trainer(tiny_config.replace(steps=1, seed=5, output_dir=str(tmp_path / "other")))
+    other.train()
+    other.export()
+    other_dir = tmp_path / "other-model"
+    assert CliRunner().invoke(app, ["export", str(tmp_path / "other"), "-o", str(other_dir)]).exit_code == 0
+    before = (other_dir / "model_index.json").read_text()
+    with pytest.raises(ConfigError, match="another text encoder"):
+        export_pipeline(keyframe.output_dir, other_dir)
+    assert (other_dir / "model_index.json").read_text() == before and not (other_dir / "keyframe_transformer").exists()
