@@ -2,7 +2,8 @@
 
 Renders the two-person sample scene (samples/scenes/dialogue.yaml) with the shipped model (random ``tiny`` weights
 where none is installed: an untrained model costs the same), 128x128 at 25 fps, at ``talkgen generate``'s default
-steps and guidance, and times each stage: TTS, text + audio encoding, denoising, decoding and muxing; with the shipped
+steps and guidance, and times each stage: TTS, text + audio encoding, drawing each take's first frame (a pipeline with
+a keyframe transformer), denoising, decoding and muxing; with the shipped
 model also ``generate_scene_file`` end to end, as ``talkgen generate`` runs it. Baselines in the same run: the
 decode with ATen's own dispatch, the denoising step with the three guidance passes batched into one forward against
 one forward per pass, and sampling without guidance.
@@ -42,7 +43,7 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     from talkgen.pipelines.render_plan import clip_streams, dialogue_track, line_waveforms
     from talkgen.prompts import CachedTiming, load_scene, plan_scene, speech_timing
 
-    stages = dict.fromkeys(("plan", "tts", "encode", "denoise", "decode", "mux"), 0.0)
+    stages = dict.fromkeys(("plan", "tts", "encode", "keyframe", "denoise", "decode", "mux"), 0.0)
     decode_plain = 0.0
     start = time.perf_counter()
     plan = plan_scene(load_scene(SCENE), CachedTiming(speech_timing))
@@ -58,15 +59,21 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
         streams = np.pad(streams, ((0, 0), (0, max(0, need - streams.shape[1]))))
         with torch.no_grad():
             start = time.perf_counter()
-            pipe.encode_text([clip.prompt, ""], torch.device("cpu"))
+            embeds = pipe.encode_text([clip.prompt, ""], torch.device("cpu"))
             pipe.audio_encoder(torch.as_tensor(streams)[None], plan.fps, frames)
             encode = time.perf_counter() - start
+            keyframe = 0.0
+            if pipe.keyframe_transformer is not None:  # the call below draws the take's first frame as this does
+                start = time.perf_counter()
+                pipe.draw_keyframe(embeds[:1], embeds[1:], size, size, generator=torch.Generator().manual_seed(0))
+                keyframe = time.perf_counter() - start
             start = time.perf_counter()
             latents = pipe(clip.prompt, streams, num_frames=frames, height=size, width=size, fps=plan.fps,
                            num_inference_steps=steps, guidance=guidance, output_type="latent",
                            generator=torch.Generator().manual_seed(clip.index)).frames  # fmt: skip
-            stages["denoise"] += time.perf_counter() - start - encode  # the call encodes once itself
+            stages["denoise"] += time.perf_counter() - start - encode - keyframe  # the call encodes and draws too
             stages["encode"] += encode
+            stages["keyframe"] += keyframe
             start = time.perf_counter()
             with fast_cpu_conv3d():  # as the pipeline decodes
                 video = pipe.vae.decode(denormalize_latents(pipe.vae, latents), return_dict=False)[0]
