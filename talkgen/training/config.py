@@ -44,6 +44,9 @@ class TrainConfig:
             ``final/``, or its ``transformer/``) whose transformer weights the run starts from, with a fresh
             optimizer, schedule and EMA; its config must match the preset's (with overrides). Not with
             ``foundation_dir``; with ``resume_from`` the checkpoint's weights replace these (resume a fine-tune).
+        init_blocks: with ``init_from``, start a shallower transformer from some of its blocks: block ``i`` here
+            starts as block ``init_blocks[i]`` there (one index per layer), every other weight as there; speech
+            attention may be left out here (``audio_block_indices``), its weights are then not copied.
         size, num_frames, fps, max_characters: synthetic clips (``num_frames = 4 k + 1``, ``size`` divisible by 16).
         data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples); with
             ``data_dir``, the seed of the epoch permutations, clip windows and edit draws.
@@ -110,6 +113,7 @@ class TrainConfig:
     foundation_dir: str | None = None
     audio_encoder_dir: str | None = None
     init_from: str | None = None
+    init_blocks: list[int] | None = None
     size: int = 128
     num_frames: int = 25
     fps: float = 25.0
@@ -247,6 +251,8 @@ class TrainConfig:
             )
         if self.init_from is not None and (self.task != "dit" or self.foundation_dir):
             raise ConfigError("init_from (trained DiT weights) needs task: dit and no foundation_dir")
+        if self.init_blocks is not None and (self.init_from is None or not self.init_blocks):
+            raise ConfigError("init_blocks names blocks of the init_from transformer: set init_from, one a layer")
         if self.codec_clips < 1:
             raise ConfigError(f"codec_clips must be >= 1, got {self.codec_clips}")
         if self.codec_stats_scale not in ("global", "channel"):

@@ -163,8 +163,10 @@ def _foundation_transformer(config: TrainConfig, tcfg: dict) -> nn.Module:
     )  # fmt: skip
 
 
-def _init_transformer(transformer: nn.Module, folder: Path) -> None:
-    """Copy a trained transformer's weights (``init_from``) into ``transformer``, whose config they must match."""
+def _init_transformer(transformer: nn.Module, folder: Path, blocks: list[int] | None = None) -> None:
+    """Copy a trained transformer's weights (``init_from``) into ``transformer``, whose config they must match, or,
+    with ``blocks`` (``init_blocks``), whose config may differ in depth and speech attention: block ``i`` here
+    starts as block ``blocks[i]`` there."""
     from talkgen.models.transformer_talking import ZERO_INIT_SWITCHES, TalkingCharacterTransformer3DModel
 
     for candidate in (folder / "transformer", folder):
@@ -179,13 +181,36 @@ def _init_transformer(transformer: nn.Module, folder: Path) -> None:
     trained = TalkingCharacterTransformer3DModel.from_pretrained(str(candidate), torch_dtype=torch.float32)
     ours, theirs = (json.loads(json.dumps(dict(m.config), default=list)) for m in (transformer, trained))
     grown = {k for k in ZERO_INIT_SWITCHES if ours.get(k) and not theirs.get(k)}  # new layers start at zero here
-    differ = sorted(k for k in ours if not k.startswith("_") and k not in grown and ours[k] != theirs.get(k))
+    chosen = {"num_layers", "audio_block_indices"} if blocks is not None else set()
+    differ = sorted(k for k in ours if not k.startswith("_") and k not in grown | chosen and ours[k] != theirs.get(k))
     if differ:
         shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ[:4])
         raise ConfigError(f"init_from: {candidate} has another shape ({shown}); match the preset or its overrides")
-    missing, unexpected = transformer.load_state_dict(trained.state_dict(), strict=not grown)
+    state = trained.state_dict()
+    if blocks is not None:
+        state = _pick_blocks(state, blocks, trained.config.num_layers, transformer, candidate)
+    missing, unexpected = transformer.load_state_dict(state, strict=not grown)
     if unexpected or set(missing) - {name for switch in grown for name in ZERO_INIT_SWITCHES[switch]}:
         raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
+
+
+def _pick_blocks(state: dict, blocks: list[int], depth: int, transformer: nn.Module, source: Path) -> dict:
+    """``state`` with block ``blocks[i]`` renamed to block ``i`` and the weights ``transformer`` lacks dropped."""
+    if len(blocks) != len(transformer.blocks) or not all(0 <= b < depth for b in blocks):
+        raise ConfigError(
+            f"init_blocks: {blocks} must name {len(transformer.blocks)} of the {depth} blocks in {source}, one a layer"
+        )
+    ours = transformer.state_dict()
+    picked = {}
+    for key, value in state.items():
+        if key.startswith("blocks."):
+            _, index, rest = key.split(".", 2)
+            for i, b in enumerate(blocks):
+                if b == int(index) and f"blocks.{i}.{rest}" in ours:
+                    picked[f"blocks.{i}.{rest}"] = value
+        elif key in ours:
+            picked[key] = value
+    return picked
 
 
 def _load_text_encoder(folder: Path, text_cfg: dict):
@@ -257,7 +282,7 @@ class DiTTask(TrainingTask):
 
             transformer = TalkingCharacterTransformer3DModel(**tcfg)
             if config.init_from:
-                _init_transformer(transformer, Path(config.init_from))
+                _init_transformer(transformer, Path(config.init_from), config.init_blocks)
             if config.text_encoder_path:
                 self.text_encoder, self.tokenizer = _load_text_encoder(Path(config.text_encoder_path), text_cfg)
             else:

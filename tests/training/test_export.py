@@ -117,8 +117,17 @@ def test_a_keyframe_run_is_exported_into_the_pipeline_it_draws_first_frames_for(
         steps=1, num_frames=1, motion_share=0.0, text_only_share=1.0, reference_dropout=1.0,
         output_dir=str(tmp_path / "keyframe"), text_encoder_path=str(model_dir / "text_encoder"),
         transformer_overrides={**tiny_config.transformer_overrides, "num_layers": 1, "audio_block_indices": []},
+        init_from=str(model_dir), init_blocks=[1],  # the one block starts as the video transformer's second
     )  # fmt: skip
+    with pytest.raises(ConfigError, match="must name 1 of the 2 blocks"):
+        build_trainer(keyframe.replace(init_blocks=[2]))
+    with pytest.raises(ConfigError, match="set init_from"):
+        keyframe.replace(init_from=None)
     run = build_trainer(keyframe)
+    video = load_pipeline("talking", model_dir)[0].transformer.state_dict()
+    started = run.accelerator.unwrap_model(run.module).transformer.state_dict()
+    assert not any("audio_attn" in k for k in started)
+    assert all(torch.equal(v, video[k.replace("blocks.0.", "blocks.1.")]) for k, v in started.items())
     run.train()
     run.export()
     with pytest.raises(ConfigError, match="holds no pipeline"):
