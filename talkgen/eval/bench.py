@@ -364,8 +364,11 @@ def attribute_rows(pipe, *, steps: int | None = None, seed: int = 0, size: int =
     return score_attributes(cases, lambda case: lookup[case.seed], name="model")
 
 
-def generated_first_frames(pipe, cases: list, *, steps: int | None = None, seed: int = 0) -> list[np.ndarray]:
-    """First frames (H, W, 3) uint8 generated from each attribute case's caption and speech (9 frames each)."""
+def generated_first_frames(
+    pipe, cases: list, *, steps: int | None = None, seed: int = 0, **options
+) -> list[np.ndarray]:
+    """First frames (H, W, 3) uint8 generated from each attribute case's caption and speech (9 frames each);
+    ``options`` go to the pipeline call (``keyframe=False``, say)."""
     import torch
 
     from talkgen.pipelines.generate import GenerateOptions
@@ -376,7 +379,7 @@ def generated_first_frames(pipe, cases: list, *, steps: int | None = None, seed:
         frames = pipe(
             case.caption, case.streams[:4], num_frames=9, height=case.frame.shape[0], width=case.frame.shape[1],
             num_inference_steps=GenerateOptions().steps if steps is None else steps, generator=generator,
-            output_type="np",
+            output_type="np", **options,
         ).frames[0]  # fmt: skip
         out.append((np.clip(frames[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
     return out
