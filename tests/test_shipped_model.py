@@ -22,14 +22,12 @@ MIN_PSNR_OUTSIDE_DB = 40.0
 
 
 def test_shipped_model_dubs_a_held_out_clip_in_sync():
-    import torch
 
     from talkgen.eval.bench import SUITES, dub_case, psnr_outside_mouth, render_case
     from talkgen.eval.world import evaluate_world
     from talkgen.pipelines.loading import load_pipeline
 
     assert default_model_dir() is not None, "models/talkgen-tiny is part of the repository: restore it"
-    torch.set_num_threads(2)
     start = time.perf_counter()
     lipsync, info = load_pipeline("lipsync")
     lipsync.set_progress_bar_config(disable=True)
@@ -54,7 +52,6 @@ def test_shipped_model_closes_a_silent_faces_mouth_while_the_other_face_speaks()
     from talkgen.pipelines.loading import load_pipeline
     from talkgen.pipelines.mouth import TruthMouthLocator
 
-    torch.set_num_threads(2)
     lipsync, _ = load_pipeline("lipsync")
     lipsync.set_progress_bar_config(disable=True)
     rc = render_case(BenchCase("two-shot, right face silent", 9106, 2, "continuous", num_lines=2, dub=True))

@@ -2,12 +2,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _two_threads():
-    torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="session")

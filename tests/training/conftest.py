@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 import typer
 
 from talkgen.training import TrainConfig
@@ -46,11 +45,6 @@ TINY = {
     "sigma_sampling": "uniform",
     "cpu": True,
 }
-
-
-@pytest.fixture(autouse=True)
-def _two_threads():
-    torch.set_num_threads(2)
 
 
 @pytest.fixture
