@@ -26,12 +26,18 @@ def generate(
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16 (half precision on GPUs)."),
     cpu_offload: bool = typer.Option(False, "--cpu-offload", help="Keep idle components on the CPU (GPU only)."),
     vae_tiling: bool = typer.Option(False, "--vae-tiling", help="Decode in spatial tiles to save memory."),
+    keyframe: bool = typer.Option(
+        True,
+        "--keyframe/--no-keyframe",
+        help="Draw each take's first frame with the model's keyframe transformer (when it has one and the character"
+        " has no image); --no-keyframe leaves it to the video transformer.",
+    ),
 ) -> None:
     """Render SCRIPT to a talking-character video with its dialogue track, subtitles and a manifest."""
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
 
     options = GenerateOptions(
-        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling
+        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling, keyframe
     )
     with progress_bar("generate") as progress:
         manifest = generate_scene_file(script, output, options, progress)

@@ -31,6 +31,7 @@ class GenerateOptions:
     dtype: str = "float32"
     cpu_offload: bool = False
     vae_tiling: bool = False
+    keyframe: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -119,8 +120,9 @@ def generate_scene_file(
     if output.suffix.lower() != ".mp4":
         raise ConfigError(f"output {output} must end in .mp4")
     config = SceneRenderConfig(
-        seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size
-    )
+        seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size,
+        keyframe=options.keyframe,
+    )  # fmt: skip
     started = time.perf_counter()
     scenes = load_scenes(script, voices=known_voices(), file_roots=file_roots, roots_names=roots_names)
     if options.scene > len(scenes):
@@ -153,6 +155,7 @@ def generate_scene_file(
         "output": str(output),
         "seed": options.seed,
         "steps": options.steps,
+        "keyframe": options.keyframe and getattr(pipe, "keyframe_transformer", None) is not None,
         "size": [options.size, options.size],
         "fps": plan.fps,
         "frames": int(result.frames.shape[0]),

@@ -39,7 +39,8 @@ class SceneRenderConfig:
         seed: seeds one generator per clip (``seed + clip index``). num_inference_steps: steps per window.
         height, width: pixels (multiples of 16). window_frames: video frames per window (4 k + 1); None: the
             model's own window (``pipe.config.window_frames``, the clip length it was trained on).
-        guidance: CFG settings.
+        guidance: CFG settings. keyframe: draw each take's first frame with the model's keyframe transformer
+            (when it has one and the take has no reference image); False generates it with the video transformer.
     """
 
     seed: int = 0
@@ -48,6 +49,7 @@ class SceneRenderConfig:
     width: int = 128
     window_frames: int | None = None
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig.default)
+    keyframe: bool = True
 
     def __post_init__(self) -> None:
         if self.num_inference_steps < 1:
@@ -247,6 +249,7 @@ def render_scene(
             fps=plan.fps,
             num_inference_steps=config.num_inference_steps,
             guidance=config.guidance,
+            keyframe=config.keyframe,
             window_frames=window,
             generator=generator,
             output_type="np",

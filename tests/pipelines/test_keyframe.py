@@ -82,3 +82,29 @@ def test_a_saved_pipeline_keeps_its_keyframe_transformer_and_dubbing_skips_it(ke
         lipsync, _ = load_pipeline("lipsync", tmp_path)
     assert lipsync.keyframe_transformer is None
     assert "not expected" not in caplog.text
+
+
+@pytest.mark.parametrize("flag, drawn", [([], True), (["--no-keyframe"], False)])
+def test_talkgen_generate_draws_first_frames_unless_told_not_to(keyframe_pipe, tmp_path, monkeypatch, flag, drawn):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from talkgen.commands.generate import register
+    from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
+
+    model = tmp_path / "model"
+    keyframe_pipe.save_pretrained(model)
+    calls = []
+    draw = TalkingCharacterPipeline.draw_keyframe
+    monkeypatch.setattr(TalkingCharacterPipeline, "draw_keyframe", lambda *a, **k: calls.append(1) or draw(*a, **k))
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    out = tmp_path / "out.mp4"
+    args = ["generate", "samples/scenes/monologue.yaml", "-o", str(out), "--model", str(model), "--size", "16"]
+    result = CliRunner().invoke(app, [*args, "--steps", "1", *flag])
+    assert result.exit_code == 0, result.output
+    assert bool(calls) is drawn
+    assert json.loads(out.with_suffix(".manifest.json").read_text())["keyframe"] is drawn
