@@ -1,11 +1,13 @@
 """The sampling defaults users run (``talkgen generate``, ``talkgen dub``, the app, the API, the bench's model rows),
 in one place. Chosen by measurement on the shipped model (``benchmarks/bench_defaults.py``, table in
 ``benchmarks/README.md``): for scene generation every guided candidate (joint CFG 1.5-3, audio-only CFG 2, text 3 /
-audio 5, the HuMo schedule) scored worse lip sync than unguided sampling, and 4 unguided steps were both the best and
-the fastest (0.63 s of compute per video second); for dubbing 8 steps with OmniSync's DS-CFG (peak 4) gave the best
-sync correlation, and once dubs ran in face crops, unguided dubbing (one pass per step) matched it (pair 0.595 vs
-0.598, two-shot 0.557 vs 0.555, attribution 0.91 both) in 0.56x the time, so dubs are unguided too. The HuMo
-schedule and OmniSync's DS-CFG stay one setting away (``GuidanceConfig()``, ``DSCFGConfig()``). No imports: the
+audio 5, the HuMo schedule) scored worse lip sync than unguided sampling, and 4 unguided steps were both the best
+and the fastest (0.63 s of compute per video second); for dubbing 8 steps with OmniSync's DS-CFG (peak 4) gave the
+best sync correlation, and once dubs ran in face crops, unguided dubbing (one pass per step) matched it (pair 0.595
+vs 0.598, two-shot 0.557 vs 0.555, attribution 0.91 both) in 0.56x the time, so dubs are unguided too. A take's
+first frame, drawn by the keyframe transformer, reads back the prompt best at 4 steps with text guidance 3
+(attributes 0.333, 8 steps no better; unguided 0.262 at 4 steps, 0.286 at 8; ``benchmarks/bench_keyframe.py``). The
+HuMo schedule and OmniSync's DS-CFG stay one setting away (``GuidanceConfig()``, ``DSCFGConfig()``). No imports: the
 light settings modules read these too."""
 
 GENERATE_STEPS = 4  # sampling steps per window of a scene
