@@ -6,7 +6,7 @@ and the fastest (0.63 s of compute per video second); for dubbing 8 steps with O
 best sync correlation, and once dubs ran in face crops, unguided dubbing (one pass per step) matched it (pair 0.595
 vs 0.598, two-shot 0.557 vs 0.555, attribution 0.91 both) in 0.56x the time, so dubs are unguided too. A take's
 first frame, drawn by the keyframe transformer, reads back the prompt best at 4 steps with text guidance 3
-(attributes 0.333, 8 steps no better; unguided 0.262 at 4 steps, 0.286 at 8; ``benchmarks/bench_keyframe.py``). The
+(attributes 0.381; 8 steps 0.405 in 1.7x the time; unguided 0.310 at 4 steps; ``benchmarks/bench_keyframe.py``). The
 HuMo schedule and OmniSync's DS-CFG stay one setting away (``GuidanceConfig()``, ``DSCFGConfig()``). No imports: the
 light settings modules read these too."""
 
