@@ -302,6 +302,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         num_inference_steps: int,
         window_frames: int | None = None,
         output_type: str = "np",
+        keyframe_steps: int = KEYFRAME_STEPS,
+        keyframe_text_scale: float = KEYFRAME_TEXT_SCALE,
     ) -> None:
         """Refuse what the call cannot run, with the reason (``ValueError``)."""
         r, s = self.vae_scale_factor_temporal, self.vae_scale_factor_spatial
@@ -315,6 +317,11 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             raise ValueError(f"fps must be positive, got {fps}")
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        if keyframe_steps < 1 or not keyframe_text_scale >= 0:
+            raise ValueError(
+                "keyframe_steps must be >= 1 and keyframe_text_scale >= 0,"
+                f" got {keyframe_steps}, {keyframe_text_scale}"
+            )
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
         prompts = 1 if isinstance(prompt, str) else len(prompt)
@@ -423,8 +430,9 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         guidance = guidance or GuidanceConfig.default()
         window_frames = self.resolved_window(num_frames, window_frames)
         self.check_inputs(
-            prompt, negative_prompt, num_frames, height, width, fps, num_inference_steps, window_frames, output_type
-        )
+            prompt, negative_prompt, num_frames, height, width, fps, num_inference_steps, window_frames, output_type,
+            keyframe_steps, keyframe_text_scale,
+        )  # fmt: skip
         tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
         self._interrupt = False
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)

@@ -4,6 +4,7 @@ generates the take with it as the reference; an image, or ``keyframe=False``, by
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import pytest
@@ -58,6 +59,15 @@ def test_an_image_or_keyframe_false_bypasses_the_keyframe_transformer(keyframe_p
     monkeypatch.setattr(keyframe_pipe, "draw_keyframe", refuse)
     image = np.full((16, 16, 3), 90, dtype=np.uint8)
     torch.testing.assert_close(_latents(keyframe_pipe, speech, image=image), _latents(dummy_pipe, speech, image=image))
+
+
+BAD_KEYFRAME = [{"keyframe_steps": 0}, {"keyframe_text_scale": -1.0}, {"keyframe_text_scale": math.nan}]
+
+
+@pytest.mark.parametrize("bad", BAD_KEYFRAME)
+def test_bad_keyframe_settings_are_refused(keyframe_pipe, speech, bad):
+    with pytest.raises(ValueError, match="keyframe_steps must be >= 1 and keyframe_text_scale >= 0"):
+        _latents(keyframe_pipe, speech, **bad)
 
 
 def test_text_guidance_steers_the_drawn_frame(keyframe_pipe):
