@@ -111,6 +111,11 @@ class GenerateRequest(_Request):
     height: int | None = Field(None, ge=16, le=4096)
     fps: float | None = Field(None, gt=0, le=120)
     num_inference_steps: int | None = Field(None, ge=1, le=200)
+    keyframe: bool = Field(
+        True,
+        description="draw each take's first frame from the prompt with the model's keyframe transformer (when it has"
+        " one and the character has no image); false leaves it to the video transformer",
+    )
 
     _check_assets = field_validator("assets")(_refs)
 
@@ -233,7 +238,9 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
         raise ConfigError(f"frames are square: width {spec.width} and height {spec.height} differ")
     size = spec.width or spec.height or 128
     steps = {"steps": spec.num_inference_steps} if spec.num_inference_steps else {}  # else generate's default
-    options = GenerateOptions(random_weights=random_weights, seed=spec.seed, size=size, fps=spec.fps, **steps)
+    options = GenerateOptions(
+        random_weights=random_weights, seed=spec.seed, size=size, fps=spec.fps, keyframe=spec.keyframe, **steps
+    )
     script = inputs_dir / "_scene.yaml"  # asset names start with a letter or digit, so this never overwrites one
     atomic_write_text(script, spec.script)  # beside the assets, so the script's relative audio paths resolve
 

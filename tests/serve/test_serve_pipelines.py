@@ -6,6 +6,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from talkgen.serve.api import create_app
@@ -107,3 +108,23 @@ def test_a_script_may_read_only_its_own_assets_and_errors_reveal_no_server_file(
             assert "outside this job's assets" in job["error"] and str(tmp_path) not in job["error"], job["error"]
         # an existing and a missing server file give the same answer (up to the name the script gave)
         assert errors["abs"]["error"] == errors["missing"]["error"].replace("nothing.wav", "line.wav")
+
+
+def test_a_generate_request_may_turn_the_keyframe_stage_off(tmp_path, monkeypatch):
+    from talkgen.pipelines import generate
+    from talkgen.serve.jobs import GenerateRequest, run_generate
+
+    seen = []
+
+    def capture(script, output, options, progress, **kwargs):
+        seen.append(options.keyframe)
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(generate, "generate_scene_file", capture)
+    for body, expected in (({}, True), ({"keyframe": False}, False)):
+        spec = GenerateRequest(kind="generate", script=SCRIPT, **body)
+        with pytest.raises(RuntimeError, match="captured"):
+            run_generate(spec, tmp_path, tmp_path, lambda *a: None, lambda: False)
+        assert seen[-1] is expected
+    with pytest.raises(ValueError, match="keyframe"):
+        GenerateRequest(kind="generate", script=SCRIPT, keyframe="sometimes")
