@@ -142,19 +142,26 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 
 @contextlib.contextmanager
 def _quiet_native_logs():
-    """Hide what MediaPipe's C++ side (TFLite, absl) writes straight to file descriptor 2 while a mesh is built and
-    runs its first frame: INFO and WARNING lines a user cannot act on. Python errors still propagate."""
+    """Hide what MediaPipe's C++ side (TFLite, absl) writes straight to file descriptor 2 while a mesh lives: INFO and
+    WARNING lines a user cannot act on, some written by the graph's own threads after a call returns. Python's
+    ``sys.stderr`` (warnings, logging) still reaches the real stderr meanwhile, and errors propagate."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no real stderr (embedded interpreters): nothing to hide
         yield
         return
+    python_stderr = sys.stderr
+    real = open(saved, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     try:
         with open(os.devnull, "w", encoding="utf-8") as null:
             os.dup2(null.fileno(), 2)
+            sys.stderr = real
             yield
     finally:
+        sys.stderr = python_stderr
+        real.flush()
+        real.close()
         os.dup2(saved, 2)
         os.close(saved)
 
@@ -190,28 +197,32 @@ class FaceMeshTracker:
     def detect_iter(self, frames: Iterable[np.ndarray]) -> tuple[list[list[np.ndarray]], int, int]:
         """:meth:`detect` for uint8 (H, W, 3) frames that arrive one at a time (a decoder's): the clip is never
         held whole, only its landmarks."""
+        with _quiet_native_logs():  # the whole mesh's life: its graph threads log whenever they like
+            mesh = self._new_mesh()
+            try:
+                out, w, h = self._detect_frames(mesh, frames)
+            finally:
+                mesh.close()
+        return out, w, h
+
+    @staticmethod
+    def _detect_frames(mesh, frames: Iterable[np.ndarray]) -> tuple[list[list[np.ndarray]], int, int]:
         out: list[list[np.ndarray]] = []
         h = w = 0
-        with _quiet_native_logs():
-            mesh = self._new_mesh()
-        try:
-            for i, frame in enumerate(frames):
-                if i == 0:  # the TFLite delegate announces itself on the first frame
-                    frame = _check_frames(np.asarray(frame)[None])[0]
-                    h, w = frame.shape[:2]
-                    with _quiet_native_logs():
-                        res = mesh.process(frame)
-                else:
-                    if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
-                        raise ValueError(f"frame {i} is {frame.shape} {frame.dtype}, the first ({h}, {w}, 3) uint8")
-                    res = mesh.process(np.ascontiguousarray(frame))
-                faces = []
-                for lm in res.multi_face_landmarks or []:
-                    pts = np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float32)
-                    faces.append(pts)
-                out.append(faces)
-        finally:
-            mesh.close()
+        for i, frame in enumerate(frames):
+            if i == 0:
+                frame = _check_frames(np.asarray(frame)[None])[0]
+                h, w = frame.shape[:2]
+                res = mesh.process(frame)
+            else:
+                if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
+                    raise ValueError(f"frame {i} is {frame.shape} {frame.dtype}, the first ({h}, {w}, 3) uint8")
+                res = mesh.process(np.ascontiguousarray(frame))
+            faces = []
+            for lm in res.multi_face_landmarks or []:
+                pts = np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float32)
+                faces.append(pts)
+            out.append(faces)
         return out, w, h
 
     def track(self, frames: np.ndarray) -> FaceTrack:
