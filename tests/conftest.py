@@ -1,8 +1,9 @@
 """Suite-wide settings: the CPU's cores shared out among pytest-xdist's workers.
 
-The suite runs on as many workers as the machine has cores (`-n auto` in pyproject.toml; `-n0` runs it in one
-process). Each worker, and every talkgen command a test starts, gets its share of the cores as torch threads:
-workers that each used every core would oversubscribe the CPU and run slower than one process.
+The suite runs on as many workers as the machine has cores, at most 4 (`-n auto --maxprocesses 4` in pyproject.toml,
+so that a large machine does not load the models once per core; `-n0` runs it in one process). Each worker, and
+every talkgen command a test starts, gets its share of the cores as torch threads: workers that each used every
+core would oversubscribe the CPU and run slower than one process.
 """
 
 from __future__ import annotations
