@@ -155,7 +155,7 @@ def generate_scene_file(
         "output": str(output),
         "seed": options.seed,
         "steps": options.steps,
-        "keyframe": options.keyframe and getattr(pipe, "keyframe_transformer", None) is not None,
+        "keyframe": result.keyframe,
         "size": [options.size, options.size],
         "fps": plan.fps,
         "frames": int(result.frames.shape[0]),

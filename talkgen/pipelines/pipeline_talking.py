@@ -273,22 +273,25 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         gives a reference."""
         model = self.keyframe_transformer
         device = prompt_embeds.device
+        names = needed_passes(text_scale, 0.0)  # no speech: never the text_audio pass
+        embeds = {"uncond": negative_prompt_embeds, "text": prompt_embeds}
+        text = torch.cat([embeds[name] for name in names]).to(model.dtype)  # the passes batched in one forward
         latents = self.prepare_latents(prompt_embeds.shape[0], 1, height, width, device, generator)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         for t in self.scheduler.timesteps:
-            embeds = [prompt_embeds] if text_scale == 1.0 else [negative_prompt_embeds, prompt_embeds]
-            k = len(embeds)
             velocity = model(
-                hidden_states=latents.to(model.dtype).repeat(k, 1, 1, 1, 1),
-                timestep=t.reshape(1).to(device).expand(latents.shape[0] * k),
-                encoder_hidden_states=torch.cat(embeds).to(model.dtype),
+                hidden_states=latents.to(model.dtype).repeat(len(names), 1, 1, 1, 1),
+                timestep=t.reshape(1).to(device).expand(text.shape[0]),
+                encoder_hidden_states=text,
                 return_dict=False,
             )[0].float()
-            if k == 2:
-                uncond, cond = velocity.chunk(2)
-                velocity = uncond + text_scale * (cond - uncond)
-            latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+            guided = multi_condition_cfg(dict(zip(names, velocity.chunk(len(names)), strict=True)), text_scale, 0.0)
+            latents = self.scheduler.step(guided, t, latents, return_dict=False)[0]
         return latents.to(self.transformer.dtype)
+
+    def draws_keyframe(self, image: object | None, keyframe: bool = True) -> bool:
+        """Whether a call with this ``image`` and ``keyframe`` draws its reference first frame from the prompt."""
+        return image is None and keyframe and self.keyframe_transformer is not None
 
     # ------------------------------------------------------------------------------------------- sampling
     def check_inputs(
@@ -448,7 +451,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         audio_embeds = self.encode_audio(audio, batch, fps, r * (plan.padded_latent_frames - 1) + 1, device)
         if image is not None:
             reference = self.encode_image(image, batch, height, width, device)
-        elif keyframe and self.keyframe_transformer is not None:
+        elif self.draws_keyframe(image, keyframe):
             reference = self.draw_keyframe(
                 prompt_embeds, negative_prompt_embeds, height, width, keyframe_steps, keyframe_text_scale, generator
             )

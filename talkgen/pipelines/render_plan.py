@@ -62,12 +62,14 @@ class SceneRenderConfig:
 
 @dataclass
 class SceneResult:
-    """``frames`` (T, H, W, 3) float in [0, 1]; ``audio`` (N,) dialogue at 16 kHz; ``timings`` in seconds."""
+    """``frames`` (T, H, W, 3) float in [0, 1]; ``audio`` (N,) dialogue at 16 kHz; ``timings`` in seconds;
+    ``keyframe``: whether the keyframe transformer drew some take's first frame."""
 
     frames: np.ndarray
     audio: np.ndarray
     sample_rate: int
     timings: dict[str, float]
+    keyframe: bool = False
 
 
 def line_waveforms(plan, sample_rate: int = SPEECH_RATE) -> list[np.ndarray]:
@@ -257,7 +259,8 @@ def render_scene(
         )
         pieces.append(out.frames[0][: clip.num_frames])
     timings["generate_s"] = time.perf_counter() - start
-    return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SPEECH_RATE, timings)
+    drawn = any(pipe.draws_keyframe(reference, config.keyframe) for reference in references)
+    return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SPEECH_RATE, timings, drawn)
 
 
 def _srt_time(seconds: float) -> str:
