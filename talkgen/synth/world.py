@@ -149,6 +149,28 @@ class Performance:
     turn_starts: list[float]
     audio: np.ndarray
 
+    def head(self, frames: int) -> Performance:
+        """The first ``frames`` frames of this performance (tracks, shots and audio cut; the motion unchanged).
+
+        Unlike ``perform(..., num_frames=frames)``, which lays out a shorter clip (its shot framings drawn anew),
+        this is the same clip, stopped early: ``render_performance(scene, perf.head(1))`` draws its first frame.
+        """
+        if not 1 <= frames <= self.num_frames:
+            raise ValueError(f"frames must lie in [1, {self.num_frames}], got {frames}")
+        samples = math.ceil(frames / self.fps * self.sample_rate)
+        shots = [replace(s, end_frame=min(s.end_frame, frames)) for s in self.shots if s.start_frame < frames]
+        return replace(
+            self,
+            num_frames=frames,
+            **{name: getattr(self, name)[:, :frames] for name in _TRACKS},
+            shots=shots,
+            turn_starts=[t for t in self.turn_starts if t * self.fps < frames],
+            audio=self.audio[:, :samples],
+        )
+
+
+_TRACKS = ("mouth", "viseme", "speaking", "sway", "eye_open", "gaze", "brow_raise")
+
 
 def _place_speech(
     scene: WorldScene,

@@ -54,6 +54,8 @@ class TrainConfig:
             ``latent_cache_clips`` whole clips (at most ``latent_cache_max_frames`` frames) once with the frozen VAE
             and audio encoder into the folder ``latent_cache`` and train on windows of them
             (:mod:`talkgen.training.latent_cache`); None: encode every batch.
+        latent_cache_stills: keyframe runs (``num_frames: 1``): cache each clip's first frame alone (one frame
+            rendered and encoded instead of the clip, so many more clips fit the same time), captioned as its clip.
         text_encoder_path: a pretrained tiny T5 folder (``talkgen train text``'s ``final/``, see
             :mod:`talkgen.training.text`) the DiT run trains against (frozen); None: the preset's random one.
         audio_encoder_path: a pretrained built-in audio encoder folder (``talkgen train audio``'s ``final/``) the
@@ -123,6 +125,7 @@ class TrainConfig:
     latent_cache: str | None = None
     latent_cache_clips: int = 1024
     latent_cache_max_frames: int = 81
+    latent_cache_stills: bool = False
     audio_encoder_path: str | None = None
     text_encoder_path: str | None = None
     codec_clips: int = 64
@@ -240,6 +243,11 @@ class TrainConfig:
             )
         if self.latent_cache is not None and (self.task != "dit" or self.data_dir or self.foundation_dir):
             raise ConfigError("latent_cache is for DiT runs on the synthetic world: unset data_dir and foundation_dir")
+        if self.latent_cache_stills and (self.latent_cache is None or self.num_frames != 1):
+            raise ConfigError(
+                f"latent_cache_stills caches first frames for keyframe runs: set latent_cache and num_frames: 1"
+                f" (got latent_cache {self.latent_cache!r}, num_frames {self.num_frames})"
+            )
         if self.silent_edit_share > 0 and (self.latent_cache is None or self.edit_share <= 0):
             raise ConfigError("silent_edit_share shapes a latent cache's edit clips: set latent_cache and edit_share")
         if (self.latent_cache_extra is None) != (self.latent_cache_extra_share == 0) or (

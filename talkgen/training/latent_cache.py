@@ -19,7 +19,10 @@ Clip ``i`` is scene seed ``data_seed + i`` performed in full (lead-in silence, e
 A training sample is a window of ``(num_frames - 1) / 4 + 1`` latent frames starting at latent ``s`` (drawn per
 sample index) with the audio features of video frames ``4 s .. 4 (s + W - 1)``, exactly as the pipeline slices a
 long take into windows; with ``num_frames: 1`` (a keyframe run) it is the clip's first frame alone (``reference``),
-with no source. Files: ``meta.json`` (what the cache was built from) and ``chunk-NNNNN.safetensors`` +
+with no source. With ``latent_cache_stills`` (keyframe runs) each clip is stored as its first frame alone
+(``reference``, its speech features and mouth cells; captions of the whole clip as above): rendering one frame
+instead of the clip makes a cache of tens of thousands of first frames affordable. Files: ``meta.json`` (what the
+cache was built from) and ``chunk-NNNNN.safetensors`` +
 ``chunk-NNNNN.json`` (captions), each written atomically.
 """
 
@@ -58,6 +61,8 @@ def cache_meta(config: TrainConfig, encoders_id: str) -> dict[str, Any]:
     meta = {key: getattr(config, key) for key in _META_KEYS}
     if config.silent_edit_share > 0:  # recorded only when used: caches built before it stay valid
         meta["silent_edit_share"] = config.silent_edit_share
+    if config.latent_cache_stills:
+        meta["stills"] = True
     meta["encoders"] = encoders_id
     return meta
 
@@ -90,6 +95,8 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
     natural = perform(scene, speeches, config.fps).num_frames
     frames = 4 * ((min(natural, config.latent_cache_max_frames) - 1) // 4) + 1
     perf = perform(scene, speeches, config.fps, frames)
+    if config.latent_cache_stills:  # the clip's first frame alone, captioned as the whole clip is
+        return _clip_dict(config, scene, perf, render_performance(scene, perf.head(1), config.size), None, seed)
     edit = is_edit_sample(config, index)
     source_video = None
     if edit:
@@ -100,46 +107,54 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
         if len(speakers) and silent.random() < config.silent_edit_share:
             speeches = silence_character(scene, speeches, int(silent.choice(speakers)))
         perf = redub(scene, perf, speeches)
-    clip = render_performance(scene, perf, config.size)
+    return _clip_dict(config, scene, perf, render_performance(scene, perf, config.size), source_video, seed)
+
+
+def _clip_dict(config: TrainConfig, scene, perf, clip, source_video: torch.Tensor | None, seed: int) -> dict[str, Any]:
+    """A cache clip from its rendered ``clip`` (all of ``perf``, or its first frame for stills): the video, mouth
+    boxes and speech of what was drawn, captions and speech streams of the whole performance."""
+    from talkgen.synth.world import caption
+
     c = config.max_characters
-    streams = np.zeros((c, math.ceil(frames / config.fps * SPEECH_RATE) + 1), dtype=np.float32)
-    piece = clip.audio_per_character[:c, : streams.shape[1]]
+    streams = np.zeros((c, math.ceil(perf.num_frames / config.fps * SPEECH_RATE) + 1), dtype=np.float32)
+    piece = perf.audio[:c, : streams.shape[1]]
     streams[: piece.shape[0], : piece.shape[1]] = piece
-    boxes = np.full((c, frames, 4), np.nan, dtype=np.float32)
+    boxes = np.full((c, clip.truth.num_frames, 4), np.nan, dtype=np.float32)
     for k, character in enumerate(clip.truth.characters[:c]):
         boxes[k] = character.mouth_box
     return {
         "video": _video(clip),
-        "prompt": structured_prompt(scene, clip.truth),
+        "prompt": structured_prompt(scene, perf.shots, perf.speaking),
         "source_video": source_video,
         "audio_streams": torch.from_numpy(streams),
+        "audio_frames": perf.num_frames,
         "mouth_box": torch.from_numpy(boxes),
-        "caption": clip.truth.caption,
+        "caption": caption(scene, [s.kind for s in perf.shots]),
         "seed": seed,
     }
 
 
-def structured_prompt(scene, truth) -> str:
+def structured_prompt(scene, shots, speaking: np.ndarray) -> str:
     """The clip described as ``talkgen generate`` prompts a clip: the scene compiler's template, one clip per shot.
 
-    Shots and speakers come from the ground truth; each shot's expression is its first speaker's (unless
-    neutral); the setting names the background.
+    ``shots`` (:class:`~talkgen.synth.truth.ShotTruth` list) and ``speaking`` (C, T) bool flags of the performance
+    give the shots and speakers; each shot's expression is its first speaker's (unless neutral); the setting names
+    the background.
     """
     from talkgen.prompts.compiler import ShotText, compile_prompt, get_template
 
     n = len(scene.characters)
     template = get_template("close_up" if n == 1 else "dialogue_cuts" if scene.mode == "cut" else "group_shot")
-    shots = []
-    for shot in truth.shots:
-        speakers = tuple(
-            ch.tag for ch in truth.characters if bool(np.asarray(ch.speaking)[shot.start_frame : shot.end_frame].any())
-        )
-        first = next((k for k, ch in enumerate(truth.characters) if ch.tag in speakers), None)
+    texts = []
+    for shot in shots:
+        during = slice(shot.start_frame, shot.end_frame)
+        speakers = tuple(tag for tag, flags in zip(scene.tags, speaking, strict=True) if bool(flags[during].any()))
+        first = next((k for k, tag in enumerate(scene.tags) if tag in speakers), None)
         expression = None if first is None else scene.expressions[first]
-        shots.append(ShotText(tuple(shot.visible), speakers, None if expression == "neutral" else expression))
+        texts.append(ShotText(tuple(shot.visible), speakers, None if expression == "neutral" else expression))
     descriptions = {tag: ch.description for tag, ch in zip(scene.tags, scene.characters, strict=True)}
     setting = f"a {scene.palette[0]} {scene.background} background"
-    return compile_prompt(template, shots, descriptions, setting, budget=512).text
+    return compile_prompt(template, texts, descriptions, setting, budget=512).text
 
 
 def _video(clip) -> torch.Tensor:
@@ -185,15 +200,17 @@ def build_latent_cache(
             clip = render_full_clip(config, i)
             key = f"{i - first:03d}"
             with torch.no_grad():
-                latents = encode_video(clip["video"][None])[0]
-                tensors[f"{key}.latents"] = latents.to(torch.float16).contiguous()
                 reference = encode_video(clip["video"][None, :, :1])[0]
                 tensors[f"{key}.reference"] = reference.to(torch.float16).contiguous()
+                latents = reference
+                if clip["video"].shape[1] > 1:  # a still's latents are its reference: stored once
+                    latents = encode_video(clip["video"][None])[0]
+                    tensors[f"{key}.latents"] = latents.to(torch.float16).contiguous()
                 if clip["source_video"] is not None:
                     source = encode_video(clip["source_video"][None])[0]
                     tensors[f"{key}.source"] = source.to(torch.float16).contiguous()
-                frames = clip["video"].shape[1]
-                features = encode_audio(clip["audio_streams"], frames)
+                frames = clip["video"].shape[1]  # speech encoded over the whole performance, as the pipeline does
+                features = encode_audio(clip["audio_streams"], clip["audio_frames"])[:, :frames]
                 tensors[f"{key}.audio"] = features.to(torch.float16).contiguous()
             mask = mouth_mask(clip["mouth_box"][None], config.size, config.size, config.mouth_margin)
             spatial = config.size // latents.shape[-1]
@@ -249,8 +266,9 @@ class LatentCache:
                 key = f"{j:03d}"
                 captions = (row["caption"], row.get("prompt") or row["caption"])
                 clip = {"captions": captions, "source": tensors.get(f"{key}.source")}
-                for name in ("latents", "reference", "audio", "mouth"):
+                for name in ("reference", "audio", "mouth"):
                     clip[name] = tensors[f"{key}.{name}"]
+                clip["latents"] = tensors.get(f"{key}.latents", clip["reference"])  # stills: the reference alone
                 if clip["latents"].shape[1] >= self.window:
                     self.clips.extend([clip] * (config.edit_repeat if clip["source"] is not None else 1))
         if not self.clips:

@@ -113,6 +113,22 @@ def test_cut_mode_has_shot_per_turn_and_offscreen_boxes():
     assert p1.visible[: shots[0].end_frame].all() and not p1.visible[shots[1].start_frame :].any()
 
 
+def test_the_head_of_a_performance_renders_as_the_clips_first_frames():
+    from talkgen.synth.world import perform, render_performance, speak_lines
+
+    scene = make_scene(22, num_characters=2, mode="cut")
+    perf = perform(scene, speak_lines(scene))
+    whole = render_performance(scene, perf, 48)
+    first = render_performance(scene, perf.head(3), 48)
+    assert torch.equal(first.frames, whole.frames[:3])
+    assert [(s.start_frame, s.end_frame, s.kind) for s in first.truth.shots] == [(0, 3, whole.truth.shots[0].kind)]
+    np.testing.assert_array_equal(first.truth.characters[0].mouth_box, whole.truth.characters[0].mouth_box[:3])
+    assert first.audio_per_character.shape[1] == int(np.ceil(3 / perf.fps * perf.sample_rate))
+    for frames in (0, perf.num_frames + 1):
+        with pytest.raises(ValueError, match="frames must lie"):
+            perf.head(frames)
+
+
 def test_truth_json_round_trip(tmp_path, small_clip):
     path = small_clip.truth.save(tmp_path / "c.truth.json")
     data = json.loads(path.read_text())

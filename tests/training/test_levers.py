@@ -296,3 +296,36 @@ def test_an_extra_cache_supplies_its_share_of_samples(tiny_config, tmp_path):
         MixedLatentCache(config.replace(latent_cache_extra=str(tmp_path / "nothing")))
     with pytest.raises(ConfigError, match="go together"):
         config.replace(latent_cache_extra_share=0.0)
+
+
+def test_a_stills_cache_holds_each_clips_first_frame_captioned_as_its_clip(tiny_config, tmp_path):
+    from safetensors.torch import load_file
+
+    from talkgen.training.latent_cache import LatentCache, cache_meta
+
+    common = dict(latent_cache_clips=3, latent_cache_max_frames=17, train_audio_encoder=False, batch_size=2, steps=1)
+    clips = tiny_config.replace(latent_cache=str(tmp_path / "clips"), output_dir=str(tmp_path / "a"), **common)
+    build_trainer(clips).train()
+    stills = clips.replace(
+        latent_cache=str(tmp_path / "stills"),
+        latent_cache_stills=True,
+        num_frames=1,
+        text_only_share=1.0,
+        reference_dropout=1.0,
+        output_dir=str(tmp_path / "b"),
+    )  # the same networks as the clip run, so the same frozen encoders
+    records = build_trainer(stills).train()  # builds the stills cache, trains a first-frame step on it
+    assert len(records) == 1 and math.isfinite(records[0]["loss"])
+    stored = load_file(str(tmp_path / "stills" / "chunk-00000.safetensors"))
+    assert not any(k.endswith(".latents") for k in stored)  # a still is stored once, as its reference
+    assert stored["000.mouth"].shape[1] == 1 and stored["000.audio"].shape[1] == 1
+    whole, first = LatentCache(clips.replace(num_frames=1)), LatentCache(stills)
+    for a, b in zip(whole.clips, first.clips, strict=True):
+        torch.testing.assert_close(b["reference"], a["reference"])  # the same first frame ...
+        assert b["captions"] == a["captions"]  # ... described as the whole clip is
+        torch.testing.assert_close(b["audio"], a["audio"][:, :1])  # speech encoded over the clip, as there
+    assert cache_meta(stills, "e")["stills"] is True and "stills" not in cache_meta(clips, "e")
+    with pytest.raises(ConfigError, match="num_frames: 1"):
+        stills.replace(num_frames=9)
+    with pytest.raises(ConfigError, match="set latent_cache"):
+        tiny_config.replace(num_frames=1, latent_cache_stills=True)
