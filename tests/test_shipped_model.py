@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from talkgen.pipelines.loading import default_model_dir
 
 # Measured on the shipped weights (models/talkgen-tiny/README.md) for the bench's dubbing pair: sync corr 0.818,
@@ -83,3 +85,26 @@ def test_shipped_model_draws_first_frames_that_show_the_prompt():
     row = score_attributes(cases, lambda case: frames[case.seed])[-1]
     assert row.agreement >= 0.25, row
     assert row.per_part["skin"] >= 0.75, row
+
+
+def test_a_bench_take_from_the_ground_truth_first_frame_starts_on_that_frame():
+    """benchmarks/bench_first_frame.py's "truth" row: the bench generates a case from its ground-truth first frame
+    (what a perfect keyframe would give); the take then opens on that frame, unlike one made from text alone."""
+    import numpy as np
+
+    from talkgen.eval.bench import SUITES, pipeline_model, render_case
+    from talkgen.eval.world import face_match
+    from talkgen.pipelines.loading import load_pipeline
+
+    pipe, _ = load_pipeline("talking")
+    pipe.set_progress_bar_config(disable=True)
+    case = SUITES["ci"][0]  # the 64 px close-up
+    rc = render_case(case)
+    truth = rc.frames[0][None].astype(np.float64)
+    match = {
+        first: face_match(pipeline_model(pipe, first_frame=first)(case, rc)[:1].astype(np.float64), truth)
+        for first in ("truth", "none")
+    }
+    assert match["truth"] >= 0.6 and match["truth"] > match["none"] + 0.2, match
+    with pytest.raises(ValueError, match="first_frame"):
+        pipeline_model(pipe, first_frame="drawn")

@@ -129,7 +129,16 @@ def as_footage(frames: np.ndarray, fps: float, audio: np.ndarray, sample_rate: i
     return decoded
 
 
-def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=None, lipsync=None) -> ModelRender:
+def pipeline_model(
+    pipe,
+    *,
+    steps: int | None = None,
+    seed: int = 0,
+    guidance=None,
+    lipsync=None,
+    first_frame: str = "keyframe",
+    silent: bool = False,
+) -> ModelRender:
     """A model row from a :class:`~talkgen.pipelines.pipeline_talking.TalkingCharacterPipeline`.
 
     Each case is generated from its ground-truth caption (MoCha template with Person tags) and the speech of each
@@ -137,7 +146,10 @@ def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=No
     the dubbing path instead when ``lipsync`` (a :class:`~talkgen.pipelines.pipeline_lipsync.LipSyncPipeline`) is
     given: the footage is the clip as first spoken, the new speech the re-spoken one's, the mouths the footage's
     ground truth, and the result goes through the mp4 encode a user gets. ``steps`` None: the defaults users run
-    (``talkgen generate`` / ``talkgen dub``).
+    (``talkgen generate`` / ``talkgen dub``). ``first_frame``: what generated cases start from: ``"keyframe"``
+    (the default: drawn from the caption when the pipeline has a keyframe transformer), ``"none"`` (text and speech
+    alone) or ``"truth"`` (the ground-truth render's first frame as the reference image: what a perfect keyframe
+    would give). ``silent``: generate with silent speech streams instead (how much the speech changes the video).
     """
     import math
 
@@ -146,6 +158,8 @@ def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=No
     from talkgen.pipelines.generate import GenerateOptions
 
     generate_steps = GenerateOptions().steps if steps is None else steps
+    if first_frame not in ("keyframe", "none", "truth"):
+        raise ValueError(f"first_frame must be keyframe, none or truth, got {first_frame!r}")
 
     def render(case: BenchCase, rc: RenderedCase) -> np.ndarray:
         if case.dub and lipsync is not None:
@@ -156,6 +170,8 @@ def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=No
         need = math.ceil(frames / case.fps * rc.sample_rate) + 1
         if streams.shape[1] < need:
             streams = np.pad(streams, ((0, 0), (0, need - streams.shape[1])))
+        if silent:
+            streams = np.zeros_like(streams)
         generator = torch.Generator(device=pipe._execution_device).manual_seed(seed + case.seed)
         out = pipe(
             rc.truth.caption,
@@ -168,6 +184,8 @@ def pipeline_model(pipe, *, steps: int | None = None, seed: int = 0, guidance=No
             guidance=guidance,
             generator=generator,
             output_type="np",
+            image=rc.frames[0] if first_frame == "truth" else None,
+            keyframe=first_frame == "keyframe",
         )
         video = np.asarray(out.frames[0][:num_frames])
         return (np.clip(video, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
