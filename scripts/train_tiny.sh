@@ -32,3 +32,8 @@ python scripts/fit_mouth_head.py "$model_dir"  # 7. speech -> jaw opening: dubs 
 # frozen parts of models/talkgen-tiny; pass that folder as MODEL_DIR or edit its *_path lines), written into it
 stage dit configs/tiny-keyframe.yaml
 talkgen export "$(run_dir configs/tiny-keyframe.yaml)" -o "$model_dir" --dtype float16
+# 8b. the keyframe transformer trained on from the folder on 16,384 first frames rendered alone (a stills cache);
+# its step 3,000 is the shipped one (model card)
+if [ ! -d "$(run_dir configs/tiny-keyframe-stills.yaml)/checkpoint-3000" ]; then stage dit configs/tiny-keyframe-stills.yaml; fi
+talkgen export "$(run_dir configs/tiny-keyframe-stills.yaml)" -o "$model_dir" --dtype float16 \
+  --checkpoint "$(run_dir configs/tiny-keyframe-stills.yaml)/checkpoint-3000"

@@ -71,7 +71,7 @@ def test_shipped_model_closes_a_silent_faces_mouth_while_the_other_face_speaks()
 
 def test_shipped_model_draws_first_frames_that_show_the_prompt():
     """benchmarks/bench_keyframe.py's defaults row: the take's first frame for 12 held-out close-ups, with the
-    keyframe stage, reads back 0.381 of the prompted attributes (skin 0.92); the video transformer's first frame
+    keyframe stage, reads back 0.405 of the prompted attributes (skin 0.83); the video transformer's first frame
     without it 0.071, another character's prompt 0.025."""
     from talkgen.eval.attributes import attribute_cases, score_attributes
     from talkgen.eval.bench import generated_first_frames

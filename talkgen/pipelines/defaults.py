@@ -5,8 +5,9 @@ audio 5, the HuMo schedule) scored worse lip sync than unguided sampling, and 4 
 and the fastest (0.63 s of compute per video second); for dubbing 8 steps with OmniSync's DS-CFG (peak 4) gave the
 best sync correlation, and once dubs ran in face crops, unguided dubbing (one pass per step) matched it (pair 0.595
 vs 0.598, two-shot 0.557 vs 0.555, attribution 0.91 both) in 0.56x the time, so dubs are unguided too. A take's
-first frame, drawn by the keyframe transformer, reads back the prompt best at 4 steps with text guidance 3
-(attributes 0.381; 8 steps 0.405 in 1.7x the time; unguided 0.310 at 4 steps; ``benchmarks/bench_keyframe.py``). The
+first frame, drawn by the keyframe transformer, was chosen at 4 steps with text guidance 3 (part 1's weights:
+attributes 0.381, 8 steps 0.405 in 1.7x the time, unguided 0.310; part 2's, shipped: 0.405, 8 steps 0.405, unguided
+0.429, one hit of 42 more; ``benchmarks/bench_keyframe.py``). The
 HuMo schedule and OmniSync's DS-CFG stay one setting away (``GuidanceConfig()``, ``DSCFGConfig()``). No imports: the
 light settings modules read these too."""
 
