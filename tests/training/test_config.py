@@ -21,9 +21,15 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
         ("tiny-codec.yaml", "codec"),
         ("tiny-vae.yaml", "vae"),
         ("wan-1.3b.yaml", "dit"),
+        ("tiny-keyframe.yaml", "dit"),
+        ("tiny-keyframe-stills.yaml", "dit"),
     ],
 )
 def test_shipped_configs_load(name, task):
+    if name == "tiny-keyframe-stills.yaml":  # first frames only, their cache apart from part 1's clip cache
+        stills = TrainConfig.from_yaml(CONFIGS / name)
+        assert stills.latent_cache_stills and stills.num_frames == 1
+        assert stills.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-keyframe.yaml").latent_cache
     config = TrainConfig.from_yaml(CONFIGS / name)
     assert config.task == task
     assert config.component_config("transformer")["num_layers"] >= 1
