@@ -37,37 +37,26 @@ EFFECT_CASES = ("close-up", "three characters in one shot")
 CASE_KEYS = ("correlation", "offset", "speaker_attribution", "closed_in_silence", "identity_drift", "face_match")
 
 
-def _mouth_region(truth, shape: tuple[int, ...]) -> np.ndarray:
-    """bool (T, H, W): inside any visible character's mouth box."""
-    inside = np.zeros(shape[:3], dtype=bool)
-    for character in truth.characters:
-        for t, box in enumerate(character.mouth_box):
-            if np.isfinite(box).all():
-                x0, y0, x1, y1 = (int(round(float(v))) for v in box)
-                inside[t, max(0, y0) : y1, max(0, x0) : x1] = True
-    return inside
-
-
-def speech_effect(pipe, case) -> dict:
+def speech_effect(pipe, rc) -> dict:
     """Mean |speech take - silent take| (0-255) inside the mouth boxes and outside, both from the true first frame."""
-    from talkgen.eval.bench import pipeline_model, render_case
+    from talkgen.eval.bench import pipeline_model
+    from talkgen.models.latents import mouth_mask
 
-    rc = render_case(case)
     spoken, silent = (
-        pipeline_model(pipe, first_frame="truth", silent=quiet)(case, rc).astype(np.float64) for quiet in (False, True)
+        pipeline_model(pipe, first_frame="truth", silent=quiet)(rc.case, rc).astype(np.float64)
+        for quiet in (False, True)
     )
     diff = np.abs(spoken - silent).mean(axis=-1)
-    inside = _mouth_region(rc.truth, diff.shape)
+    boxes = torch.from_numpy(np.stack([ch.mouth_box for ch in rc.truth.characters]))[None]  # (1, C, T, 4)
+    inside = mouth_mask(boxes, diff.shape[1], diff.shape[2], margin=0.0)[0, 0, : len(diff)].bool().numpy()
     return {"mouths": round(float(diff[inside].mean()), 2), "elsewhere": round(float(diff[~inside].mean()), 2)}
 
 
-def codec_round_trip(pipe, case) -> list[dict]:
+def codec_round_trip(pipe, rc) -> list[dict]:
     """Per face: the reader's mouth opening against the true jaw, on the render and on its VAE round trip."""
-    from talkgen.eval.bench import render_case
     from talkgen.eval.signals import pearson
     from talkgen.eval.world import read_mouth_openings
 
-    rc = render_case(case)
     frames = 4 * ((len(rc.frames) - 1) // 4) + 1  # the causal codec's 4 k + 1
     video = torch.from_numpy(rc.frames[:frames]).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)[None]
     with torch.no_grad():
@@ -93,7 +82,7 @@ def _num(value: float | None) -> float | None:
 
 
 def main(model: Path | None = None) -> dict:
-    from talkgen.eval.bench import SUITES, pipeline_model, run_bench
+    from talkgen.eval.bench import SUITES, pipeline_model, render_case, run_bench
     from talkgen.pipelines.loading import load_pipeline
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -112,9 +101,10 @@ def main(model: Path | None = None) -> dict:
         }
         print(json.dumps(result), flush=True)
         rows.append(result)
-    effects = {case.name: speech_effect(pipe, case) for case in cases if case.name in EFFECT_CASES}
+    rendered = {case.name: render_case(case) for case in cases}  # the checks' ground truth, rendered once
+    effects = {name: speech_effect(pipe, rendered[name]) for name in EFFECT_CASES}
     print(json.dumps({"speech_effect": effects}), flush=True)
-    codec = {case.name: codec_round_trip(pipe, case) for case in cases}
+    codec = {name: codec_round_trip(pipe, rc) for name, rc in rendered.items()}
     print(json.dumps({"codec": codec}), flush=True)
     out = {"machine": machine_info(), "model": info["path"], "rows": rows, "speech_effect": effects, "codec": codec}
     path = Path(__file__).resolve().parent / "results" / "first_frame.json"
