@@ -47,6 +47,11 @@ class TrainConfig:
         init_blocks: with ``init_from``, start a shallower transformer from some of its blocks: block ``i`` here
             starts as block ``init_blocks[i]`` there (one index per layer), every other weight as there; speech
             attention may be left out here (``audio_block_indices``), its weights are then not copied.
+        trainable_parameters: DiT only: train just the transformer parameters whose names match one of these
+            shell patterns (``fnmatch``; for example ``["*audio*"]``: the speech path, that is ``audio_proj``, the
+            slot, null and window embeddings and each block's ``audio_attn`` and ``norm_audio``), every other
+            weight frozen; a pattern that matches no parameter is an error. None: train them all. The optimizer,
+            gradient clipping and EMA see only these.
         size, num_frames, fps, max_characters: synthetic clips (``num_frames = 4 k + 1``, ``size`` divisible by 16).
         data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples); with
             ``data_dir``, the seed of the epoch permutations, clip windows and edit draws.
@@ -116,6 +121,7 @@ class TrainConfig:
     audio_encoder_dir: str | None = None
     init_from: str | None = None
     init_blocks: list[int] | None = None
+    trainable_parameters: list[str] | None = None
     size: int = 128
     num_frames: int = 25
     fps: float = 25.0
@@ -261,6 +267,15 @@ class TrainConfig:
             raise ConfigError("init_from (trained DiT weights) needs task: dit and no foundation_dir")
         if self.init_blocks is not None and (self.init_from is None or not self.init_blocks):
             raise ConfigError("init_blocks names blocks of the init_from transformer: set init_from, one a layer")
+        if self.trainable_parameters is not None:
+            names = self.trainable_parameters
+            if self.task != "dit" or not isinstance(names, list) or not names:
+                raise ConfigError(
+                    "trainable_parameters lists patterns of transformer parameter names (e.g. ['*audio*']) for a DiT"
+                    " run; leave it null to train every parameter"
+                )
+            if not all(isinstance(n, str) and n.strip() for n in names):
+                raise ConfigError(f"trainable_parameters must be non-empty name patterns, got {names!r}")
         if self.codec_clips < 1:
             raise ConfigError(f"codec_clips must be >= 1, got {self.codec_clips}")
         if self.codec_stats_scale not in ("global", "channel"):

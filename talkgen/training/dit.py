@@ -9,6 +9,7 @@ reference frame are each dropped to their null at their own rate, for guidance.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from talkgen.errors import ConfigError
 from talkgen.models.latents import normalize_latents
 from talkgen.training.config import TrainConfig
 from talkgen.training.loop import TrainingTask
+
+logger = logging.getLogger(__name__)
 
 NUM_TRAIN_TIMESTEPS = 1000
 TEXT_CACHE_SIZE = 4096  # captions whose frozen text-encoder states a run keeps
@@ -194,6 +197,23 @@ def _init_transformer(transformer: nn.Module, folder: Path, blocks: list[int] | 
         raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
 
 
+def _train_only(transformer: nn.Module, patterns: list[str]) -> None:
+    """Freeze every transformer parameter whose name matches none of ``patterns`` (shell patterns)."""
+    from fnmatch import fnmatchcase
+
+    names = [name for name, _ in transformer.named_parameters()]
+    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise ConfigError(
+            f"trainable_parameters: {', '.join(map(repr, unmatched))} match no transformer parameter"
+            f" (names look like {names[0]!r}, 'blocks.0.audio_attn.to_q.weight'; '*audio*' is the speech path)"
+        )
+    for name, param in transformer.named_parameters():
+        param.requires_grad_(any(fnmatchcase(name, p) for p in patterns))
+    trained = sum(p.numel() for p in transformer.parameters() if p.requires_grad)
+    logger.info("training %d of %d transformer parameters", trained, sum(p.numel() for p in transformer.parameters()))
+
+
 def _pick_blocks(state: dict, blocks: list[int], depth: int, transformer: nn.Module, source: Path) -> dict:
     """``state`` with block ``blocks[i]`` renamed to block ``i`` and the weights ``transformer`` lacks dropped."""
     if len(blocks) != len(transformer.blocks) or not all(0 <= b < depth for b in blocks):
@@ -293,6 +313,8 @@ class DiTTask(TrainingTask):
                 from talkgen.models.presets import build_vae
 
                 self.vae = build_vae(vcfg)
+        if config.trainable_parameters is not None:
+            _train_only(transformer, config.trainable_parameters)
         if config.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
         self.module = DiTTrainModule(transformer, audio_encoder)

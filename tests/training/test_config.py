@@ -23,6 +23,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
         ("wan-1.3b.yaml", "dit"),
         ("tiny-keyframe.yaml", "dit"),
         ("tiny-keyframe-stills.yaml", "dit"),
+        ("tiny-speech-path.yaml", "dit"),
     ],
 )
 def test_shipped_configs_load(name, task):
@@ -32,6 +33,9 @@ def test_shipped_configs_load(name, task):
         assert stills.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-keyframe.yaml").latent_cache
     config = TrainConfig.from_yaml(CONFIGS / name)
     assert config.task == task
+    if name == "tiny-speech-path.yaml":  # the speech path alone, ordered windows on, from the clip cache
+        assert config.trainable_parameters == ["*audio*"] and config.transformer_overrides["audio_window_positions"]
+        assert config.latent_cache == TrainConfig.from_yaml(CONFIGS / "tiny-continue.yaml").latent_cache
     assert config.component_config("transformer")["num_layers"] >= 1
     if name == "tiny.yaml":  # the DiT reads the codec's latents
         codec = TrainConfig.from_yaml(CONFIGS / "tiny-codec.yaml").component_config("vae")

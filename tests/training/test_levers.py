@@ -329,3 +329,25 @@ def test_a_stills_cache_holds_each_clips_first_frame_captioned_as_its_clip(tiny_
         stills.replace(num_frames=9)
     with pytest.raises(ConfigError, match="set latent_cache"):
         tiny_config.replace(num_frames=1, latent_cache_stills=True)
+
+
+def test_trainable_parameters_train_the_speech_path_alone(tiny_config):
+    config = tiny_config.replace(
+        trainable_parameters=["*audio*"], train_audio_encoder=False, text_only_share=0.0, audio_dropout=0.0, steps=2
+    )
+    trainer = build_trainer(config)
+    transformer = trainer.task.module.transformer
+    before = {name: p.detach().clone() for name, p in transformer.named_parameters()}
+    trained = {name for name, p in transformer.named_parameters() if p.requires_grad}
+    assert trained and all("audio" in name for name in trained)
+    assert "blocks.0.audio_attn.to_out.0.weight" in trained and "audio_proj.linear_1.weight" in trained
+    assert sum(p.numel() for p in trainer.params) == sum(transformer.get_parameter(n).numel() for n in trained)
+    trainer.train()
+    changed = {name for name, p in transformer.named_parameters() if not torch.equal(p, before[name])}
+    assert changed and changed <= trained  # the speech path moved; nothing else did
+    with pytest.raises(ConfigError, match="match no transformer parameter"):
+        build_trainer(tiny_config.replace(trainable_parameters=["*audio*", "speech_*"]))
+    with pytest.raises(ConfigError, match="trainable_parameters"):
+        tiny_config.replace(trainable_parameters=[])
+    with pytest.raises(ConfigError, match="trainable_parameters"):
+        tiny_config.replace(task="vae", trainable_parameters=["*audio*"])
