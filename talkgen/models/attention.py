@@ -102,7 +102,8 @@ def speech_windows(
 class SpeechWindowAttnProcessor:
     """Batched per-latent-frame cross-attention from video tokens to their audio window.
 
-    Called by a ``WanAttention`` module (it holds ``to_q/to_k/to_v/to_out`` and the across-heads RMS norms).
+    Called by a ``WanAttention`` module (it holds ``to_q/to_k/to_v/to_out`` and the across-heads RMS norms, and
+    optionally ``to_gate``: a per-token, per-head gate ``2 sigmoid(to_gate(x))`` on the attention's output).
     """
 
     def __call__(
@@ -158,6 +159,10 @@ class SpeechWindowAttnProcessor:
         out = F.scaled_dot_product_attention(
             query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_mask=key_mask
         )  # (B*F, heads, HW, d)
+        if getattr(attn, "to_gate", None) is not None:  # per token and head, 1 at first: 2 sigmoid(W x + b)
+            gate = 2.0 * torch.sigmoid(attn.to_gate(hidden_states).float())  # (B, F*HW, heads)
+            gate = gate.reshape(batch * frames, seq_len // frames, heads).transpose(1, 2)[..., None]
+            out = out * gate.to(out.dtype)
         out = out.transpose(1, 2).reshape(batch, seq_len, -1).type_as(hidden_states)
         out = attn.to_out[0](out)
         return attn.to_out[1](out)

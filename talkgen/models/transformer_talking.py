@@ -91,6 +91,7 @@ class TalkingCharacterBlock(WanTransformerBlock):
         cross_attn_norm: bool = False,
         eps: float = 1e-6,
         with_audio: bool = True,
+        audio_gate: bool = False,
     ) -> None:
         super().__init__(dim, ffn_dim, num_heads, qk_norm, cross_attn_norm, eps, None)
         self.norm_audio: nn.Module | None = None
@@ -107,6 +108,10 @@ class TalkingCharacterBlock(WanTransformerBlock):
             )
             nn.init.zeros_(self.audio_attn.to_out[0].weight)
             nn.init.zeros_(self.audio_attn.to_out[0].bias)
+            if audio_gate:  # per video token and head: 2 sigmoid(W x + b), 1 at first (zero-initialised)
+                self.audio_attn.to_gate = nn.Linear(dim, num_heads)
+                nn.init.zeros_(self.audio_attn.to_gate.weight)
+                nn.init.zeros_(self.audio_attn.to_gate.bias)
 
     def forward(
         self,
@@ -153,8 +158,12 @@ class TalkingCharacterBlock(WanTransformerBlock):
 
 
 # Config switches that only add zero-initialised parameters (switch -> their names): weights saved without them load
-# into a model with them and compute the same (fine-tuning switches one on from trained weights).
-ZERO_INIT_SWITCHES = {"audio_window_positions": ("audio_window_embedding",)}
+# into a model with them and compute the same (fine-tuning switches one on from trained weights)
+# (shell patterns of parameter names).
+ZERO_INIT_SWITCHES = {
+    "audio_window_positions": ("audio_window_embedding",),
+    "audio_gate": ("blocks.*.audio_attn.to_gate.weight", "blocks.*.audio_attn.to_gate.bias"),
+}
 
 
 class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
@@ -171,6 +180,10 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         audio_window_positions: a learned (zero-initialised) embedding of each window slot's place is added to its
             speech token, so the order of a latent frame's video frames survives the attention (False: a window is
             an unordered set of tokens; a model saved without it loads as before).
+        audio_gate: each speech attention scales its heads' output per video token by ``2 sigmoid(W x + b)`` of
+            that token (zero-initialised: 1 at first). Without it every token of a latent frame mixes the same few
+            speech tokens, so the speech moves the whole frame about alike; the gate lets the mouth's tokens take
+            the speech and the rest of the frame ignore it.
         vae_scale_factor_temporal: video frames per latent frame of the (causal) VAE.
         condition_channels: latent channels of reference/source/motion latents; None = ``in_channels``.
         prediction_type: ``"velocity"`` (Wan's flow velocity) or ``"sample"``: the network predicts the clean
@@ -212,6 +225,7 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         prediction_type: str = "velocity",
         min_sigma: float = 0.05,
         audio_window_positions: bool = False,
+        audio_gate: bool = False,
     ) -> None:
         super().__init__()
         if prediction_type not in PREDICTION_TYPES:
@@ -241,7 +255,14 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         self.blocks = nn.ModuleList(
             [
                 TalkingCharacterBlock(
-                    inner_dim, ffn_dim, num_attention_heads, qk_norm, cross_attn_norm, eps, i in audio_blocks
+                    inner_dim,
+                    ffn_dim,
+                    num_attention_heads,
+                    qk_norm,
+                    cross_attn_norm,
+                    eps,
+                    i in audio_blocks,
+                    audio_gate,
                 )
                 for i in range(num_layers)
             ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +194,13 @@ def _init_transformer(transformer: nn.Module, folder: Path, blocks: list[int] | 
     if blocks is not None:
         state = _pick_blocks(state, blocks, trained.config.num_layers, transformer, candidate)
     missing, unexpected = transformer.load_state_dict(state, strict=not grown)
-    if unexpected or set(missing) - {name for switch in grown for name in ZERO_INIT_SWITCHES[switch]}:
+    new = [pattern for switch in grown for pattern in ZERO_INIT_SWITCHES[switch]]
+    if unexpected or [name for name in missing if not any(fnmatchcase(name, pattern) for pattern in new)]:
         raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
 
 
 def _train_only(transformer: nn.Module, patterns: list[str]) -> None:
     """Freeze every transformer parameter whose name matches none of ``patterns`` (shell patterns)."""
-    from fnmatch import fnmatchcase
-
     names = [name for name, _ in transformer.named_parameters()]
     unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
     if unmatched:

@@ -219,3 +219,31 @@ def test_window_positions_let_a_latent_frame_tell_its_video_frames_apart(tiny_wa
         placed.audio_window_embedding.normal_(generator=torch.Generator().manual_seed(0))
         moved = (placed(**swapped).sample - placed(**inputs).sample).abs()
     assert moved[:, :, 1].amax() > 1e-3  # latent frame 1 now hears the order of its frames
+
+
+def test_audio_gate_starts_as_identity_and_lets_tokens_shut_out_the_speech(tiny_wan_config, tiny_inputs):
+    """Zero-initialised gates compute what the model saved without them computes; a gate driven shut makes the
+    speech change nothing, and a gate that differs by token scales the speech's effect token by token."""
+    from dummies import randomize_new_layers
+
+    torch.manual_seed(0)
+    plain = TalkingCharacterTransformer3DModel(**tiny_wan_config, audio_dim=AUDIO_DIM).eval()
+    randomize_new_layers(plain)
+    gated = TalkingCharacterTransformer3DModel(**tiny_wan_config, audio_dim=AUDIO_DIM, audio_gate=True).eval()
+    missing, unexpected = gated.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == sorted(f"blocks.{i}.audio_attn.to_gate.{w}" for i in (0, 1) for w in ("weight", "bias"))
+    assert not unexpected
+    inputs = dict(tiny_inputs)
+    other = {**inputs, "audio_embeds": torch.randn_like(inputs["audio_embeds"])}
+    with torch.no_grad():
+        torch.testing.assert_close(gated(**inputs).sample, plain(**inputs).sample, rtol=0, atol=0)
+        assert (plain(**other).sample - plain(**inputs).sample).abs().amax() > 1e-3  # the speech matters
+        for block in gated.blocks:
+            block.audio_attn.to_gate.bias.fill_(-40.0)  # every gate shut
+        torch.testing.assert_close(gated(**other).sample, gated(**inputs).sample)
+        for block in gated.blocks:  # open for some tokens only: the speech's effect now differs from the plain one
+            block.audio_attn.to_gate.bias.zero_()
+            block.audio_attn.to_gate.weight.normal_(generator=torch.Generator().manual_seed(1))
+        gated_effect = gated(**other).sample - gated(**inputs).sample
+        plain_effect = plain(**other).sample - plain(**inputs).sample
+    assert (gated_effect - plain_effect).abs().amax() > 1e-3

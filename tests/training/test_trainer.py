@@ -96,13 +96,18 @@ def test_init_from_starts_a_dit_run_from_trained_weights(tiny_config):
         build_trainer(other.replace(init_from=str(final)))
     # a zero-initialised switch may be turned on from weights saved without it: they compute the same at first
     grown = tiny_config.replace(
-        transformer_overrides={**tiny_config.transformer_overrides, "audio_window_positions": True},
+        transformer_overrides={
+            **tiny_config.transformer_overrides,
+            "audio_window_positions": True,
+            "audio_gate": True,
+        },
         init_from=str(final),
         output_dir=tiny_config.output_dir + "-grown",
     )
     model = build_trainer(grown).accelerator.unwrap_model(build_trainer(grown).module).transformer
     assert all(torch.equal(model.state_dict()[k], on_disk[k]) for k in on_disk)
     assert model.audio_window_embedding is not None and not model.audio_window_embedding.any()
+    assert all(not block.audio_attn.to_gate.weight.any() for block in model.blocks)
 
 
 def test_bf16_autocast_falls_back_to_float32_on_a_cpu_without_bfloat16(tiny_config, monkeypatch, caplog):
