@@ -18,6 +18,7 @@ from talkgen.errors import ConfigError
 TASKS = ("dit", "vae", "audio", "text", "codec")
 SIGMA_SAMPLINGS = ("uniform", "logit_normal")
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
+LOSS_SPACES = ("velocity", "sample")
 COMPONENTS = ("transformer", "vae", "text_encoder", "audio_encoder")
 
 
@@ -93,6 +94,10 @@ class TrainConfig:
             mouth boxes, widened by ``mouth_margin`` of their size, ``1 + mouth_weight`` times (0: plain MSE;
             batches without mouth boxes, such as footage shards, use plain MSE). See
             :mod:`talkgen.training.weighting`.
+        loss_space: DiT only: ``"velocity"`` (the flow-matching MSE on velocities, which weighs each sample's clean
+            latent error by ``1 / sigma^2``, so nearly clean inputs dominate) or ``"sample"`` (the MSE on the clean
+            latents the velocity implies, every noise level alike: where the input is mostly noise, which is where
+            only text and speech say what the mouth does, counts as much as where the input already shows it).
         edit_mouth_weight: DiT only: the mouth cells of edit samples weigh this much more again (0: as every
             sample). An edit's mouth differs from its source's by a small fraction of the latents' spread, so
             copying the footage's mouth costs little under the plain weights; this makes the change count.
@@ -165,6 +170,7 @@ class TrainConfig:
     shift: float = 1.0
     kl_weight: float = 1e-6
     mouth_weight: float = 0.0
+    loss_space: str = "velocity"
     edit_mouth_weight: float = 0.0
     crop_size: int | None = None
     mouth_margin: float = 0.5
@@ -267,6 +273,8 @@ class TrainConfig:
             raise ConfigError("init_from (trained DiT weights) needs task: dit and no foundation_dir")
         if self.init_blocks is not None and (self.init_from is None or not self.init_blocks):
             raise ConfigError("init_blocks names blocks of the init_from transformer: set init_from, one a layer")
+        if self.loss_space not in LOSS_SPACES:
+            raise ConfigError(f"loss_space must be one of {', '.join(LOSS_SPACES)}, got {self.loss_space!r}")
         if self.trainable_parameters is not None:
             names = self.trainable_parameters
             if self.task != "dit" or not isinstance(names, list) or not names:

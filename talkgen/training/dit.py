@@ -59,6 +59,24 @@ def flow_matching_pair(
     return (1 - s) * latents + s * noise, noise - latents
 
 
+def implied_clean_latents(
+    noisy: torch.Tensor, velocity: torch.Tensor, sigmas: torch.Tensor, min_sigma: float, prediction_type: str
+) -> torch.Tensor:
+    """The clean latents a transformer's velocity stands for: ``x_0 = x_t - sigma v``, with sigma clamped at
+    ``min_sigma`` for a ``sample``-predicting transformer (as it divides when it returns a velocity).
+
+    Args:
+        noisy: (B, C, F, H, W) x_t. velocity: the transformer's output, same shape. sigmas: (B,).
+    """
+    scale = sigmas.clamp(min=min_sigma) if prediction_type == "sample" else sigmas
+    return noisy - scale.to(velocity.dtype).view(-1, *([1] * (velocity.ndim - 1))) * velocity
+
+
+def module_config(module: nn.Module):
+    """The transformer config of a (possibly accelerate-wrapped) :class:`DiTTrainModule`."""
+    return getattr(module, "module", module).transformer.config
+
+
 class DiTTrainModule(nn.Module):
     """The trained part of the DiT run: the transformer and (optionally trainable) built-in audio encoder."""
 
@@ -489,7 +507,12 @@ class DiTTask(TrainingTask):
             audio_features=features,
         )
         weight, edit_cells = self.loss_weight(batch, latents, edit)
-        loss = weighted_mse(prediction, target, weight)
+        if cfg.loss_space == "sample":  # the clean latents' error at every noise level alike
+            tcfg = module_config(module)
+            clean = implied_clean_latents(noisy, prediction, sigmas.to(device), tcfg.min_sigma, tcfg.prediction_type)
+            loss = weighted_mse(clean, latents, weight)
+        else:
+            loss = weighted_mse(prediction, target, weight)
         extras = {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum()), "edit": int(edit.sum())}
         extras["motion"] = int(use_motion.sum())
         if edit_cells is not None and edit_cells.sum() > 0:  # how well edits learn their mouths' change

@@ -351,3 +351,31 @@ def test_trainable_parameters_train_the_speech_path_alone(tiny_config):
         tiny_config.replace(trainable_parameters=[])
     with pytest.raises(ConfigError, match="trainable_parameters"):
         tiny_config.replace(task="vae", trainable_parameters=["*audio*"])
+
+
+def test_the_clean_latents_a_velocity_stands_for_are_recovered_exactly():
+    from talkgen.training.dit import flow_matching_pair, implied_clean_latents
+
+    gen = torch.Generator().manual_seed(0)
+    shape = (4, 3, 2, 4, 4)
+    x0, noise = torch.randn(shape, generator=gen, dtype=torch.float64), torch.randn(shape, generator=gen).double()
+    sigmas = torch.tensor([0.01, 0.2, 0.6, 0.97], dtype=torch.float64)
+    guess = x0 + 0.3 * torch.randn(shape, generator=gen, dtype=torch.float64)  # a model's clean-latent prediction
+    noisy, target = flow_matching_pair(x0, noise, sigmas)
+    s = sigmas.view(-1, 1, 1, 1, 1)
+    for kind, floor in (("velocity", 0.0), ("sample", 0.05)):  # how each parameterisation returns a velocity
+        velocity = (noisy - guess) / (s.clamp(min=floor) if kind == "sample" else s)
+        torch.testing.assert_close(implied_clean_latents(noisy, velocity, sigmas, floor, kind), guess)
+    plain = ((velocity - target) ** 2).flatten(1).mean(1)
+    assert plain[0] > 100 * plain[3]  # the velocity loss: the nearly clean sample dominates
+
+
+def test_loss_space_is_validated_and_reaches_the_loss(tiny_config):
+    with pytest.raises(ConfigError, match="loss_space"):
+        tiny_config.replace(loss_space="x0")
+    batch = next(build_trainer(tiny_config).task.batches(0, 0, 1))
+    losses = {}
+    for space in ("velocity", "sample"):
+        task = build_trainer(tiny_config.replace(loss_space=space)).task
+        losses[space] = float(task.loss(task.module, batch, torch.Generator().manual_seed(0))[0])
+    assert losses["velocity"] != pytest.approx(losses["sample"], rel=1e-3)
