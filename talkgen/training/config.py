@@ -98,6 +98,12 @@ class TrainConfig:
             latent error by ``1 / sigma^2``, so nearly clean inputs dominate) or ``"sample"`` (the MSE on the clean
             latents the velocity implies, every noise level alike: where the input is mostly noise, which is where
             only text and speech say what the mouth does, counts as much as where the input already shows it).
+        articulation_weight, articulation_components: DiT runs on a latent cache with edit pairs: the clean latents'
+            error on the mouth cells, projected on the ``articulation_components`` latent directions the lips move
+            in (principal directions of the cache's edit-minus-source differences there, which are articulation
+            alone), is added to the loss times this weight (0: off). The lips' movement is ~5% of the mouth cells'
+            movement in latent units (head sway and nods are the rest), so without it what the speech decides
+            barely counts.
         edit_mouth_weight: DiT only: the mouth cells of edit samples weigh this much more again (0: as every
             sample). An edit's mouth differs from its source's by a small fraction of the latents' spread, so
             copying the footage's mouth costs little under the plain weights; this makes the change count.
@@ -171,6 +177,8 @@ class TrainConfig:
     kl_weight: float = 1e-6
     mouth_weight: float = 0.0
     loss_space: str = "velocity"
+    articulation_weight: float = 0.0
+    articulation_components: int = 16
     edit_mouth_weight: float = 0.0
     crop_size: int | None = None
     mouth_margin: float = 0.5
@@ -273,6 +281,13 @@ class TrainConfig:
             raise ConfigError("init_from (trained DiT weights) needs task: dit and no foundation_dir")
         if self.init_blocks is not None and (self.init_from is None or not self.init_blocks):
             raise ConfigError("init_blocks names blocks of the init_from transformer: set init_from, one a layer")
+        if self.articulation_weight < 0:
+            raise ConfigError(f"articulation_weight must be >= 0, got {self.articulation_weight}")
+        if self.articulation_weight > 0 and (self.task != "dit" or not self.latent_cache or self.edit_share <= 0):
+            raise ConfigError(
+                "articulation_weight reads the lips' directions from a latent cache's edit pairs: a DiT run with"
+                " latent_cache and edit_share > 0"
+            )
         if self.loss_space not in LOSS_SPACES:
             raise ConfigError(f"loss_space must be one of {', '.join(LOSS_SPACES)}, got {self.loss_space!r}")
         if self.trainable_parameters is not None:

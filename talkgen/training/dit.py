@@ -72,6 +72,19 @@ def implied_clean_latents(
     return noisy - scale.to(velocity.dtype).view(-1, *([1] * (velocity.ndim - 1))) * velocity
 
 
+def articulation_error(error: torch.Tensor, cells: torch.Tensor | None, basis: torch.Tensor) -> torch.Tensor:
+    """Mean squared clean-latent error along the lips' directions, over the mouth cells.
+
+    Args:
+        error: (B, C, F, h, w) predicted minus true clean latents. cells: (B, 1, F, h, w) {0, 1} mouth cells (None:
+            no mouths in the batch, the term is 0). basis: (C, k) orthonormal directions.
+    """
+    if cells is None or cells.sum() == 0:
+        return error.new_zeros(())
+    along = torch.einsum("bcfhw,ck->bkfhw", error.float(), basis.to(error.device, torch.float32))
+    return (along.pow(2) * cells).sum() / (cells.sum() * basis.shape[1])
+
+
 def module_config(module: nn.Module):
     """The transformer config of a (possibly accelerate-wrapped) :class:`DiTTrainModule`."""
     return getattr(module, "module", module).transformer.config
@@ -339,6 +352,7 @@ class DiTTask(TrainingTask):
         self.text_encoder.requires_grad_(False).eval()
         self.vae.requires_grad_(False).eval()
         self._null_text: torch.Tensor | None = None
+        self.articulation: torch.Tensor | None = None  # (C, k) the lips' latent directions (articulation_weight)
         self._text_cache: dict[str, torch.Tensor] = {}
 
     def to(self, device: torch.device) -> None:
@@ -410,6 +424,9 @@ class DiTTask(TrainingTask):
 
         build_latent_cache(self.config, lambda v: self.encode_video(v).cpu(), encode_audio, encoders, progress=True)
         cache = (MixedLatentCache if self.config.latent_cache_extra else LatentCache)(self.config, encoders)
+        if self.config.articulation_weight > 0:
+            main = getattr(cache, "main", cache)
+            self.articulation = main.articulation_basis(self.config.articulation_components).to(device)
         return cached_batches(self.config, cache, start_step, process_index, num_processes)
 
     def mouth_cells(self, batch: dict[str, Any], latents: torch.Tensor) -> torch.Tensor | None:
@@ -507,13 +524,18 @@ class DiTTask(TrainingTask):
             audio_features=features,
         )
         weight, edit_cells = self.loss_weight(batch, latents, edit)
+        tcfg = module_config(module)
+        clean = implied_clean_latents(noisy, prediction, sigmas.to(device), tcfg.min_sigma, tcfg.prediction_type)
         if cfg.loss_space == "sample":  # the clean latents' error at every noise level alike
-            tcfg = module_config(module)
-            clean = implied_clean_latents(noisy, prediction, sigmas.to(device), tcfg.min_sigma, tcfg.prediction_type)
             loss = weighted_mse(clean, latents, weight)
         else:
             loss = weighted_mse(prediction, target, weight)
-        extras = {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum()), "edit": int(edit.sum())}
+        extras = {}
+        if self.articulation is not None:
+            term = articulation_error(clean - latents, self.mouth_cells(batch, latents), self.articulation)
+            loss = loss + cfg.articulation_weight * term
+            extras["articulation_mse"] = float(term)
+        extras |= {"sigma_mean": float(sigmas.mean()), "text_only": int(text_only.sum()), "edit": int(edit.sum())}
         extras["motion"] = int(use_motion.sum())
         if edit_cells is not None and edit_cells.sum() > 0:  # how well edits learn their mouths' change
             err = (prediction.detach().float() - target.float()).pow(2).mean(1, keepdim=True)

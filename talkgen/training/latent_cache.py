@@ -277,6 +277,12 @@ class LatentCache:
     def __len__(self) -> int:
         return len(self.clips)
 
+    def articulation_basis(self, components: int) -> torch.Tensor:
+        """(C, components) latent directions the lips move in, from this cache's edit pairs
+        (:func:`articulation_basis`)."""
+        unique = {id(c): c for c in self.clips}.values()  # each clip once (edit_repeat lists edits again)
+        return articulation_basis(unique, components, str(self.config.latent_cache))
+
     def sample(self, index: int) -> dict[str, Any]:
         """Global sample ``index``: a window of one clip (latents, reference, source, audio features, mouth mask)."""
         n = len(self.clips)
@@ -303,6 +309,39 @@ class LatentCache:
             "mouth_mask": clip["mouth"][:, start : start + w].float(),
             "caption": clip["captions"][int(rng.random() < PROMPT_SHARE)],
         }
+
+
+def articulation_basis(clips, components: int, name: str = "the latent cache") -> torch.Tensor:
+    """(C, components) orthonormal latent directions the lips move in, from exact edit pairs.
+
+    An edit clip and its source share identity, motion and shots and differ only in their mouths, so their
+    latents' difference on the mouth cells (latent frames >= 1) is articulation alone; its principal directions
+    (the eigenvectors of its second moment, largest first, each signed to a positive sum) span what the lips change.
+
+    Args:
+        clips: cache clips (``latents``, ``source`` (None for non-edits), ``mouth`` as stored). name: for errors.
+
+    Raises:
+        ConfigError: no edit clip with a visible mouth, or ``components`` outside 1..C.
+    """
+    moment, count = None, 0
+    for clip in clips:
+        if clip["source"] is None:
+            continue
+        cells = clip["mouth"][0, 1:] > 0  # (F - 1, h, w)
+        diff = (clip["latents"][:, 1:].double() - clip["source"][:, 1:].double())[:, cells]  # (C, n)
+        moment = diff @ diff.T if moment is None else moment + diff @ diff.T
+        count += diff.shape[1]
+    if moment is None or count == 0:
+        raise ConfigError(
+            f"{name} has no edit clip with a mouth in view: articulation_weight needs edit pairs (a cache built"
+            " with edit_share > 0)"
+        )
+    if not 1 <= components <= moment.shape[0]:
+        raise ConfigError(f"articulation_components must be 1..{moment.shape[0]}, got {components}")
+    _, vectors = torch.linalg.eigh(moment / count)  # ascending eigenvalues
+    basis = vectors.flip(1)[:, :components]
+    return (basis * torch.where(basis.sum(0) < 0, -1.0, 1.0)).float()
 
 
 @lru_cache(maxsize=8)

@@ -35,7 +35,8 @@ def test_shipped_configs_load(name, task):
     assert config.task == task
     if name == "tiny-speech-path.yaml":  # the speech path alone, ordered windows on, from the clip cache
         assert config.trainable_parameters == ["*audio*"] and config.transformer_overrides["audio_window_positions"]
-        assert config.transformer_overrides["audio_gate"]
+        assert config.transformer_overrides["audio_gate"] and config.loss_space == "sample"
+        assert config.articulation_weight > 0 and config.edit_share > 0
         assert config.latent_cache == TrainConfig.from_yaml(CONFIGS / "tiny-continue.yaml").latent_cache
     assert config.component_config("transformer")["num_layers"] >= 1
     if name == "tiny.yaml":  # the DiT reads the codec's latents

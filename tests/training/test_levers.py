@@ -379,3 +379,52 @@ def test_loss_space_is_validated_and_reaches_the_loss(tiny_config):
         task = build_trainer(tiny_config.replace(loss_space=space)).task
         losses[space] = float(task.loss(task.module, batch, torch.Generator().manual_seed(0))[0])
     assert losses["velocity"] != pytest.approx(losses["sample"], rel=1e-3)
+
+
+def test_articulation_basis_spans_the_lips_movement_of_edit_pairs():
+    from talkgen.training.latent_cache import articulation_basis
+
+    gen = torch.Generator().manual_seed(0)
+    lips = torch.linalg.qr(torch.randn(8, 2, generator=gen))[0]  # the two directions edits differ in
+    clips = []
+    for _ in range(4):
+        latents = torch.randn(8, 3, 4, 4, generator=gen)
+        mouth = torch.zeros(1, 3, 4, 4)
+        mouth[:, :, 1:3, 1:3] = 1.0
+        change = torch.einsum("ck,kfhw->cfhw", lips, torch.randn(2, 3, 4, 4, generator=gen)) * mouth
+        noise_off_mouth = torch.randn(8, 3, 4, 4, generator=gen) * (1 - mouth)  # ignored: not on the mouth
+        clips.append({"latents": latents, "source": latents - change - noise_off_mouth, "mouth": mouth})
+    clips.append({"latents": torch.randn(8, 3, 4, 4), "source": None, "mouth": torch.ones(1, 3, 4, 4)})
+    basis = articulation_basis(clips, 2)
+    assert basis.shape == (8, 2)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(basis @ basis.T, lips @ lips.T, atol=1e-4, rtol=0)  # the same plane
+    with pytest.raises(ConfigError, match="no edit clip"):
+        articulation_basis(clips[-1:], 2)
+    with pytest.raises(ConfigError, match="articulation_components"):
+        articulation_basis(clips, 9)
+
+
+def test_articulation_error_counts_the_lips_directions_on_the_mouth_cells_only():
+    from talkgen.training.dit import articulation_error
+
+    basis = torch.eye(6)[:, :2]  # channels 0 and 1 are the lips' directions
+    cells = torch.zeros(1, 1, 2, 3, 3)
+    cells[..., 1, 1] = 1.0
+    error = torch.zeros(1, 6, 2, 3, 3)
+    error[:, 2:] = 5.0  # along other directions: not counted
+    error[:, :, :, 0, 0] = 7.0  # off the mouth: not counted
+    assert float(articulation_error(error, cells, basis)) == 0.0
+    error[:, 0, :, 1, 1] = 2.0
+    assert float(articulation_error(error, cells, basis)) == pytest.approx(4.0 / 2)  # mean over cells and directions
+    assert float(articulation_error(error, None, basis)) == 0.0
+
+
+def test_articulation_weight_needs_a_cache_with_edit_pairs(tiny_config, tmp_path):
+    with pytest.raises(ConfigError, match="articulation_weight"):
+        tiny_config.replace(articulation_weight=10.0)
+    with pytest.raises(ConfigError, match="articulation_weight"):
+        tiny_config.replace(articulation_weight=10.0, latent_cache=str(tmp_path), edit_share=0.0)
+    tiny_config.replace(
+        articulation_weight=10.0, latent_cache=str(tmp_path), edit_share=0.5, train_audio_encoder=False
+    )
