@@ -24,6 +24,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
         ("tiny-keyframe.yaml", "dit"),
         ("tiny-keyframe-stills.yaml", "dit"),
         ("tiny-speech-path.yaml", "dit"),
+        ("tiny-articulation.yaml", "dit"),
     ],
 )
 def test_shipped_configs_load(name, task):
@@ -37,6 +38,8 @@ def test_shipped_configs_load(name, task):
         assert config.trainable_parameters == ["*audio*"] and config.transformer_overrides["audio_window_positions"]
         assert config.transformer_overrides["audio_gate"] and config.loss_space == "sample"
         assert config.articulation_weight > 0 and config.edit_share > 0
+    if name == "tiny-articulation.yaml":  # the same lesson with every weight training
+        assert config.trainable_parameters is None and config.articulation_weight > 0
         assert config.latent_cache == TrainConfig.from_yaml(CONFIGS / "tiny-continue.yaml").latent_cache
     assert config.component_config("transformer")["num_layers"] >= 1
     if name == "tiny.yaml":  # the DiT reads the codec's latents
