@@ -47,7 +47,7 @@ def read_clips(cache: Path, limit: int):
                 "latents": tensors[f"{key}.latents"].double(),
                 "source": None if f"{key}.source" not in tensors else tensors[f"{key}.source"].double(),
                 "audio": tensors[f"{key}.audio"].double(),
-                "mouth": tensors[f"{key}.mouth"][0, 1:] > 0,
+                "mouth": tensors[f"{key}.mouth"],
             }  # fmt: skip
             count += 1
             if count >= limit:
@@ -61,10 +61,12 @@ class Articulation:
         self.moment, self.diff_energy, self.move_energy = None, 0.0, 0.0
 
     def add(self, clip: dict) -> None:
-        if clip["source"] is None or not clip["mouth"].any():
+        from talkgen.training.latent_cache import edit_mouth_difference
+
+        diff = edit_mouth_difference(clip)  # (C, n) the lips alone
+        if diff is None or diff.shape[1] == 0:
             return
-        diff = (clip["latents"][:, 1:] - clip["source"][:, 1:])[:, clip["mouth"]]  # (C, n)
-        cells = clip["latents"][:, 1:][:, clip["mouth"]]
+        cells = clip["latents"][:, 1:][:, clip["mouth"][0, 1:] > 0]
         self.moment = diff @ diff.T if self.moment is None else self.moment + diff @ diff.T
         self.diff_energy += float(diff.pow(2).sum())
         self.move_energy += float((cells - cells.mean(1, keepdim=True)).pow(2).sum())
@@ -88,7 +90,7 @@ def speech_rows(clip: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
         return None
     rows_x, rows_y = [], []
     for i in range(1, clip["latents"].shape[1]):
-        cells = clip["mouth"][i - 1]
+        cells = clip["mouth"][0, i] > 0
         speech = clip["audio"][:, 4 * i - 3 : 4 * i + 1].sum(0)  # (4, D) the latent's own frames
         if cells.any() and speech.shape[0] == 4:
             rows_x.append(speech.flatten())

@@ -157,9 +157,8 @@ class TalkingCharacterBlock(WanTransformerBlock):
         return (hidden_states.float() + ff_output.float() * c_gate).type_as(hidden_states)
 
 
-# Config switches that only add zero-initialised parameters (switch -> their names): weights saved without them load
-# into a model with them and compute the same (fine-tuning switches one on from trained weights)
-# (shell patterns of parameter names).
+# Config switches that only add zero-initialised parameters (switch -> shell patterns of their names): weights saved
+# without them load into a model with them and compute the same (fine-tuning switches one on from trained weights).
 ZERO_INIT_SWITCHES = {
     "audio_window_positions": ("audio_window_embedding",),
     "audio_gate": ("blocks.*.audio_attn.to_gate.weight", "blocks.*.audio_attn.to_gate.bias"),

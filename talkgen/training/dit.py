@@ -72,19 +72,6 @@ def implied_clean_latents(
     return noisy - scale.to(velocity.dtype).view(-1, *([1] * (velocity.ndim - 1))) * velocity
 
 
-def articulation_error(error: torch.Tensor, cells: torch.Tensor | None, basis: torch.Tensor) -> torch.Tensor:
-    """Mean squared clean-latent error along the lips' directions, over the mouth cells.
-
-    Args:
-        error: (B, C, F, h, w) predicted minus true clean latents. cells: (B, 1, F, h, w) {0, 1} mouth cells (None:
-            no mouths in the batch, the term is 0). basis: (C, k) orthonormal directions.
-    """
-    if cells is None or cells.sum() == 0:
-        return error.new_zeros(())
-    along = torch.einsum("bcfhw,ck->bkfhw", error.float(), basis.to(error.device, torch.float32))
-    return (along.pow(2) * cells).sum() / (cells.sum() * basis.shape[1])
-
-
 def module_config(module: nn.Module):
     """The transformer config of a (possibly accelerate-wrapped) :class:`DiTTrainModule`."""
     return getattr(module, "module", module).transformer.config
@@ -472,7 +459,7 @@ class DiTTask(TrainingTask):
         return source * keep, int(hide.sum())
 
     def loss(self, module, batch: dict[str, Any], generator: torch.Generator):
-        from talkgen.training.weighting import weighted_mse
+        from talkgen.training.weighting import articulation_error, weighted_mse
 
         cfg = self.config
         device = self.vae.device
@@ -524,8 +511,10 @@ class DiTTask(TrainingTask):
             audio_features=features,
         )
         weight, edit_cells = self.loss_weight(batch, latents, edit)
-        tcfg = module_config(module)
-        clean = implied_clean_latents(noisy, prediction, sigmas.to(device), tcfg.min_sigma, tcfg.prediction_type)
+        clean = None
+        if cfg.loss_space == "sample" or self.articulation is not None:  # the clean latents the velocity implies
+            tcfg = module_config(module)
+            clean = implied_clean_latents(noisy, prediction, sigmas.to(device), tcfg.min_sigma, tcfg.prediction_type)
         if cfg.loss_space == "sample":  # the clean latents' error at every noise level alike
             loss = weighted_mse(clean, latents, weight)
         else:

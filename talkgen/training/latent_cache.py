@@ -311,6 +311,15 @@ class LatentCache:
         }
 
 
+def edit_mouth_difference(clip: dict[str, Any]) -> torch.Tensor | None:
+    """(C, n) float64 an edit clip's latents minus its source's on its n mouth cells of latent frames >= 1 (the lips
+    alone: the pair shares identity, motion and shots), or None for a clip that is not an edit."""
+    if clip["source"] is None:
+        return None
+    cells = clip["mouth"][0, 1:] > 0  # (F - 1, h, w)
+    return (clip["latents"][:, 1:].double() - clip["source"][:, 1:].double())[:, cells]
+
+
 def articulation_basis(clips, components: int, name: str = "the latent cache") -> torch.Tensor:
     """(C, components) orthonormal latent directions the lips move in, from exact edit pairs.
 
@@ -326,10 +335,9 @@ def articulation_basis(clips, components: int, name: str = "the latent cache") -
     """
     moment, count = None, 0
     for clip in clips:
-        if clip["source"] is None:
+        diff = edit_mouth_difference(clip)
+        if diff is None:
             continue
-        cells = clip["mouth"][0, 1:] > 0  # (F - 1, h, w)
-        diff = (clip["latents"][:, 1:].double() - clip["source"][:, 1:].double())[:, cells]  # (C, n)
         moment = diff @ diff.T if moment is None else moment + diff @ diff.T
         count += diff.shape[1]
     if moment is None or count == 0:

@@ -406,7 +406,7 @@ def test_articulation_basis_spans_the_lips_movement_of_edit_pairs():
 
 
 def test_articulation_error_counts_the_lips_directions_on_the_mouth_cells_only():
-    from talkgen.training.dit import articulation_error
+    from talkgen.training.weighting import articulation_error
 
     basis = torch.eye(6)[:, :2]  # channels 0 and 1 are the lips' directions
     cells = torch.zeros(1, 1, 2, 3, 3)
