@@ -377,7 +377,7 @@ def test_loss_space_is_validated_and_reaches_the_loss(tiny_config):
     losses = {}
     for space in ("velocity", "sample"):
         task = build_trainer(tiny_config.replace(loss_space=space)).task
-        losses[space] = float(task.loss(task.module, batch, torch.Generator().manual_seed(0))[0])
+        losses[space] = float(task.loss(task.module, batch, torch.Generator().manual_seed(0))[0].detach())
     assert losses["velocity"] != pytest.approx(losses["sample"], rel=1e-3)
 
 
