@@ -70,10 +70,13 @@ def register(app: typer.Typer) -> None:
         edit_pairs: bool = typer.Option(
             False, "--edit-pairs", help="Also write each clip re-spoken (NNNNNN.edit.*), for lip-sync training."
         ),
+        head_motion: float = typer.Option(
+            1.0, "--head-motion", help="How much heads sway and nod, 0-1 (0: still heads; the lips alone move)."
+        ),
     ) -> None:
         """Write a sharded dataset of clips with ground truth."""
         from talkgen.synth.dataset import SynthConfig, write_dataset
 
-        config = SynthConfig(size=size, fps=fps, num_frames=num_frames, edit_pairs=edit_pairs)
+        config = SynthConfig(size=size, fps=fps, num_frames=num_frames, edit_pairs=edit_pairs, head_motion=head_motion)
         index = write_dataset(out, n, config, seed=seed, workers=workers, shard_size=shard_size, progress=True)
         typer.echo(str(index))

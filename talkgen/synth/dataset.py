@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Run-time options of synthetic clips: frame size, rate, fixed length, characters per scene, edit pairs."""
+    """Run-time options of synthetic clips: frame size, rate, fixed length, characters per scene, edit pairs, and
+    how much the heads sway and nod (``head_motion``, 0: still heads)."""
 
     size: int = 128
     fps: float = 25.0
@@ -41,6 +42,7 @@ class SynthConfig:
     max_characters: int = 3
     sample_rate: int = SPEECH_RATE
     edit_pairs: bool = False
+    head_motion: float = 1.0
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -51,6 +53,10 @@ class SynthConfig:
             raise ConfigError(f"num_frames must be >= 1, got {self.num_frames}")
         if not 1 <= self.max_characters <= 3:
             raise ConfigError(f"max_characters must be 1-3, got {self.max_characters}")
+        if not 0 <= self.head_motion <= 1:
+            raise ConfigError(
+                f"head_motion must be in [0, 1] (0: still heads, 1: the world's sway), got {self.head_motion}"
+            )
 
 
 def render_sample(seed: int, config: SynthConfig, device: str | torch.device = "cpu") -> dict[str, object]:
@@ -66,7 +72,7 @@ def render_sample(seed: int, config: SynthConfig, device: str | torch.device = "
     rng = np.random.default_rng([int(seed), 0xDA7A])
     scene = make_scene(seed, num_characters=int(rng.integers(1, config.max_characters + 1)))
     speeches = speak_lines(scene, config.sample_rate)
-    perf = perform(scene, speeches, config.fps, config.num_frames)
+    perf = perform(scene, speeches, config.fps, config.num_frames, config.head_motion)
     clip = render_performance(scene, perf, config.size, device)
     out = _tensors(clip, config)
     out["seed"] = int(seed)
@@ -177,7 +183,7 @@ def _write_one(args: tuple[int, int, str, SynthConfig, int]) -> dict[str, object
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([int(seed), 0xDA7A])
     scene = make_scene(seed, num_characters=int(rng.integers(1, config.max_characters + 1)))
-    perf = perform(scene, speak_lines(scene, config.sample_rate), config.fps, config.num_frames)
+    perf = perform(scene, speak_lines(scene, config.sample_rate), config.fps, config.num_frames, config.head_motion)
     clip = render_performance(scene, perf, config.size)
     stem = folder / f"{index:06d}"
     if config.edit_pairs:  # written first: a clip whose .mp4 exists always has its pair

@@ -210,13 +210,23 @@ def _bumps(times: Sequence[float], t: np.ndarray, width: float) -> np.ndarray:
 
 
 def perform(
-    scene: WorldScene, speeches: Sequence[Speech], fps: float = 25.0, num_frames: int | None = None
+    scene: WorldScene,
+    speeches: Sequence[Speech],
+    fps: float = 25.0,
+    num_frames: int | None = None,
+    head_motion: float = 1.0,
 ) -> Performance:
-    """Lay the lines (one :class:`Speech` each, same sample rate) on a timeline and derive every per-frame track."""
+    """Lay the lines (one :class:`Speech` each, same sample rate) on a timeline and derive every per-frame track.
+
+    ``head_motion`` scales the heads' idle sway and nods (0: still heads, whose mouths move with the lips alone; the
+    other tracks and every random draw are as at 1, so the same seed gives the same performance otherwise).
+    """
     if len(speeches) != len(scene.lines):
         raise ValueError(f"scene has {len(scene.lines)} lines but {len(speeches)} speeches were given")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    if not 0 <= head_motion <= 1:
+        raise ValueError(f"head_motion must be in [0, 1], got {head_motion}")
     sample_rate = speeches[0].sample_rate if speeches else SPEECH_RATE
     starts, t = [], _LEAD_IN_S
     for sp in speeches:
@@ -251,6 +261,7 @@ def perform(
         direction = np.sign(talker - i).astype(np.float32)
         gaze[i] = np.where(others, 0.8 * direction, 0.15 * np.sin(2 * np.pi * 0.2 * tt + ph[0]))
     shots = _shots(scene, starts, fps, total, rng)
+    sway *= np.float32(head_motion)
     return Performance(
         fps, total, sample_rate, mouth, viseme, speaking, sway, eye_open, gaze, brow, shots, starts, audio
     )

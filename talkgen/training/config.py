@@ -83,6 +83,9 @@ class TrainConfig:
         silent_edit_share: with a latent cache, share of its edit clips in which one character who speaks in the
             source is silent in the re-spoken clip (each of its lines replaced by silence, so its mouth stays
             closed): dubbing a silent track must close a mouth the footage moved.
+        head_motion: how much the synthetic world's heads sway and nod, 0 to 1 (0: still heads, so the mouths move
+            with the lips alone; a curriculum can start there and add the motion back, for example through
+            ``latent_cache_extra``); recorded in a latent cache's identity when not 1.
         latent_cache_extra, latent_cache_extra_share: a second complete latent cache (built by a run of its own,
             for example of silent edits; same size, fps, characters and frozen encoders) from which this share of
             samples is drawn, so a lesson can be added without re-encoding the main cache.
@@ -163,6 +166,7 @@ class TrainConfig:
     edit_repeat: int = 1
     source_mouth_dropout: float = 0.0
     silent_edit_share: float = 0.0
+    head_motion: float = 1.0
     latent_cache_extra: str | None = None
     latent_cache_extra_share: float = 0.0
     motion_share: float = 0.0
@@ -268,6 +272,12 @@ class TrainConfig:
                 f"latent_cache_stills caches first frames for keyframe runs: set latent_cache and num_frames: 1"
                 f" (got latent_cache {self.latent_cache!r}, num_frames {self.num_frames})"
             )
+        if not 0 <= self.head_motion <= 1:
+            raise ConfigError(
+                f"head_motion must be in [0, 1] (0: still heads, 1: the world's sway), got {self.head_motion}"
+            )
+        if self.head_motion != 1.0 and self.data_dir:
+            raise ConfigError("head_motion shapes the synthetic world; footage (data_dir) moves as it was filmed")
         if self.silent_edit_share > 0 and (self.latent_cache is None or self.edit_share <= 0):
             raise ConfigError("silent_edit_share shapes a latent cache's edit clips: set latent_cache and edit_share")
         if (self.latent_cache_extra is None) != (self.latent_cache_extra_share == 0) or (

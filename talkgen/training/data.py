@@ -101,6 +101,7 @@ def synthetic_sample(config: TrainConfig, index: int) -> dict[str, Any]:
         num_frames=config.num_frames,
         max_characters=config.max_characters,
         edit_pairs=edit,
+        head_motion=config.head_motion,
     )
     sample = render_sample(config.data_seed + index, synth)
     if edit:

@@ -63,6 +63,8 @@ def cache_meta(config: TrainConfig, encoders_id: str) -> dict[str, Any]:
         meta["silent_edit_share"] = config.silent_edit_share
     if config.latent_cache_stills:
         meta["stills"] = True
+    if config.head_motion != 1.0:
+        meta["head_motion"] = config.head_motion
     meta["encoders"] = encoders_id
     return meta
 
@@ -94,7 +96,7 @@ def render_full_clip(config: TrainConfig, index: int) -> dict[str, Any]:
     speeches = speak_lines(scene, SPEECH_RATE)
     natural = perform(scene, speeches, config.fps).num_frames
     frames = 4 * ((min(natural, config.latent_cache_max_frames) - 1) // 4) + 1
-    perf = perform(scene, speeches, config.fps, frames)
+    perf = perform(scene, speeches, config.fps, frames, config.head_motion)
     if config.latent_cache_stills:  # the clip's first frame alone, captioned as the whole clip is
         return _clip_dict(config, scene, perf, render_performance(scene, perf.head(1), config.size), None, seed)
     edit = is_edit_sample(config, index)
@@ -416,6 +418,7 @@ class MixedLatentCache:
             edit_share=meta["edit_share"],
             latent_cache_max_frames=meta["latent_cache_max_frames"],
             silent_edit_share=meta.get("silent_edit_share", 0.0),
+            head_motion=meta.get("head_motion", 1.0),
             latent_cache_extra=None,
             latent_cache_extra_share=0.0,
         )

@@ -129,6 +129,24 @@ def test_the_head_of_a_performance_renders_as_the_clips_first_frames():
             perf.head(frames)
 
 
+def test_still_heads_keep_the_performance_and_hold_the_heads_in_place():
+    from talkgen.synth.world import perform, render_performance, speak_lines
+
+    scene = make_scene(5, num_characters=2, mode="continuous")
+    speeches = speak_lines(scene)
+    moving, still = perform(scene, speeches), perform(scene, speeches, head_motion=0.0)
+    for name in ("mouth", "speaking", "eye_open", "gaze", "brow_raise", "audio"):
+        np.testing.assert_array_equal(getattr(still, name), getattr(moving, name), err_msg=name)
+    assert [(s.start_frame, s.kind) for s in still.shots] == [(s.start_frame, s.kind) for s in moving.shots]
+    clips = {motion: render_performance(scene, perf, 64) for motion, perf in (("moving", moving), ("still", still))}
+    for motion, clip in clips.items():
+        boxes = np.stack([c.face_box for c in clip.truth.characters])  # (C, T, 4), one continuous shot
+        travel = float(np.abs(boxes - boxes[:, :1]).max())
+        assert (travel == 0) == (motion == "still"), (motion, travel)
+    with pytest.raises(ValueError, match="head_motion"):
+        perform(scene, speeches, head_motion=1.5)
+
+
 def test_truth_json_round_trip(tmp_path, small_clip):
     path = small_clip.truth.save(tmp_path / "c.truth.json")
     data = json.loads(path.read_text())

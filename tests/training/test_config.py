@@ -25,6 +25,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
         ("tiny-keyframe-stills.yaml", "dit"),
         ("tiny-speech-path.yaml", "dit"),
         ("tiny-articulation.yaml", "dit"),
+        ("tiny-still-heads.yaml", "dit"),
     ],
 )
 def test_shipped_configs_load(name, task):
@@ -34,6 +35,9 @@ def test_shipped_configs_load(name, task):
         assert stills.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-keyframe.yaml").latent_cache
     config = TrainConfig.from_yaml(CONFIGS / name)
     assert config.task == task
+    if name == "tiny-still-heads.yaml":  # still heads in a cache of their own, apart from the moving heads' cache
+        assert config.head_motion == 0.0
+        assert config.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-articulation.yaml").latent_cache
     if name == "tiny-speech-path.yaml":  # the speech path alone, ordered windows on, from the clip cache
         assert config.trainable_parameters == ["*audio*"] and config.transformer_overrides["audio_window_positions"]
         assert config.transformer_overrides["audio_gate"] and config.loss_space == "sample"

@@ -258,6 +258,27 @@ def test_silent_edits_close_one_speakers_mouth_and_leave_the_other_clips_as_they
         tiny_config.replace(silent_edit_share=0.5)  # no latent cache to shape
 
 
+def test_head_motion_stills_the_cache_clips_and_is_part_of_the_cache_identity(tiny_config, tmp_path):
+    from talkgen.training.latent_cache import cache_meta, render_full_clip
+
+    base = tiny_config.replace(latent_cache=str(tmp_path / "cache"), size=32, latent_cache_max_frames=9)
+    still = base.replace(head_motion=0.0)
+    moving_clip, still_clip = render_full_clip(base, 1), render_full_clip(still, 1)
+    assert moving_clip["caption"] == still_clip["caption"]
+    torch.testing.assert_close(still_clip["audio_streams"], moving_clip["audio_streams"])
+
+    def places(clip):  # distinct mouth boxes of each visible character over the clip's 9 frames (one shot)
+        boxes = torch.as_tensor(clip["mouth_box"])
+        return [len(torch.unique(b[~b.isnan().any(-1)], dim=0)) for b in boxes if not b.isnan().all()]
+
+    assert places(still_clip) == [1] and places(moving_clip)[0] > 1  # a still head's mouth stays where it is
+    assert "head_motion" not in cache_meta(base, "e") and cache_meta(still, "e")["head_motion"] == 0.0
+    with pytest.raises(ConfigError, match="head_motion"):
+        tiny_config.replace(head_motion=-0.1)
+    with pytest.raises(ConfigError, match="head_motion"):
+        tiny_config.replace(head_motion=0.5, data_dir=str(tmp_path))
+
+
 def test_an_extra_cache_supplies_its_share_of_samples(tiny_config, tmp_path):
     from talkgen.training.latent_cache import MixedLatentCache
 
