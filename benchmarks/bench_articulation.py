@@ -1,8 +1,9 @@
 """How much of what the mouths do in latent units is articulation, and how much of it the speech explains linearly.
 
-Run: ``python benchmarks/bench_articulation.py --cache DIR [--clips N]``; writes
-``benchmarks/results/articulation.json``. ``DIR`` is a DiT latent cache with edit pairs (``configs/tiny.yaml`` or
-``configs/tiny-continue.yaml`` build one at the start of their run, ``latent_cache`` in the config).
+Run: ``python benchmarks/bench_articulation.py --cache DIR [--clips N] [--results NAME]``; writes
+``benchmarks/results/NAME.json`` (default ``articulation``). ``DIR`` is a DiT latent cache with edit pairs
+(``configs/tiny.yaml`` or ``configs/tiny-continue.yaml`` build one at the start of their run, ``latent_cache`` in
+the config; ``configs/tiny-still-heads.yaml`` one of still heads).
 
 On the mouth cells (latent cells covering a mouth, latent frames >= 1) of the cache's clips:
 
@@ -111,7 +112,7 @@ def speech_r2(xs: list[torch.Tensor], ys: list[torch.Tensor]) -> dict:
     return {"clips": len(xs), "held_out_clips": len(xs) - cut, "r2_by_ridge": scores}
 
 
-def main(cache: Path, limit: int) -> dict:
+def main(cache: Path, limit: int, results: str = "articulation") -> dict:
     torch.set_num_threads(1)
     start = time.perf_counter()
     art, xs, ys, count = Articulation(), [], [], 0
@@ -133,7 +134,7 @@ def main(cache: Path, limit: int) -> dict:
         "seconds": round(time.perf_counter() - start, 1),
     }
     print(json.dumps(out, indent=1))
-    path = Path(__file__).resolve().parent / "results" / "articulation.json"
+    path = Path(__file__).resolve().parent / "results" / f"{results}.json"
     path.write_text(json.dumps(out, indent=2))
     return out
 
@@ -142,5 +143,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="a DiT latent cache folder with edit pairs")
     parser.add_argument("--clips", type=int, default=2048, help="read at most this many clips")
+    parser.add_argument("--results", default="articulation", help="results file name (benchmarks/results/NAME.json)")
     args = parser.parse_args()
-    main(args.cache, args.clips)
+    main(args.cache, args.clips, args.results)
