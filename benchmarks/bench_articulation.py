@@ -8,9 +8,11 @@ the config; ``configs/tiny-still-heads.yaml`` one of still heads).
 On the mouth cells (latent cells covering a mouth, latent frames >= 1) of the cache's clips:
 
 - ``articulation_share``: the energy of an edit clip minus its source (same identity, motion and shots, other
-  speech, so the difference is the lips alone) against the energy of the mouth cells' movement around their clip
-  mean (everything that moves there: lips, head sway, nods). The difference of two utterances holds about twice one
-  utterance's articulation.
+  speech, so the difference is the lips alone) against the energy of the mouth cells' movement: each cell's latent
+  around its own mean over the frames in which it covers a mouth (everything that moves there: lips, head sway,
+  nods, cuts). The difference of two utterances holds about twice one utterance's articulation.
+- ``articulation_share_of_spread``: the same energy against the mouth cells' spread around their common clip mean
+  (movement plus the differences between one cell and the next, which no motion causes).
 - ``top_components``: the share of that articulation in its 4 / 8 / 16 / 32 principal latent directions (what
   ``articulation_weight`` weighs, ``articulation_components`` of them).
 - ``speech_r2``: close-up clips split 80 / 20 by clip; a ridge regression from the speech features of each latent
@@ -59,7 +61,7 @@ class Articulation:
     """Edit-minus-source energy and second moment on the mouth cells, against the cells' own movement."""
 
     def __init__(self) -> None:
-        self.moment, self.diff_energy, self.move_energy = None, 0.0, 0.0
+        self.moment, self.diff_energy, self.move_energy, self.spread_energy = None, 0.0, 0.0, 0.0
 
     def add(self, clip: dict) -> None:
         from talkgen.training.latent_cache import edit_mouth_difference
@@ -67,22 +69,26 @@ class Articulation:
         diff = edit_mouth_difference(clip)  # (C, n) the lips alone
         if diff is None or diff.shape[1] == 0:
             return
-        cells = clip["latents"][:, 1:][:, clip["mouth"][0, 1:] > 0]
+        latents, mask = clip["latents"][:, 1:], (clip["mouth"][0, 1:] > 0).to(clip["latents"].dtype)  # (C,T,H,W)
+        own_mean = (latents * mask).sum(1) / mask.sum(0).clamp(min=1)  # each cell's mean over its mouth frames
+        cells = latents[:, mask > 0]
         self.moment = diff @ diff.T if self.moment is None else self.moment + diff @ diff.T
         self.diff_energy += float(diff.pow(2).sum())
-        self.move_energy += float((cells - cells.mean(1, keepdim=True)).pow(2).sum())
+        self.move_energy += float(((latents - own_mean[:, None]).pow(2) * mask).sum())
+        self.spread_energy += float((cells - cells.mean(1, keepdim=True)).pow(2).sum())
 
     def result(self) -> dict:
-        return _shares(self.moment, self.diff_energy / self.move_energy)
+        return {
+            "articulation_share": round(self.diff_energy / self.move_energy, 4),
+            "articulation_share_of_spread": round(self.diff_energy / self.spread_energy, 4),
+            "top_components": _top_components(self.moment),
+        }
 
 
-def _shares(moment: torch.Tensor, share: float) -> dict:
+def _top_components(moment: torch.Tensor) -> dict:
     values = torch.linalg.eigvalsh(moment).flip(0)
     cumulative = values.cumsum(0) / values.sum()
-    return {
-        "articulation_share": round(share, 4),
-        "top_components": {str(k): round(float(cumulative[k - 1]), 3) for k in COMPONENTS},
-    }
+    return {str(k): round(float(cumulative[k - 1]), 3) for k in COMPONENTS}
 
 
 def speech_rows(clip: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
