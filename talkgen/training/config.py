@@ -45,6 +45,11 @@ class TrainConfig:
             ``final/``, or its ``transformer/``) whose transformer weights the run starts from, with a fresh
             optimizer, schedule and EMA; its config must match the preset's (with overrides). Not with
             ``foundation_dir``; with ``resume_from`` the checkpoint's weights replace these (resume a fine-tune).
+        init_speech_gain: with ``init_from``, each block's speech attention output projection (weight and bias) is
+            multiplied by this at the start (1: as trained). The speech attention of the shipped weights adds 0.3-4%
+            of the residual stream's norm and training does not grow it (``benchmarks/bench_speech_reliance.py``);
+            started 10x louder, 250 steps of stage 16's recipe made the loss depend on the speech (another clip's
+            speech raised it 3.6%, against under 1% for every earlier candidate).
         init_blocks: with ``init_from``, start a shallower transformer from some of its blocks: block ``i`` here
             starts as block ``init_blocks[i]`` there (one index per layer), every other weight as there; speech
             attention may be left out here (``audio_block_indices``), its weights are then not copied.
@@ -135,6 +140,7 @@ class TrainConfig:
     audio_encoder_dir: str | None = None
     init_from: str | None = None
     init_blocks: list[int] | None = None
+    init_speech_gain: float = 1.0
     trainable_parameters: list[str] | None = None
     size: int = 128
     num_frames: int = 25
@@ -289,6 +295,11 @@ class TrainConfig:
             )
         if self.init_from is not None and (self.task != "dit" or self.foundation_dir):
             raise ConfigError("init_from (trained DiT weights) needs task: dit and no foundation_dir")
+        if self.init_speech_gain != 1.0 and (self.init_from is None or not self.init_speech_gain > 0):
+            raise ConfigError(
+                f"init_speech_gain scales the speech attention of an init_from transformer: set init_from and a gain"
+                f" above 0 (got {self.init_speech_gain})"
+            )
         if self.init_blocks is not None and (self.init_from is None or not self.init_blocks):
             raise ConfigError("init_blocks names blocks of the init_from transformer: set init_from, one a layer")
         if self.articulation_weight < 0:

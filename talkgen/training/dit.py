@@ -217,6 +217,17 @@ def _init_transformer(transformer: nn.Module, folder: Path, blocks: list[int] | 
         raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
 
 
+@torch.no_grad()
+def _scale_speech(transformer: nn.Module, gain: float) -> None:
+    """Multiply each block's speech attention output projection by ``gain`` (``init_speech_gain``)."""
+    if gain == 1.0:
+        return
+    for block in transformer.blocks:
+        if block.audio_attn is not None:
+            for tensor in block.audio_attn.to_out[0].parameters():
+                tensor.mul_(gain)
+
+
 def _train_only(transformer: nn.Module, patterns: list[str]) -> None:
     """Freeze every transformer parameter whose name matches none of ``patterns`` (shell patterns)."""
     names = [name for name, _ in transformer.named_parameters()]
@@ -321,6 +332,7 @@ class DiTTask(TrainingTask):
             transformer = TalkingCharacterTransformer3DModel(**tcfg)
             if config.init_from:
                 _init_transformer(transformer, Path(config.init_from), config.init_blocks)
+                _scale_speech(transformer, config.init_speech_gain)
             if config.text_encoder_path:
                 self.text_encoder, self.tokenizer = _load_text_encoder(Path(config.text_encoder_path), text_cfg)
             else:

@@ -26,6 +26,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
         ("tiny-speech-path.yaml", "dit"),
         ("tiny-articulation.yaml", "dit"),
         ("tiny-still-heads.yaml", "dit"),
+        ("tiny-loud-speech.yaml", "dit"),
     ],
 )
 def test_shipped_configs_load(name, task):
@@ -35,6 +36,9 @@ def test_shipped_configs_load(name, task):
         assert stills.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-keyframe.yaml").latent_cache
     config = TrainConfig.from_yaml(CONFIGS / name)
     assert config.task == task
+    if name == "tiny-loud-speech.yaml":  # the still-heads lesson from a louder speech attention, on its cache
+        assert config.init_speech_gain == 10.0 and config.head_motion == 0.0
+        assert config.latent_cache == TrainConfig.from_yaml(CONFIGS / "tiny-still-heads.yaml").latent_cache
     if name == "tiny-still-heads.yaml":  # still heads in a cache of their own, apart from the moving heads' cache
         assert config.head_motion == 0.0
         assert config.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-articulation.yaml").latent_cache

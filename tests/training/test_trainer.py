@@ -108,6 +108,19 @@ def test_init_from_starts_a_dit_run_from_trained_weights(tiny_config):
     assert all(torch.equal(model.state_dict()[k], on_disk[k]) for k in on_disk)
     assert model.audio_window_embedding is not None and not model.audio_window_embedding.any()
     assert all(not block.audio_attn.to_gate.weight.any() for block in model.blocks)
+    # init_speech_gain starts the speech attention louder: its output projection scaled, every other weight as saved
+    loud = tiny_config.replace(
+        init_from=str(final), init_speech_gain=10.0, output_dir=tiny_config.output_dir + "-loud"
+    )
+    trainer = build_trainer(loud)
+    louder = trainer.accelerator.unwrap_model(trainer.module).transformer.state_dict()
+    speech_out = [k for k in on_disk if "audio_attn.to_out.0" in k]
+    assert speech_out and any(on_disk[k].any() for k in speech_out)
+    for k in on_disk:
+        torch.testing.assert_close(louder[k], on_disk[k] * (10.0 if k in speech_out else 1.0))
+    for bad in ({"init_speech_gain": 0.0}, {"init_speech_gain": 2.0, "init_from": None}):
+        with pytest.raises(ConfigError, match="init_speech_gain"):
+            loud.replace(**bad)
 
 
 def test_bf16_autocast_falls_back_to_float32_on_a_cpu_without_bfloat16(tiny_config, monkeypatch, caplog):
