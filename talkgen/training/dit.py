@@ -8,9 +8,6 @@ reference frame are each dropped to their null at their own rate, for guidance.
 
 from __future__ import annotations
 
-import json
-import logging
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +18,8 @@ import torch.nn.functional as F
 from talkgen.errors import ConfigError
 from talkgen.models.latents import normalize_latents
 from talkgen.training.config import TrainConfig
+from talkgen.training.dit_init import init_transformer, train_only
 from talkgen.training.loop import TrainingTask
-
-logger = logging.getLogger(__name__)
 
 NUM_TRAIN_TIMESTEPS = 1000
 TEXT_CACHE_SIZE = 4096  # captions whose frozen text-encoder states a run keeps
@@ -185,83 +181,6 @@ def _foundation_transformer(config: TrainConfig, tcfg: dict) -> nn.Module:
     )  # fmt: skip
 
 
-def _init_transformer(transformer: nn.Module, folder: Path, blocks: list[int] | None = None) -> None:
-    """Copy a trained transformer's weights (``init_from``) into ``transformer``, whose config they must match, or,
-    with ``blocks`` (``init_blocks``), whose config may differ in depth and speech attention: block ``i`` here
-    starts as block ``blocks[i]`` there."""
-    from talkgen.models.transformer_talking import ZERO_INIT_SWITCHES, TalkingCharacterTransformer3DModel
-
-    for candidate in (folder / "transformer", folder):
-        config_file = candidate / "config.json"
-        if config_file.is_file() and _class_name(config_file) == TalkingCharacterTransformer3DModel.__name__:
-            break
-    else:
-        raise ConfigError(
-            f"init_from: {folder} holds no talkgen transformer (in it or in its transformer/); name a pipeline"
-            " folder such as models/talkgen-tiny or a run's final/"
-        )
-    trained = TalkingCharacterTransformer3DModel.from_pretrained(str(candidate), torch_dtype=torch.float32)
-    ours, theirs = (json.loads(json.dumps(dict(m.config), default=list)) for m in (transformer, trained))
-    grown = {k for k in ZERO_INIT_SWITCHES if ours.get(k) and not theirs.get(k)}  # new layers start at zero here
-    chosen = {"num_layers", "audio_block_indices"} if blocks is not None else set()
-    differ = sorted(k for k in ours if not k.startswith("_") and k not in grown | chosen and ours[k] != theirs.get(k))
-    if differ:
-        shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} here" for k in differ[:4])
-        raise ConfigError(f"init_from: {candidate} has another shape ({shown}); match the preset or its overrides")
-    state = trained.state_dict()
-    if blocks is not None:
-        state = _pick_blocks(state, blocks, trained.config.num_layers, transformer, candidate)
-    missing, unexpected = transformer.load_state_dict(state, strict=not grown)
-    new = [pattern for switch in grown for pattern in ZERO_INIT_SWITCHES[switch]]
-    if unexpected or [name for name in missing if not any(fnmatchcase(name, pattern) for pattern in new)]:
-        raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
-
-
-@torch.no_grad()
-def _scale_speech(transformer: nn.Module, gain: float) -> None:
-    """Multiply each block's speech attention output projection by ``gain`` (``init_speech_gain``)."""
-    if gain == 1.0:
-        return
-    for block in transformer.blocks:
-        if block.audio_attn is not None:
-            for tensor in block.audio_attn.to_out[0].parameters():
-                tensor.mul_(gain)
-
-
-def _train_only(transformer: nn.Module, patterns: list[str]) -> None:
-    """Freeze every transformer parameter whose name matches none of ``patterns`` (shell patterns)."""
-    names = [name for name, _ in transformer.named_parameters()]
-    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
-    if unmatched:
-        raise ConfigError(
-            f"trainable_parameters: {', '.join(map(repr, unmatched))} match no transformer parameter"
-            f" (names look like {names[0]!r}, 'blocks.0.audio_attn.to_q.weight'; '*audio*' is the speech path)"
-        )
-    for name, param in transformer.named_parameters():
-        param.requires_grad_(any(fnmatchcase(name, p) for p in patterns))
-    trained = sum(p.numel() for p in transformer.parameters() if p.requires_grad)
-    logger.info("training %d of %d transformer parameters", trained, sum(p.numel() for p in transformer.parameters()))
-
-
-def _pick_blocks(state: dict, blocks: list[int], depth: int, transformer: nn.Module, source: Path) -> dict:
-    """``state`` with block ``blocks[i]`` renamed to block ``i`` and the weights ``transformer`` lacks dropped."""
-    if len(blocks) != len(transformer.blocks) or not all(0 <= b < depth for b in blocks):
-        raise ConfigError(
-            f"init_blocks: {blocks} must name {len(transformer.blocks)} of the {depth} blocks in {source}, one a layer"
-        )
-    ours = transformer.state_dict()
-    picked = {}
-    for key, value in state.items():
-        if key.startswith("blocks."):
-            _, index, rest = key.split(".", 2)
-            for i, b in enumerate(blocks):
-                if b == int(index) and f"blocks.{i}.{rest}" in ours:
-                    picked[f"blocks.{i}.{rest}"] = value
-        elif key in ours:
-            picked[key] = value
-    return picked
-
-
 def _load_text_encoder(folder: Path, text_cfg: dict):
     """A pretrained tiny T5 (``talkgen train text``'s ``final/``) whose width matches the preset's."""
     from transformers import ByT5Tokenizer, T5EncoderModel
@@ -279,13 +198,6 @@ def _load_text_encoder(folder: Path, text_cfg: dict):
             f" {text_cfg['d_model']}; pretrain it with this preset"
         )
     return encoder.eval(), ByT5Tokenizer()
-
-
-def _class_name(config_file: Path) -> str | None:
-    try:
-        return json.loads(config_file.read_text(encoding="utf-8")).get("_class_name")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _load_vae(folder: Path, channels: int) -> nn.Module:
@@ -331,8 +243,7 @@ class DiTTask(TrainingTask):
 
             transformer = TalkingCharacterTransformer3DModel(**tcfg)
             if config.init_from:
-                _init_transformer(transformer, Path(config.init_from), config.init_blocks)
-                _scale_speech(transformer, config.init_speech_gain)
+                init_transformer(transformer, Path(config.init_from), config.init_blocks, config.init_speech_gain)
             if config.text_encoder_path:
                 self.text_encoder, self.tokenizer = _load_text_encoder(Path(config.text_encoder_path), text_cfg)
             else:
@@ -344,7 +255,7 @@ class DiTTask(TrainingTask):
 
                 self.vae = build_vae(vcfg)
         if config.trainable_parameters is not None:
-            _train_only(transformer, config.trainable_parameters)
+            train_only(transformer, config.trainable_parameters)
         if config.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
         self.module = DiTTrainModule(transformer, audio_encoder)
