@@ -116,6 +116,9 @@ class TrainConfig:
             sample). An edit's mouth differs from its source's by a small fraction of the latents' spread, so
             copying the footage's mouth costs little under the plain weights; this makes the change count.
         crop_size: VAE training on random square crops of this many pixels (half near a mouth); None: whole frames.
+        mouth_crop: DiT runs on a latent cache: each window cropped to a square of this many latent cells (even)
+            around one of its mouths, the same square in every frame, its reference and its source, so that a step
+            costs a fraction of a whole frame's and the mouths are a large share of what it learns; 0: whole frames.
         kl_weight: VAE KL term weight. seed: seed of the model init and of the loop's random draws.
         log_every, checkpoint_every: in steps (checkpoint 0 = only at the end). mixed_precision: accelerate's.
         cpu: force the CPU even when an accelerator is visible (exact-resume tests, debugging).
@@ -191,6 +194,7 @@ class TrainConfig:
     articulation_components: int = 16
     edit_mouth_weight: float = 0.0
     crop_size: int | None = None
+    mouth_crop: int = 0
     mouth_margin: float = 0.5
     seed: int = 0
     log_every: int = 1
@@ -277,6 +281,11 @@ class TrainConfig:
             raise ConfigError(
                 f"latent_cache_stills caches first frames for keyframe runs: set latent_cache and num_frames: 1"
                 f" (got latent_cache {self.latent_cache!r}, num_frames {self.num_frames})"
+            )
+        if self.mouth_crop and (self.mouth_crop < 2 or self.mouth_crop % 2 or self.latent_cache is None):
+            raise ConfigError(
+                "mouth_crop is an even number of latent cells >= 2 that crops latent cache windows (set"
+                f" latent_cache), or 0 for whole frames; got {self.mouth_crop}"
             )
         if not 0 <= self.head_motion <= 1:
             raise ConfigError(

@@ -303,7 +303,7 @@ class LatentCache:
             }
         start = int(rng.integers(0, clip["latents"].shape[1] - w + 1))
         frames = slice(4 * start, 4 * (start + w - 1) + 1)
-        return {
+        sample = {
             "latents": clip["latents"][:, start : start + w].float(),
             "reference_latents": clip["reference"].float(),
             "source_latents": None if clip["source"] is None else clip["source"][:, start : start + w].float(),
@@ -311,6 +311,24 @@ class LatentCache:
             "mouth_mask": clip["mouth"][:, start : start + w].float(),
             "caption": clip["captions"][int(rng.random() < PROMPT_SHARE)],
         }
+        return crop_to_mouth(sample, self.config.mouth_crop, rng) if self.config.mouth_crop else sample
+
+
+def crop_to_mouth(sample: dict[str, Any], cells: int, rng: np.random.Generator) -> dict[str, Any]:
+    """``sample``'s spatial tensors cropped to a ``cells`` x ``cells`` square (even offsets, so the transformer's
+    2 x 2 patches fall as on whole frames) centred as near as the frame allows on one mouth cell of the window,
+    drawn by ``rng``; a window without mouths is cropped at its centre."""
+    h, w = sample["latents"].shape[-2:]
+    size = min(cells, h, w)
+    hits = np.argwhere(sample["mouth_mask"].amax(dim=(0, 1)).numpy() > 0)
+    row, col = hits[int(rng.integers(len(hits)))] if len(hits) else (h // 2, w // 2)
+    top = int(np.clip(row - size // 2, 0, h - size)) // 2 * 2
+    left = int(np.clip(col - size // 2, 0, w - size)) // 2 * 2
+    out = dict(sample)
+    for name in ("latents", "reference_latents", "source_latents", "mouth_mask"):
+        if out[name] is not None:
+            out[name] = out[name][..., top : top + size, left : left + size]
+    return out
 
 
 def edit_mouth_difference(clip: dict[str, Any]) -> torch.Tensor | None:

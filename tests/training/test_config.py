@@ -27,6 +27,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
         ("tiny-articulation.yaml", "dit"),
         ("tiny-still-heads.yaml", "dit"),
         ("tiny-loud-speech.yaml", "dit"),
+        ("tiny-mouth-crops.yaml", "dit"),
     ],
 )
 def test_shipped_configs_load(name, task):
@@ -39,6 +40,10 @@ def test_shipped_configs_load(name, task):
     if name == "tiny-loud-speech.yaml":  # the still-heads lesson from a louder speech attention, on its cache
         assert config.init_speech_gain == 10.0 and config.head_motion == 0.0
         assert config.latent_cache == TrainConfig.from_yaml(CONFIGS / "tiny-still-heads.yaml").latent_cache
+    if name == "tiny-mouth-crops.yaml":  # stage 16b's lesson on squares around the mouths
+        loud = TrainConfig.from_yaml(CONFIGS / "tiny-loud-speech.yaml")
+        assert config.mouth_crop == 10 and config.latent_cache == loud.latent_cache
+        assert config.init_speech_gain == loud.init_speech_gain and config.mouth_weight == loud.mouth_weight
     if name == "tiny-still-heads.yaml":  # still heads in a cache of their own, apart from the moving heads' cache
         assert config.head_motion == 0.0
         assert config.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-articulation.yaml").latent_cache

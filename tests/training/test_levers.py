@@ -449,3 +449,60 @@ def test_articulation_weight_needs_a_cache_with_edit_pairs(tiny_config, tmp_path
     tiny_config.replace(
         articulation_weight=10.0, latent_cache=str(tmp_path), edit_share=0.5, train_audio_encoder=False
     )
+
+
+def test_crop_to_mouth_keeps_a_mouth_in_one_even_square_across_tensors():
+    import numpy as np
+
+    from talkgen.training.latent_cache import crop_to_mouth
+
+    grid = torch.arange(16.0)[:, None] * 100 + torch.arange(16.0)[None, :]  # each cell's value names its place
+    mouth = torch.zeros(1, 3, 16, 16)
+    mouth[0, 1:, 11, 5] = 1  # one mouth cell at row 11, column 5
+    sample = {
+        "latents": grid.expand(4, 3, 16, 16).clone(),
+        "reference_latents": grid.expand(4, 1, 16, 16).clone(),
+        "source_latents": None,
+        "mouth_mask": mouth,
+        "audio_features": torch.zeros(1, 9, 8),
+    }
+    out = crop_to_mouth(sample, 6, np.random.default_rng(0))
+    assert out["latents"].shape == (4, 3, 6, 6) and out["reference_latents"].shape == (4, 1, 6, 6)
+    assert out["mouth_mask"].sum() == 2 and out["source_latents"] is None
+    top, left = divmod(int(out["latents"][0, 0, 0, 0]), 100)
+    assert top % 2 == 0 and left % 2 == 0 and top <= 11 < top + 6 and left <= 5 < left + 6
+    torch.testing.assert_close(out["reference_latents"][:, 0], out["latents"][:, 0])  # the same square
+    assert out["audio_features"] is sample["audio_features"] and sample["latents"].shape[-1] == 16
+    mouth[0, 1:, 11, 5] = 0
+    mouth[0, 2, 15, 15] = 1  # at the frame's corner: the square stays inside the frame
+    corner = crop_to_mouth(sample, 6, np.random.default_rng(0))
+    assert int(corner["latents"][0, 0, 0, 0]) == 1010 and corner["mouth_mask"][0, 2, 5, 5] == 1
+    mouth.zero_()  # no mouth in the window: around its centre cell (8, 8), at even offsets
+    assert int(crop_to_mouth(sample, 6, np.random.default_rng(0))["latents"][0, 0, 0, 0]) == 404
+
+
+def test_a_run_trains_on_mouth_crops_of_its_latent_cache(tiny_config, tmp_path):
+    from talkgen.training.latent_cache import LatentCache
+
+    config = tiny_config.replace(
+        size=32,
+        latent_cache=str(tmp_path / "cache"),
+        latent_cache_clips=2,
+        latent_cache_max_frames=17,
+        train_audio_encoder=False,
+        mouth_weight=4.0,
+        mouth_crop=2,
+        steps=2,
+    )
+    records = build_trainer(config).train()
+    assert len(records) == 2 and all(math.isfinite(r["loss"]) for r in records)
+    cache = LatentCache(config)
+    window = cache.sample(0)
+    assert window["latents"].shape[-2:] == (2, 2) and window["mouth_mask"].shape[-2:] == (2, 2)
+    assert window["mouth_mask"].sum() > 0  # the square holds a mouth
+    assert LatentCache(config.replace(mouth_crop=0)).sample(0)["latents"].shape[-2:] == (4, 4)
+    for wrong in (3, -2):
+        with pytest.raises(ConfigError, match="mouth_crop"):
+            config.replace(mouth_crop=wrong)
+    with pytest.raises(ConfigError, match="mouth_crop"):
+        tiny_config.replace(mouth_crop=4)  # no latent cache to crop
