@@ -4,7 +4,9 @@ with another clip's speech, teacher-forced as in training.
 Run: ``python benchmarks/bench_speech_reliance.py --config CONFIG --model DIR [--model DIR ...] [--batches N]
 [--clips N] [--results NAME]``; writes ``benchmarks/results/NAME.json`` (default ``speech_reliance``). ``CONFIG`` is
 a DiT config with a built ``latent_cache`` and ``articulation_weight`` > 0 (``configs/tiny-still-heads.yaml``);
-each ``DIR`` is a pipeline folder whose transformer is measured (its ``init_from``).
+each ``DIR`` is a pipeline folder whose transformer is measured as it is (its ``init_from``; the config's
+``init_speech_gain``, which scales a transformer before training, and its ``mouth_crop`` are not applied: whole
+frames, as the pipeline runs them).
 
 For each model the same ``N`` batches of the cache's first ``--clips`` clips are drawn as a run draws them (the
 config's edit and motion shares, reference dropout; text and audio dropout off), with the same noise and sigmas
@@ -35,6 +37,7 @@ def measure(config_path: Path, model: Path, batches: int, clips: int) -> dict:
         config = TrainConfig.from_yaml(config_path).replace(
             output_dir=tmp, init_from=str(model), resume_from=None, latent_cache_clips=clips,
             text_dropout=0.0, audio_dropout=0.0, text_only_share=0.0,
+            init_speech_gain=1.0, mouth_crop=0,  # the folder's transformer as it is, on whole frames
         )  # fmt: skip
         if config.articulation_weight <= 0:
             raise SystemExit(f"{config_path}: set articulation_weight > 0 (the lips' directions are measured)")

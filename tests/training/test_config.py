@@ -28,6 +28,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
         ("tiny-still-heads.yaml", "dit"),
         ("tiny-loud-speech.yaml", "dit"),
         ("tiny-mouth-crops.yaml", "dit"),
+        ("tiny-mouth-crops-8.yaml", "dit"),
     ],
 )
 def test_shipped_configs_load(name, task):
@@ -44,6 +45,11 @@ def test_shipped_configs_load(name, task):
         loud = TrainConfig.from_yaml(CONFIGS / "tiny-loud-speech.yaml")
         assert config.mouth_crop == 10 and config.latent_cache == loud.latent_cache
         assert config.init_speech_gain == loud.init_speech_gain and config.mouth_weight == loud.mouth_weight
+    if name == "tiny-mouth-crops-8.yaml":  # stage 17 longer, on smaller squares, in a run folder of its own
+        crops = TrainConfig.from_yaml(CONFIGS / "tiny-mouth-crops.yaml")
+        assert config.mouth_crop == 8 and config.steps > crops.steps and config.output_dir != crops.output_dir
+        assert config.replace(mouth_crop=10, steps=crops.steps, batch_size=crops.batch_size,
+                              output_dir=crops.output_dir) == crops  # fmt: skip
     if name == "tiny-still-heads.yaml":  # still heads in a cache of their own, apart from the moving heads' cache
         assert config.head_motion == 0.0
         assert config.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-articulation.yaml").latent_cache
