@@ -1,6 +1,9 @@
 """What a take's first frame is worth: the bench's generated cases from three first frames.
 
-Run: ``python benchmarks/bench_first_frame.py [--model DIR]``; writes ``benchmarks/results/first_frame.json``.
+Run: ``python benchmarks/bench_first_frame.py [--model DIR] [--first-frame NAME ...] [--still-heads] [--results
+NAME]``; writes ``benchmarks/results/NAME.json`` (default ``first_frame``). ``--still-heads`` renders the same cases
+with still heads (``head_motion`` 0: the mouths move with the lips alone), as the still-heads training stages see
+them; ``--first-frame`` (repeatable) limits the rows, e.g. to ``truth`` when only the video transformer is compared.
 
 The four generated cases of ``talkgen bench --suite full`` (close-up, two-shot with cuts, three in one shot, 30 s
 monologue), generated at the defaults from the same caption, speech and seed, starting from:
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,16 +85,21 @@ def _num(value: float | None) -> float | None:
     return None if value is None or value != value else round(float(value), 3)
 
 
-def main(model: Path | None = None) -> dict:
+def main(
+    model: Path | None = None,
+    first_frames: tuple[str, ...] = FIRST_FRAMES,
+    still_heads: bool = False,
+    results: str = "first_frame",
+) -> dict:
     from talkgen.eval.bench import SUITES, pipeline_model, render_case, run_bench
     from talkgen.pipelines.loading import load_pipeline
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     pipe, info = load_pipeline("talking", model)
     pipe.set_progress_bar_config(disable=True)
-    cases = tuple(case for case in SUITES["full"] if not case.dub)
+    cases = tuple(replace(case, head_motion=0.0 if still_heads else 1.0) for case in SUITES["full"] if not case.dub)
     rows = []
-    for first_frame in FIRST_FRAMES:
+    for first_frame in first_frames:
         start = time.perf_counter()
         row = run_bench(cases, model=pipeline_model(pipe, first_frame=first_frame), model_name=first_frame)[-1]
         result = {
@@ -106,8 +115,11 @@ def main(model: Path | None = None) -> dict:
     print(json.dumps({"speech_effect": effects}), flush=True)
     codec = {name: codec_round_trip(pipe, rc) for name, rc in rendered.items()}
     print(json.dumps({"codec": codec}), flush=True)
-    out = {"machine": machine_info(), "model": info["path"], "rows": rows, "speech_effect": effects, "codec": codec}
-    path = Path(__file__).resolve().parent / "results" / "first_frame.json"
+    out = {
+        "machine": machine_info(), "model": info["path"], "still_heads": still_heads,
+        "rows": rows, "speech_effect": effects, "codec": codec,
+    }  # fmt: skip
+    path = Path(__file__).resolve().parent / "results" / f"{results}.json"
     path.write_text(json.dumps(out, indent=2))
     return out
 
@@ -115,4 +127,8 @@ def main(model: Path | None = None) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="pipeline folder (default: the shipped model)")
-    main(parser.parse_args().model)
+    parser.add_argument("--first-frame", action="append", choices=FIRST_FRAMES, help="rows to run (default: all)")
+    parser.add_argument("--still-heads", action="store_true", help="the cases with still heads (head_motion 0)")
+    parser.add_argument("--results", default="first_frame", help="results file (benchmarks/results/NAME.json)")
+    args = parser.parse_args()
+    main(args.model, tuple(args.first_frame or FIRST_FRAMES), args.still_heads, args.results)

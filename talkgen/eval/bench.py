@@ -32,7 +32,8 @@ class BenchCase:
     """One held-out scene: ``make_scene(seed, characters, mode)`` rendered at ``size`` / ``fps``.
 
     ``dub`` cases are scored on the re-spoken clip of ``render_edit_pair`` (the dubbing target).
-    ``num_lines`` sets the length (a 30 s monologue is many lines by one character).
+    ``num_lines`` sets the length (a 30 s monologue is many lines by one character). ``head_motion`` scales the
+    heads' sway and nods (0: still heads, whose mouths move with the lips alone; the rest of the scene is the same).
     """
 
     name: str
@@ -43,6 +44,7 @@ class BenchCase:
     fps: float = 25.0
     num_lines: int | None = None
     dub: bool = False
+    head_motion: float = 1.0
 
 
 SUITES: dict[str, tuple[BenchCase, ...]] = {
@@ -106,11 +108,12 @@ def render_case(case: BenchCase, device: str = "cpu") -> RenderedCase:
 
     scene = make_scene(case.seed, case.characters, case.mode, num_lines=case.num_lines)
     source = footage = None
+    how = {"size": case.size, "fps": case.fps, "device": device, "head_motion": case.head_motion}
     if case.dub:
-        source, clip = render_edit_pair(scene, size=case.size, fps=case.fps, device=device)
+        source, clip = render_edit_pair(scene, **how)
         footage = as_footage(source.frames.cpu().numpy(), case.fps, source.audio, source.sample_rate)
     else:
-        clip = render_clip(scene, size=case.size, fps=case.fps, device=device)
+        clip = render_clip(scene, **how)
     return RenderedCase(
         case, clip.frames.cpu().numpy(), clip.audio, clip.sample_rate, clip.truth, scene, clip.audio_per_character,
         footage, None if source is None else source.truth,

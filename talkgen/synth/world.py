@@ -412,11 +412,13 @@ def render_clip(
     num_frames: int | None = None,
     device: str | torch.device = "cpu",
     sample_rate: int = SPEECH_RATE,
+    head_motion: float = 1.0,
 ) -> WorldClip:
-    """Render ``scene`` speaking ``speeches`` (one per line; synthesised from the lines when None)."""
+    """Render ``scene`` speaking ``speeches`` (one per line; synthesised from the lines when None); ``head_motion``
+    as :func:`perform`'s (0: still heads)."""
     if speeches is None:
         speeches = speak_lines(scene, sample_rate)
-    return render_performance(scene, perform(scene, speeches, fps, num_frames), size, device)
+    return render_performance(scene, perform(scene, speeches, fps, num_frames, head_motion), size, device)
 
 
 def redub(scene: WorldScene, perf: Performance, speeches: Sequence[Speech]) -> Performance:
@@ -446,17 +448,19 @@ def render_edit_pair(
     fps: float = 25.0,
     device: str | torch.device = "cpu",
     sample_rate: int = SPEECH_RATE,
+    head_motion: float = 1.0,
 ) -> tuple[WorldClip, WorldClip]:
     """The clip and the same clip re-spoken: identical motion, identities and shots; only the mouths differ.
 
-    ``other_speeches`` default to other sentences (drawn from the scene seed) in the same voices.
+    ``other_speeches`` default to other sentences (drawn from the scene seed) in the same voices; ``head_motion`` as
+    :func:`perform`'s (0: still heads).
     """
     if speeches is None:
         speeches = speak_lines(scene, sample_rate)
     if other_speeches is None:
         rng = np.random.default_rng([scene.seed, 0xED17])
         other_speeches = speak_lines(scene, sample_rate, [_sentence(rng) for _ in scene.lines])
-    perf = perform(scene, speeches, fps)
+    perf = perform(scene, speeches, fps, head_motion=head_motion)
     return render_performance(scene, perf, size, device), render_performance(
         scene, redub(scene, perf, other_speeches), size, device
     )

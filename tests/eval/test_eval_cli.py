@@ -66,6 +66,21 @@ def test_bench_rows_and_table():
     assert table.count("\n") == 4 and "ceiling" in table and "floor" in table and "noisy" not in table
 
 
+@pytest.mark.parametrize("dub", [False, True])
+def test_bench_cases_render_still_heads_of_the_same_scene(dub):
+    from dataclasses import replace
+
+    from talkgen.eval.bench import render_case
+
+    case = BenchCase("two-shot", 9003, 2, "continuous", size=64, num_lines=1, dub=dub)
+    moving, still = render_case(case), render_case(replace(case, head_motion=0.0))
+    for c, (m, s) in enumerate(zip(moving.truth.characters, still.truth.characters, strict=True)):
+        np.testing.assert_array_equal(s.mouth_params, m.mouth_params, err_msg=f"character {c}")
+        travel = {name: float(np.abs(ch.face_box - ch.face_box[:1]).max()) for name, ch in (("m", m), ("s", s))}
+        assert travel["s"] == 0 < travel["m"], travel
+    np.testing.assert_array_equal(still.audio, moving.audio)
+
+
 def _noisy_model(case, rc):
     rng = np.random.default_rng(0)
     noise = rng.integers(-40, 41, size=rc.frames.shape)
