@@ -29,6 +29,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
         ("tiny-loud-speech.yaml", "dit"),
         ("tiny-mouth-crops.yaml", "dit"),
         ("tiny-mouth-crops-8.yaml", "dit"),
+        ("tiny-mouth-crops-moving.yaml", "dit"),
     ],
 )
 def test_shipped_configs_load(name, task):
@@ -50,6 +51,10 @@ def test_shipped_configs_load(name, task):
         assert config.mouth_crop == 8 and config.steps > crops.steps and config.output_dir != crops.output_dir
         assert config.replace(mouth_crop=10, steps=crops.steps, batch_size=crops.batch_size,
                               output_dir=crops.output_dir) == crops  # fmt: skip
+    if name == "tiny-mouth-crops-moving.yaml":  # stage 17b continued on the moving heads' cache, gain not re-applied
+        moving = TrainConfig.from_yaml(CONFIGS / "tiny-articulation.yaml")
+        assert config.latent_cache == moving.latent_cache and config.head_motion == 1.0
+        assert config.init_speech_gain == 1.0 and config.mouth_crop == 8
     if name == "tiny-still-heads.yaml":  # still heads in a cache of their own, apart from the moving heads' cache
         assert config.head_motion == 0.0
         assert config.latent_cache != TrainConfig.from_yaml(CONFIGS / "tiny-articulation.yaml").latent_cache
