@@ -93,6 +93,18 @@ def register(app: typer.Typer) -> None:
         shard = f"{max_shard_mb}MB" if max_shard_mb is not None else None
         typer.echo(str(export_pipeline(run_dir, model_dir, max_shard_size=shard, dtype=dtype, checkpoint=checkpoint)))
 
+    @app.command("blend")
+    def blend(
+        base: Path = typer.Argument(..., help="Pipeline folder the result copies (e.g. the shipped one)."),
+        other: Path = typer.Argument(..., help="Pipeline or transformer folder of the same shape (a later stage)."),
+        weight: float = typer.Option(..., "--weight", "-w", help="OTHER's share of the blended transformer, 0..1."),
+        model_dir: Path = typer.Option(..., "--output", "-o", help="New pipeline folder to write."),
+    ) -> None:
+        """Write a copy of BASE whose transformer is (1 - weight) BASE + weight OTHER."""
+        from talkgen.training.blend import blend_transformers
+
+        typer.echo(str(blend_transformers(base, other, weight, model_dir)))
+
     @app.command("prepare")
     def prepare(
         footage_dir: Path = typer.Argument(..., help="Folder of videos (+ sidecar <stem>.txt / <stem>.srt captions)."),
