@@ -83,7 +83,8 @@ def blend_transformers(base: str | Path, other: str | Path, weight: float, model
     shutil.rmtree(staged, ignore_errors=True)
     try:
         shutil.copytree(base, staged, ignore=shutil.ignore_patterns(TRANSFORMER))
-        ours.to(stored).save_pretrained(staged / TRANSFORMER, safe_serialization=True)
+        # nn.Module's own cast: diffusers' would warn about its float32 modules, which load as float32 anyway
+        torch.nn.Module.to(ours, stored).save_pretrained(staged / TRANSFORMER, safe_serialization=True)
         staged.rename(model_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
