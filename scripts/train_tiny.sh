@@ -37,3 +37,15 @@ talkgen export "$(run_dir configs/tiny-keyframe.yaml)" -o "$model_dir" --dtype f
 if [ ! -d "$(run_dir configs/tiny-keyframe-stills.yaml)/checkpoint-3000" ]; then stage dit configs/tiny-keyframe-stills.yaml; fi
 talkgen export "$(run_dir configs/tiny-keyframe-stills.yaml)" -o "$model_dir" --dtype float16 \
   --checkpoint "$(run_dir configs/tiny-keyframe-stills.yaml)/checkpoint-3000"
+# 9. mouth crops: stage 5's transformer, speech 10x louder, trained on squares around the mouths of still heads
+# (configs/tiny-mouth-crops-8.yaml reads a copy of the folder at /work/runs/base: edit its *_path lines to move it)
+base=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['init_from'])" configs/tiny-mouth-crops-8.yaml)
+if [ ! -d "$base" ]; then cp -r "$model_dir" "$base"; fi
+stage dit configs/tiny-mouth-crops-8.yaml
+# 9b. the shipped video transformer: 0.3 of stage 5's weights and 0.7 of stage 9's (talkgen blend)
+stage9=$(run_dir configs/tiny-mouth-crops-8.yaml)/pipeline
+if [ ! -d "$stage9" ]; then talkgen export "$(run_dir configs/tiny-mouth-crops-8.yaml)" -o "$stage9" --dtype float16; fi
+rm -rf "$model_dir.blend"
+talkgen blend "$base" "$stage9" --weight 0.7 -o "$model_dir.blend"
+mv "$model_dir/transformer" "$model_dir/transformer.old" && mv "$model_dir.blend/transformer" "$model_dir/transformer"
+rm -rf "$model_dir/transformer.old" "$model_dir.blend"
