@@ -42,6 +42,22 @@ DUMMY = dataclasses.replace(
 )
 
 
+# WanTransformer3DModel kwargs of the smallest test transformer (2 layers, 2 heads of 12): 4x4 latents, fast on a CPU.
+TINY_WAN = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "in_channels": 4,
+    "out_channels": 4,
+    "text_dim": 8,
+    "freq_dim": 16,
+    "ffn_dim": 32,
+    "num_layers": 2,
+    "cross_attn_norm": True,
+    "rope_max_seq_len": 64,
+}
+
+
 def randomize_new_layers(model: torch.nn.Module, seed: int = 0) -> None:
     """Give a talking transformer's zero-initialised layers (audio output projections, condition embedding)
     random values, so that audio and conditions change the output of an untrained dummy."""

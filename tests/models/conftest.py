@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from dummies import randomize_new_layers
+from dummies import TINY_WAN, randomize_new_layers
 
 from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
 
-TINY_WAN = {
-    "patch_size": (1, 2, 2),
-    "num_attention_heads": 2,
-    "attention_head_dim": 12,
-    "in_channels": 4,
-    "out_channels": 4,
-    "text_dim": 8,
-    "freq_dim": 16,
-    "ffn_dim": 32,
-    "num_layers": 2,
-    "cross_attn_norm": True,
-    "rope_max_seq_len": 64,
-}
 AUDIO_DIM = 6
 
 

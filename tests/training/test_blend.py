@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 import typer
+from dummies import TINY_WAN
 from typer.testing import CliRunner
 
 from talkgen.commands.train import register
@@ -14,19 +15,7 @@ from talkgen.errors import ConfigError
 from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
 from talkgen.training.blend import blend_transformers
 
-SHAPE = {
-    "patch_size": (1, 2, 2),
-    "num_attention_heads": 2,
-    "attention_head_dim": 12,
-    "in_channels": 4,
-    "out_channels": 4,
-    "text_dim": 8,
-    "freq_dim": 16,
-    "ffn_dim": 32,
-    "num_layers": 2,
-    "rope_max_seq_len": 64,
-    "audio_dim": 6,
-}
+SHAPE = {**TINY_WAN, "audio_dim": 6}
 
 
 def _random(seed: int, **switches) -> TalkingCharacterTransformer3DModel:
