@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model_dir=${1:-models/talkgen-tiny}
 
-run_dir() { python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['output_dir'])" "$1"; }
+setting() { python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+run_dir() { setting "$1" output_dir; }
 
 stage() {  # stage TASK CONFIG: train unless final/ exists; resume from the newest checkpoint when there is one
   # (the codec is fitted in one pass of about a minute: it has no checkpoints)
@@ -39,7 +40,7 @@ talkgen export "$(run_dir configs/tiny-keyframe-stills.yaml)" -o "$model_dir" --
   --checkpoint "$(run_dir configs/tiny-keyframe-stills.yaml)/checkpoint-3000"
 # 9. mouth crops: stage 5's transformer, speech 10x louder, trained on squares around the mouths of still heads
 # (configs/tiny-mouth-crops-8.yaml reads a copy of the folder at /work/runs/base: edit its *_path lines to move it)
-base=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['init_from'])" configs/tiny-mouth-crops-8.yaml)
+base=$(setting configs/tiny-mouth-crops-8.yaml init_from)
 if [ ! -d "$base" ]; then cp -r "$model_dir" "$base"; fi
 stage dit configs/tiny-mouth-crops-8.yaml
 # 9b. the shipped video transformer: 0.3 of stage 5's weights and 0.7 of stage 9's (talkgen blend)

@@ -24,10 +24,12 @@ TRANSFORMER = "transformer"
 
 
 def _transformer_folder(folder: Path, role: str) -> Path:
-    for candidate in (folder / TRANSFORMER, folder):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise ConfigError(f"blend: {role} {folder} holds no transformer (config.json in it or in its {TRANSFORMER}/)")
+    from talkgen.training.dit_init import transformer_folder
+
+    found = transformer_folder(folder)
+    if found is None:
+        raise ConfigError(f"blend: {role} {folder} holds no transformer (in it or in its {TRANSFORMER}/)")
+    return found
 
 
 def _stored_dtype(folder: Path):
@@ -82,7 +84,7 @@ def blend_transformers(base: str | Path, other: str | Path, weight: float, model
     staged = model_dir.with_name(f".{model_dir.name}.new")
     shutil.rmtree(staged, ignore_errors=True)
     try:
-        shutil.copytree(base, staged, ignore=shutil.ignore_patterns(TRANSFORMER))
+        shutil.copytree(base, staged, ignore=lambda folder, names: [TRANSFORMER] if Path(folder) == base else [])
         # nn.Module's own cast: diffusers' would warn about its float32 modules, which load as float32 anyway
         torch.nn.Module.to(ours, stored).save_pretrained(staged / TRANSFORMER, safe_serialization=True)
         staged.rename(model_dir)

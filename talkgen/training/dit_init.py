@@ -25,11 +25,8 @@ def init_transformer(
     ``speech_gain`` (``init_speech_gain``)."""
     from talkgen.models.transformer_talking import ZERO_INIT_SWITCHES, TalkingCharacterTransformer3DModel
 
-    for candidate in (folder / "transformer", folder):
-        config_file = candidate / "config.json"
-        if config_file.is_file() and _class_name(config_file) == TalkingCharacterTransformer3DModel.__name__:
-            break
-    else:
+    candidate = transformer_folder(folder)
+    if candidate is None:
         raise ConfigError(
             f"init_from: {folder} holds no talkgen transformer (in it or in its transformer/); name a pipeline"
             " folder such as models/talkgen-tiny or a run's final/"
@@ -95,6 +92,18 @@ def _pick_blocks(state: dict, blocks: list[int], depth: int, transformer: nn.Mod
         elif key in ours:
             picked[key] = value
     return picked
+
+
+def transformer_folder(folder: Path) -> Path | None:
+    """The talkgen transformer in ``folder``: its ``transformer/`` (a pipeline folder) or the folder itself (a
+    transformer folder such as a run's ``final/transformer``); None when neither holds one."""
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    for candidate in (folder / "transformer", folder):
+        config_file = candidate / "config.json"
+        if config_file.is_file() and _class_name(config_file) == TalkingCharacterTransformer3DModel.__name__:
+            return candidate
+    return None
 
 
 def _class_name(config_file: Path) -> str | None:
