@@ -11,3 +11,12 @@ Modules (import them directly; this package imports nothing heavy):
 - :mod:`talkgen.synth.dataset`: ``SynthConfig``, ``SyntheticTalkingDataset``, ``render_sample``, ``write_dataset``.
 - :mod:`talkgen.synth.preview`: ``contact_sheet``.
 """
+
+from talkgen.errors import ConfigError
+
+
+def check_head_motion(head_motion: float) -> None:
+    """Raise :class:`~talkgen.errors.ConfigError` (a ValueError) unless ``head_motion`` is in [0, 1]: the share of
+    the world's idle head sway and nods a render keeps (0: still heads, 1: the world as drawn)."""
+    if not 0 <= head_motion <= 1:
+        raise ConfigError(f"head_motion must be in [0, 1] (0: still heads, 1: the world's sway), got {head_motion}")

@@ -27,6 +27,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError
+from talkgen.synth import check_head_motion
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,7 @@ class SynthConfig:
             raise ConfigError(f"num_frames must be >= 1, got {self.num_frames}")
         if not 1 <= self.max_characters <= 3:
             raise ConfigError(f"max_characters must be 1-3, got {self.max_characters}")
-        if not 0 <= self.head_motion <= 1:
-            raise ConfigError(
-                f"head_motion must be in [0, 1] (0: still heads, 1: the world's sway), got {self.head_motion}"
-            )
+        check_head_motion(self.head_motion)
 
 
 def render_sample(seed: int, config: SynthConfig, device: str | torch.device = "cpu") -> dict[str, object]:

@@ -20,6 +20,7 @@ import torch
 from talkgen import SPEECH_RATE
 from talkgen.audio.tts import Phoneme, Speech
 from talkgen.audio.visemes import mouth_track
+from talkgen.synth import check_head_motion
 from talkgen.synth.characters import BACKGROUND_PALETTES, EXPRESSIONS, Character, make_character
 from talkgen.synth.render import ActorPose, background, draw_character, head_box, mouth_box
 from talkgen.synth.sdf import Canvas, Frame2D
@@ -225,8 +226,7 @@ def perform(
         raise ValueError(f"scene has {len(scene.lines)} lines but {len(speeches)} speeches were given")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    if not 0 <= head_motion <= 1:
-        raise ValueError(f"head_motion must be in [0, 1], got {head_motion}")
+    check_head_motion(head_motion)
     sample_rate = speeches[0].sample_rate if speeches else SPEECH_RATE
     starts, t = [], _LEAD_IN_S
     for sp in speeches:

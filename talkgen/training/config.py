@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from talkgen.errors import ConfigError
+from talkgen.synth import check_head_motion
 
 TASKS = ("dit", "vae", "audio", "text", "codec")
 SIGMA_SAMPLINGS = ("uniform", "logit_normal")
@@ -287,10 +288,7 @@ class TrainConfig:
                 "mouth_crop is an even number of latent cells >= 2 that crops latent cache windows (set"
                 f" latent_cache), or 0 for whole frames; got {self.mouth_crop}"
             )
-        if not 0 <= self.head_motion <= 1:
-            raise ConfigError(
-                f"head_motion must be in [0, 1] (0: still heads, 1: the world's sway), got {self.head_motion}"
-            )
+        check_head_motion(self.head_motion)
         if self.head_motion != 1.0 and self.data_dir:
             raise ConfigError("head_motion shapes the synthetic world; footage (data_dir) moves as it was filmed")
         if self.silent_edit_share > 0 and (self.latent_cache is None or self.edit_share <= 0):

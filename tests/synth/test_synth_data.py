@@ -43,6 +43,10 @@ def test_iterable_dataset_samples_and_workers_split():
 def test_config_validation():
     with pytest.raises(ConfigError):
         SynthConfig(num_frames=0)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match=r"head_motion must be in \[0, 1\].*still heads"):
+            SynthConfig(head_motion=bad)
+    SynthConfig(head_motion=0.0)  # still heads: allowed
     with pytest.raises(ConfigError):
         write_dataset("/nonexistent-never", 0)
 

@@ -143,7 +143,7 @@ def test_still_heads_keep_the_performance_and_hold_the_heads_in_place():
         boxes = np.stack([c.face_box for c in clip.truth.characters])  # (C, T, 4), one continuous shot
         travel = float(np.abs(boxes - boxes[:, :1]).max())
         assert (travel == 0) == (motion == "still"), (motion, travel)
-    with pytest.raises(ValueError, match="head_motion"):
+    with pytest.raises(ValueError, match=r"head_motion must be in \[0, 1\]"):
         perform(scene, speeches, head_motion=1.5)
 
 
