@@ -27,13 +27,10 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
-from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from talkgen import SPEECH_RATE
@@ -51,8 +48,14 @@ from talkgen.pipelines.dsc_guidance import (
     progressive_init,
     set_edit_timesteps,
 )
+from talkgen.pipelines.face_crops import (
+    OUTPUT_TYPES,
+    FaceCrops,
+    LipSyncPipelineOutput,
+    as_output,
+    resize_frames,
+)
 from talkgen.pipelines.mouth import (
-    EXTENTS,
     FaceChoice,
     LengthPlan,
     MediaPipeMouthLocator,
@@ -62,13 +65,11 @@ from talkgen.pipelines.mouth import (
     blend,
     colour_drift,
     edit_mask,
-    face_crop_box,
     faces_left_to_right,
     fit_audio,
     fit_length,
     keep_faces,
     match_colour,
-    parse_extent,
     select_faces,
     silent_frames,
 )
@@ -77,29 +78,6 @@ from talkgen.pipelines.retime import retime_footage
 logger = logging.getLogger(__name__)
 
 DRIFT_WARNING = 8.0  # mean colour difference (0-255) inside the edit region worth a warning
-OUTPUT_TYPES = ("uint8", "np", "pt", "pil", "latent")
-
-
-@dataclass
-class LipSyncPipelineOutput(BaseOutput):
-    """Result of a dub.
-
-    Attributes:
-        frames: (T, H, W, 3) uint8 (``uint8``), float32 in [0, 1] (``np``), a (T, 3, H, W) float tensor (``pt``),
-            T PIL images (``pil``) or the (1, C, F, h, w) edited latents (``latent``), at the source size.
-        audio: (N,) float32 16 kHz new audio fitted to ``T / fps`` seconds.
-        mask: float32 (T, H, W) blend weight of the edited frames (0 = source pixel).
-        frame_index: int64 (T,) source frame shown at each output frame.
-        colour_drift: largest mean-colour difference (0-255) inside the edit region, output vs source.
-        silent: bool (T,) frames where the new audio is silent (below -45 dBFS): the mouth should be closed there.
-    """
-
-    frames: np.ndarray | torch.Tensor
-    audio: np.ndarray
-    mask: np.ndarray
-    frame_index: np.ndarray
-    colour_drift: float
-    silent: np.ndarray
 
 
 def _as_video(video: object) -> np.ndarray:
@@ -111,20 +89,7 @@ def _as_video(video: object) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(T, 3, H, W) float -> (T, 3, height, width), antialiased bilinear (identity at the same size)."""
-    if frames.shape[-2:] == (height, width):
-        return frames
-    return F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-
-
-def _resize_uint8(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """uint8 (T, H, W, 3) frames resized (antialiased bilinear) to ``height`` x ``width``."""
-    pixels = _resize(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float(), height, width)
-    return pixels.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-class LipSyncPipeline(TalkgenPipeline):
+class LipSyncPipeline(FaceCrops, TalkgenPipeline):
     """Re-time the lips of existing footage to new speech; only the mouth region changes by default."""
 
     def __init__(
@@ -179,7 +144,7 @@ class LipSyncPipeline(TalkgenPipeline):
     def encode_video(self, frames: np.ndarray, height: int, width: int, device: torch.device) -> torch.Tensor:
         """uint8 (T, H, W, 3) frames, T = r k + 1 -> normalised (1, C, F, h, w) latents at ``height`` x ``width``."""
         pixels = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div(255.0)
-        pixels = _resize(pixels, height, width) * 2 - 1
+        pixels = resize_frames(pixels, height, width) * 2 - 1
         video = pixels.clamp(-1, 1).permute(1, 0, 2, 3)[None].to(self.vae.dtype)  # (1, 3, T, H, W)
         with fast_cpu_conv3d(self.vae.device):
             latents = self.vae.encode(video).latent_dist.mode()
@@ -192,7 +157,7 @@ class LipSyncPipeline(TalkgenPipeline):
         with fast_cpu_conv3d(self.vae.device):
             video = self.vae.decode(raw, return_dict=False)[0]  # (1, 3, T, H, W)
         frames = ((video[0].float().clamp(-1, 1) + 1) / 2).permute(1, 0, 2, 3)  # (T, 3, H, W)
-        frames = _resize(frames, height, width).clamp(0, 1)
+        frames = resize_frames(frames, height, width).clamp(0, 1)
         return (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     # ------------------------------------------------------------------------------------------- guidance
@@ -340,61 +305,6 @@ class LipSyncPipeline(TalkgenPipeline):
         pixel = mouth_mask(grown, h * s, w * s, self.config.hide_source_mouth)
         cells = latent_mouth_mask(pixel, self.vae_scale_factor_temporal, s)
         return source_latents * (1 - cells).to(source_latents.device, source_latents.dtype)
-
-    # ------------------------------------------------------------------------------------------- face crops
-    def crop_size(self, face_crop: float | None, extent: str | float, track: MouthTrack) -> int | None:
-        """Side (pixels) each face is dubbed at in its own crop, or None for one whole-frame pass: crops need
-        ``face_crop``, the model's ``face_size``, face boxes in the track and an extent within the face."""
-        if face_crop is None or self.config.face_size is None or track.faces is None:
-            return None
-        if parse_extent(extent) > EXTENTS["face"]:
-            return None
-        m = self.size_multiple
-        return max(m, self.config.face_size // m * m)
-
-    def dub_faces(
-        self,
-        frames: np.ndarray,
-        tracks: list[np.ndarray],
-        track: MouthTrack,
-        face_crop: float,
-        size: int,
-        extent: str | float,
-        call: Callable[..., LipSyncPipelineOutput],
-    ) -> np.ndarray:
-        """Dub each face of ``track`` (slot j, speech ``tracks[j]`` fitted to the frames) in its own crop.
-
-        ``call(crop_frames, speech, mouths=crop_track, height=size, width=size)`` runs steps 3-6 on one crop; its
-        frames are resized back and blended into ``frames`` inside that face's edit region (faces whose crops overlap
-        keep each other's edits).
-        """
-        height, width = frames.shape[1:3]
-        result = frames.copy()
-        for j, speech in enumerate(tracks):
-            if self.interrupt:
-                break
-            self._dub_pass = (j, len(tracks))
-            face = track.select(slice(None), [j])
-            box = face_crop_box(face.faces[:, 0], face_crop, height, width)
-            if box is None:
-                continue
-            x0, y0, side = box
-            crop = _resize_uint8(frames[:, y0 : y0 + side, x0 : x0 + side], size, size)
-            local = face.cropped(x0, y0, side, side).scaled(size, size)
-            edited = _resize_uint8(
-                np.asarray(call(crop, speech, mouths=local, height=size, width=size).frames), side, side
-            )
-            pasted = result.copy()
-            pasted[:, y0 : y0 + side, x0 : x0 + side] = edited
-            result = blend(result, pasted, edit_mask(face, extent))
-        self._dub_pass = (0, 1)
-        return result
-
-    @property
-    def dub_pass(self) -> tuple[int, int]:
-        """``(face, faces)`` of the running call: the face crop being dubbed and how many (``(0, 1)`` for one
-        whole-frame pass), so that step callbacks can report progress over all of them."""
-        return getattr(self, "_dub_pass", (0, 1))
 
     # ------------------------------------------------------------------------------------------- call steps
     def check_inputs(
@@ -661,7 +571,7 @@ class LipSyncPipeline(TalkgenPipeline):
     def _output(self, frames, result, mask, wave, plan: LengthPlan, fps: float, output_type: str, return_dict: bool):
         """The call's output: ``result`` frames as ``output_type``, with the fitted audio, mask and colour drift."""
         self.maybe_free_model_hooks()
-        out_frames = _as_output(result, output_type)
+        out_frames = as_output(result, output_type)
         if not return_dict:
             return (out_frames,)
         drift = colour_drift(frames, result, mask)
@@ -669,19 +579,6 @@ class LipSyncPipeline(TalkgenPipeline):
             logger.warning("colour drift %.1f/255 inside the edit region", drift)
         silent = silent_frames(wave, plan.num_frames, fps, SPEECH_RATE)
         return LipSyncPipelineOutput(out_frames, wave, mask, plan.frame_index, drift, silent)
-
-
-def _as_output(frames: np.ndarray, output_type: str):
-    """uint8 (T, H, W, 3) frames as ``output_type``: themselves, float [0, 1], a (T, 3, H, W) tensor, PIL images."""
-    if output_type == "uint8":
-        return frames
-    if output_type == "np":
-        return frames.astype(np.float32) / 255.0
-    if output_type == "pil":
-        from PIL import Image
-
-        return [Image.fromarray(frame) for frame in frames]
-    return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
 
 
 def build_tiny_lipsync_pipeline(
