@@ -10,6 +10,8 @@ Modules (import them directly; this package imports nothing heavy):
 - :mod:`talkgen.synth.render` / :mod:`talkgen.synth.sdf`: batched anti-aliased SDF drawing.
 - :mod:`talkgen.synth.dataset`: ``SynthConfig``, ``SyntheticTalkingDataset``, ``render_sample``, ``write_dataset``.
 - :mod:`talkgen.synth.preview`: ``contact_sheet``.
+
+Here: :func:`check_head_motion`, the one range check of the ``head_motion`` setting (configs and ``perform``).
 """
 
 from talkgen.errors import ConfigError
