@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from common import machine_info
+from common import machine_info, mean_of
 
 WEIGHTS = (0.0, 0.5, 0.7, 1.0)
 SEEDS = (0, 1, 2)
@@ -55,8 +54,8 @@ def score(model_dir: Path, seeds: tuple[int, ...]) -> dict:
             "seconds": round(time.perf_counter() - start, 1),
         })  # fmt: skip
         print(json.dumps(per_seed[-1]), flush=True)
-    mean = {k: _num(np.mean([s[k] for s in per_seed])) for k in KEYS}
-    mean["cases"] = {n: _num(np.mean([s["cases"][n] for s in per_seed])) for n in per_seed[0]["cases"]}
+    mean = {k: _num(mean_of(s[k] for s in per_seed)) for k in KEYS}
+    mean["cases"] = {n: _num(mean_of(s["cases"][n] for s in per_seed)) for n in per_seed[0]["cases"]}
     attributes = next(r for r in attribute_rows(pipe, seed=0) if r.name == "model").agreement
     return {"per_seed": per_seed, "mean": mean, "attributes_seed0": _num(attributes)}
 

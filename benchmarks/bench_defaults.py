@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import machine_info
+from common import machine_info, mean_of
 
 CASES = ("close-up", "two-shot dialogue with cuts")
 
@@ -99,11 +99,6 @@ def dub_rows(model: Path | None, only) -> dict:
 ROW_KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "face_match")
 
 
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None and v == v]
-    return sum(values) / len(values) if values else None
-
-
 def main() -> None:
     from talkgen.eval.bench import SUITES, pipeline_model, render_case, run_bench
     from talkgen.fs import finite_json, write_json
@@ -149,8 +144,8 @@ def main() -> None:
         result["rows"][name] = {
             "steps": steps,
             "guidance": vars(guidance),
-            **{k: _mean(s[k] for s in per_seed) for k in (*ROW_KEYS, "compute_s_per_video_s", "wall_s")},
-            "cases": {n: _mean(s["cases"][n] for s in per_seed) for n in per_seed[0]["cases"]},
+            **{k: mean_of(s[k] for s in per_seed) for k in (*ROW_KEYS, "compute_s_per_video_s", "wall_s")},
+            "cases": {n: mean_of(s["cases"][n] for s in per_seed) for n in per_seed[0]["cases"]},
             "per_seed": per_seed,
         }
         result["ceiling"] = {k: v for k, v in ceiling.to_dict().items() if k != "cases"}

@@ -90,14 +90,14 @@ def main(model: Path | None = None, draws: int = 1, results: str = "keyframe") -
     frames = generated_first_frames(pipe, cases, keyframe=False)  # the baseline: no keyframe stage
     rows.append(_score("video first frame, no keyframe (baseline)", cases, frames, time.perf_counter() - start))
     negative = pipe.encode_text([""], cpu)
+    prompts = [pipe.encode_text([case.caption], cpu) for case in cases]  # once: every row draws from the same
     for steps, scale in GRID:
         name = f"keyframe alone, {steps} steps, text scale {scale:g}"
         per_draw = []
         for k in range(draws):
             start = time.perf_counter()
             frames = []
-            for case in cases:
-                prompt = pipe.encode_text([case.caption], cpu)
+            for case, prompt in zip(cases, prompts, strict=True):
                 generator = torch.Generator().manual_seed(case.seed + k)
                 latents = pipe.draw_keyframe(prompt, negative, 128, 128, steps, scale, generator)
                 frames.append(_uint8(pipe.decode_latents(latents, "np")[0][0]))
@@ -106,8 +106,7 @@ def main(model: Path | None = None, draws: int = 1, results: str = "keyframe") -
     start = time.perf_counter()
     frames = generated_first_frames(pipe, cases)
     rows.append(_score("video first frame with the keyframe (defaults)", cases, frames, time.perf_counter() - start))
-    result = {"machine": machine_info(), "model": info["path"], "cases": len(cases), "rows": rows}
-    result["draws"] = draws
+    result = {"machine": machine_info(), "model": info["path"], "cases": len(cases), "draws": draws, "rows": rows}
     out = Path(__file__).resolve().parent / "results" / f"{results}.json"
     out.write_text(json.dumps(result, indent=2))
     return result

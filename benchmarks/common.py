@@ -36,6 +36,12 @@ def machine_info() -> dict:
     return info
 
 
+def mean_of(values) -> float | None:
+    """Mean of the numbers among ``values``, leaving out None and NaN (a row a case does not score); None if none."""
+    numbers = [v for v in values if v is not None and v == v]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
 def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
     """Fastest of ``repeat`` wall-clock timings of ``fn()``, in seconds."""
     times = []
