@@ -7,7 +7,8 @@ key for key (:meth:`TalkingCharacterTransformer3DModel.from_wan`) and every new 
 How each input enters the model:
 
 - **Video latents** ``hidden_states`` (B, C, F, H, W): Wan's patch embedding (patch (1, 2, 2)) and 3D RoPE.
-- **Text** ``encoder_hidden_states`` (B, L, D_text): Wan's text projection and text cross-attention.
+- **Text** ``encoder_hidden_states`` (B, L, D_text): Wan's text projection and text cross-attention; with
+  ``text_pooling`` also a read of the whole prompt added to the timestep embedding (zero at first).
 - **Speech** ``audio_embeds`` (B, S, T, C_audio), features at the *video* frame rate, S <= ``max_audio_streams``
   character streams: projected to the model width, plus a learned slot embedding per stream (stream k carries the
   identity of character slot k). In each audio block a speech cross-attention runs after the text cross-attention;
@@ -162,6 +163,7 @@ class TalkingCharacterBlock(WanTransformerBlock):
 ZERO_INIT_SWITCHES = {
     "audio_window_positions": ("audio_window_embedding",),
     "audio_gate": ("blocks.*.audio_attn.to_gate.weight", "blocks.*.audio_attn.to_gate.bias"),
+    "text_pooling": ("text_pool_queries", "text_pool.*", "text_pool_proj.*"),
 }
 
 
@@ -192,6 +194,12 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
             preset's patch codec: a velocity in channels that hold almost only noise is the noise itself, which a
             network narrower than its tokens cannot carry through.
         min_sigma: the clamp of the ``sample`` parameterisation.
+        text_pooling: the prompt also enters the timestep embedding, which modulates every block (adaLN), as a
+            class label does in a class-conditional DiT: one learned query per character slot
+            (``max_audio_streams``) reads the projected text states (padding, the all-zero states past the prompt,
+            left out), and a zero-initialised projection of the reads is added to the timestep embedding. Cross-
+            attention alone leaves a narrow network to find each colour word token by token; the pooled reads give
+            every token the whole description at once (False: a model saved without it loads as before).
     """
 
     _supports_gradient_checkpointing = True
@@ -225,6 +233,7 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
         min_sigma: float = 0.05,
         audio_window_positions: bool = False,
         audio_gate: bool = False,
+        text_pooling: bool = False,
     ) -> None:
         super().__init__()
         if prediction_type not in PREDICTION_TYPES:
@@ -285,9 +294,29 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
             width = vae_scale_factor_temporal + 2 * audio_window_neighbors
             self.audio_window_embedding = nn.Parameter(torch.zeros(width, inner_dim))
 
+        self.text_pool: nn.MultiheadAttention | None = None
+        if text_pooling:
+            self.text_pool_queries = nn.Parameter(torch.randn(max_audio_streams, inner_dim) * inner_dim**-0.5)
+            self.text_pool = nn.MultiheadAttention(inner_dim, num_attention_heads, batch_first=True)
+            self.text_pool_proj = nn.Linear(max_audio_streams * inner_dim, inner_dim)
+            nn.init.zeros_(self.text_pool_proj.weight)
+            nn.init.zeros_(self.text_pool_proj.bias)
+
         self.gradient_checkpointing = False
 
     # ----------------------------------------------------------------------------------------------- inputs
+    def pool_text(self, text: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
+        """(B, L, D) projected text states -> (B, D): the slot queries' reads of the prompt, projected.
+
+        Positions whose encoder states are all zero (the padding the pipeline and training put past each prompt)
+        are left out, so a prompt reads the same at any padded length.
+        """
+        padding = encoder_hidden_states.abs().amax(dim=-1) == 0
+        padding[:, 0] = False  # an empty (all-zero) text still has one position to read
+        queries = self.text_pool_queries[None].expand(text.shape[0], -1, -1).to(text.dtype)
+        read, _ = self.text_pool(queries, text, text, key_padding_mask=padding, need_weights=False)
+        return self.text_pool_proj(read.flatten(1))
+
     def num_audio_frames(self, num_latent_frames: int) -> int:
         """Audio frames (at the video frame rate) a clip of ``num_latent_frames`` latents needs: r (F - 1) + 1."""
         return self.config.vae_scale_factor_temporal * (num_latent_frames - 1) + 1
@@ -456,6 +485,9 @@ class TalkingCharacterTransformer3DModel(ModelMixin, ConfigMixin):
 
         # 2. Timestep and text embeddings (Wan's embedder), audio tokens and their windows.
         temb, timestep_proj, text, _ = self.condition_embedder(timestep, encoder_hidden_states)
+        if self.text_pool is not None:
+            temb = temb + self.pool_text(text, encoder_hidden_states).type_as(temb)
+            timestep_proj = self.condition_embedder.time_proj(self.condition_embedder.act_fn(temb))
         timestep_proj = timestep_proj.unflatten(1, (6, -1))  # (B, 6, D)
         audio_tokens = self.embed_audio(audio_embeds, frames, batch, null_masks["audio"])
         windows = speech_windows(

@@ -247,3 +247,33 @@ def test_audio_gate_starts_as_identity_and_lets_tokens_shut_out_the_speech(tiny_
         gated_effect = gated(**other).sample - gated(**inputs).sample
         plain_effect = plain(**other).sample - plain(**inputs).sample
     assert (gated_effect - plain_effect).abs().amax() > 1e-3
+
+
+def test_text_pooling_starts_as_identity_ignores_padding_and_carries_the_prompt(tiny_wan_config, tiny_inputs):
+    """The pooled prompt read starts at zero (a model saved without it computes the same), reads a prompt the same
+    at any zero-padded length, and once trained moves the output with the prompt even where cross-attention has
+    been silenced."""
+    from dummies import randomize_new_layers
+
+    torch.manual_seed(0)
+    plain = TalkingCharacterTransformer3DModel(**tiny_wan_config, audio_dim=AUDIO_DIM).eval()
+    randomize_new_layers(plain)
+    pooled = TalkingCharacterTransformer3DModel(**tiny_wan_config, audio_dim=AUDIO_DIM, text_pooling=True).eval()
+    missing, unexpected = pooled.load_state_dict(plain.state_dict(), strict=False)
+    assert missing and all(name.startswith("text_pool") for name in missing) and not unexpected
+    inputs = dict(tiny_inputs)
+    with torch.no_grad():
+        torch.testing.assert_close(pooled(**inputs).sample, plain(**inputs).sample, rtol=0, atol=0)
+        pooled.text_pool_proj.weight.normal_(generator=torch.Generator().manual_seed(2))
+        text = inputs["encoder_hidden_states"]
+        padded = torch.cat([text, torch.zeros(text.shape[0], 7, text.shape[2])], dim=1)
+        projected = pooled.condition_embedder.text_embedder
+        read = pooled.pool_text(projected(text), text)
+        torch.testing.assert_close(pooled.pool_text(projected(padded), padded), read, rtol=1e-5, atol=1e-6)
+        for block in pooled.blocks:  # silence the text cross-attention: only the pooled read carries the prompt
+            block.attn2.to_out[0].weight.zero_()
+            block.attn2.to_out[0].bias.zero_()
+        other = {**inputs, "encoder_hidden_states": torch.randn_like(text)}
+        assert (pooled(**other).sample - pooled(**inputs).sample).abs().amax() > 1e-3
+        pooled.text_pool_proj.weight.zero_()
+        torch.testing.assert_close(pooled(**other).sample, pooled(**inputs).sample)
