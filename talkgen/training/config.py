@@ -59,6 +59,11 @@ class TrainConfig:
             slot, null and window embeddings and each block's ``audio_attn`` and ``norm_audio``), every other
             weight frozen; a pattern that matches no parameter is an error. None: train them all. The optimizer,
             gradient clipping and EMA see only these.
+        lr_scales: learning-rate multipliers by parameter name: shell pattern -> factor (> 0), the names as the run's
+            module holds them (``transformer.text_pool_proj.weight``, so ``"*text_pool*"`` reaches a switch's new
+            layers); a parameter takes the first pattern it matches, others the plain ``learning_rate``; the warmup
+            and cosine schedule scale every group alike. For layers a fine-tune adds at zero, which at the plain
+            rate of a trained network hardly move. A pattern that matches no trained parameter is an error.
         size, num_frames, fps, max_characters: synthetic clips (``num_frames = 4 k + 1``, ``size`` divisible by 16).
         data_seed: scene seed of sample 0 (sample i is ``data_seed + i``, so resuming skips rendered samples); with
             ``data_dir``, the seed of the epoch permutations, clip windows and edit draws.
@@ -146,6 +151,7 @@ class TrainConfig:
     init_blocks: list[int] | None = None
     init_speech_gain: float = 1.0
     trainable_parameters: list[str] | None = None
+    lr_scales: dict[str, float] | None = None
     size: int = 128
     num_frames: int = 25
     fps: float = 25.0
@@ -327,6 +333,18 @@ class TrainConfig:
                 )
             if not all(isinstance(n, str) and n.strip() for n in names):
                 raise ConfigError(f"trainable_parameters must be non-empty name patterns, got {names!r}")
+        if self.lr_scales is not None and not (
+            isinstance(self.lr_scales, dict)
+            and self.lr_scales
+            and all(
+                isinstance(k, str) and k.strip() and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                for k, v in self.lr_scales.items()
+            )
+        ):
+            raise ConfigError(
+                f"lr_scales maps parameter name patterns to positive factors (e.g. {{'*text_pool*': 10}}),"
+                f" got {self.lr_scales!r}"
+            )
         if self.codec_clips < 1:
             raise ConfigError(f"codec_clips must be >= 1, got {self.codec_clips}")
         if self.codec_stats_scale not in ("global", "channel"):

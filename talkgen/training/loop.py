@@ -103,6 +103,34 @@ def mixed_precision(config: TrainConfig) -> str:
     return config.mixed_precision
 
 
+def parameter_groups(module: torch.nn.Module, learning_rate: float, scales: dict[str, float] | None) -> list[dict]:
+    """The optimizer's groups of ``module``'s trained parameters: the unmatched ones at ``learning_rate`` first (the
+    rate the run logs), then one per ``lr_scales`` pattern (first match wins) at ``learning_rate`` times its factor.
+
+    Raises:
+        ConfigError: a pattern matches no trained parameter.
+    """
+    from fnmatch import fnmatchcase
+
+    from talkgen.errors import ConfigError
+
+    patterns = list(scales or {})
+    groups: list[list[torch.Tensor]] = [[] for _ in range(len(patterns) + 1)]
+    for name, param in module.named_parameters():
+        if param.requires_grad:
+            groups[next((i for i, p in enumerate(patterns) if fnmatchcase(name, p)), len(patterns))].append(param)
+    unmatched = [p for p, group in zip(patterns, groups, strict=False) if not group]
+    if unmatched:
+        names = [n for n, p in module.named_parameters() if p.requires_grad][:2]
+        raise ConfigError(
+            f"lr_scales: {', '.join(map(repr, unmatched))} match no trained parameter (names look like"
+            f" {', '.join(map(repr, names))})"
+        )
+    factors = [scales[p] for p in patterns] + [1.0] if scales else [1.0]
+    ordered = [len(patterns), *range(len(patterns))]  # the plain group first
+    return [{"params": groups[i], "lr": learning_rate * factors[i]} for i in ordered if groups[i]]
+
+
 class Trainer:
     """Run a :class:`TrainingTask` under ``config``: ``Trainer(config, task).train()``.
 
@@ -120,9 +148,8 @@ class Trainer:
         self.task = task
         self.accelerator = Accelerator(mixed_precision=mixed_precision(config), cpu=config.cpu)
         self.output_dir = Path(config.output_dir)
-        params = [p for p in task.module.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
-            params,
+            parameter_groups(task.module, config.learning_rate, config.lr_scales),
             lr=config.learning_rate,
             betas=(config.adam_beta1, config.adam_beta2),
             eps=config.adam_eps,

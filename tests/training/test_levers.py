@@ -374,6 +374,33 @@ def test_trainable_parameters_train_the_speech_path_alone(tiny_config):
         tiny_config.replace(task="vae", trainable_parameters=["*audio*"])
 
 
+def test_lr_scales_give_matched_parameters_their_own_rate(tiny_config):
+    config = tiny_config.replace(
+        transformer_overrides={**tiny_config.transformer_overrides, "text_pooling": True},
+        lr_scales={"*text_pool*": 10.0, "transformer.patch_embedding.*": 0.5},
+        learning_rate=1e-3,
+        warmup_steps=0,
+        steps=2,
+    )
+    trainer = build_trainer(config)
+    names = {id(p): n for n, p in trainer.task.module.named_parameters()}
+    groups = trainer.optimizer.param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-2, 5e-4])  # the plain rate first, as logged
+    assert all("text_pool" in names[id(p)] for p in groups[1]["params"]) and len(groups[1]["params"]) == 7
+    assert {names[id(p)] for p in groups[2]["params"]} == {
+        "transformer.patch_embedding.weight",
+        "transformer.patch_embedding.bias",
+    }
+    assert sum(len(g["params"]) for g in groups) == len(trainer.params)
+    trainer.train()
+    assert trainer.scheduler.get_last_lr()[1] == pytest.approx(10 * trainer.scheduler.get_last_lr()[0])
+    with pytest.raises(ConfigError, match="'speech_\\*' match no trained parameter"):
+        build_trainer(config.replace(lr_scales={"speech_*": 2.0}))
+    for bad in ({}, {"*": 0}, {"*": True}, {"": 2.0}, ["*"]):
+        with pytest.raises(ConfigError, match="lr_scales"):
+            tiny_config.replace(lr_scales=bad)
+
+
 def test_the_clean_latents_a_velocity_stands_for_are_recovered_exactly():
     from talkgen.training.dit import flow_matching_pair, implied_clean_latents
 
