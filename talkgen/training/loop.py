@@ -114,21 +114,22 @@ def parameter_groups(module: torch.nn.Module, learning_rate: float, scales: dict
 
     from talkgen.errors import ConfigError
 
-    patterns = list(scales or {})
-    groups: list[list[torch.Tensor]] = [[] for _ in range(len(patterns) + 1)]
+    patterns = dict(scales or {})
+    plain: list[torch.Tensor] = []
+    matched: dict[str, list[torch.Tensor]] = {p: [] for p in patterns}
     for name, param in module.named_parameters():
         if param.requires_grad:
-            groups[next((i for i, p in enumerate(patterns) if fnmatchcase(name, p)), len(patterns))].append(param)
-    unmatched = [p for p, group in zip(patterns, groups, strict=False) if not group]
+            pattern = next((p for p in patterns if fnmatchcase(name, p)), None)
+            (plain if pattern is None else matched[pattern]).append(param)
+    unmatched = [p for p, group in matched.items() if not group]
     if unmatched:
         names = [n for n, p in module.named_parameters() if p.requires_grad][:2]
         raise ConfigError(
             f"lr_scales: {', '.join(map(repr, unmatched))} match no trained parameter (names look like"
             f" {', '.join(map(repr, names))})"
         )
-    factors = [scales[p] for p in patterns] + [1.0] if scales else [1.0]
-    ordered = [len(patterns), *range(len(patterns))]  # the plain group first
-    return [{"params": groups[i], "lr": learning_rate * factors[i]} for i in ordered if groups[i]]
+    groups = [{"params": plain, "lr": learning_rate}] if plain else []
+    return groups + [{"params": group, "lr": learning_rate * patterns[p]} for p, group in matched.items()]
 
 
 class Trainer:
