@@ -39,10 +39,12 @@ if [ ! -d "$(run_dir configs/tiny-keyframe-stills.yaml)/checkpoint-3000" ]; then
 talkgen export "$(run_dir configs/tiny-keyframe-stills.yaml)" -o "$model_dir" --dtype float16 \
   --checkpoint "$(run_dir configs/tiny-keyframe-stills.yaml)/checkpoint-3000"
 # 8c, 8d. the keyframe transformer trained on the same stills: 1,500 steps from the folder's (a fresh cosine), then
-# 1,500 more from that run's last weights at half the rate; the second run's step 1,500 is the shipped one
+# 1,500 more from that run's last weights at half the rate
 stage dit configs/tiny-keyframe-stills-2.yaml
 stage dit configs/tiny-keyframe-stills-3.yaml
-talkgen export "$(run_dir configs/tiny-keyframe-stills-3.yaml)" -o "$model_dir" --dtype float16
+# 8e. 3,000 more steps from that run's last weights on the same stills at 1e-4; its last step is the shipped one
+stage dit configs/tiny-keyframe-stills-4.yaml
+talkgen export "$(run_dir configs/tiny-keyframe-stills-4.yaml)" -o "$model_dir" --dtype float16
 # 9. mouth crops: stage 5's transformer, speech 10x louder, trained on squares around the mouths of still heads
 # (configs/tiny-mouth-crops-8.yaml reads a copy of the folder at /work/runs/base: edit its *_path lines to move it)
 base=$(setting configs/tiny-mouth-crops-8.yaml init_from)
