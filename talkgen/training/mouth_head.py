@@ -152,6 +152,7 @@ def add_mouth_head(
     """Fit the mouth head on the model's own audio encoder and add it to the pipeline folder ``model_dir``
     (``mouth_head/`` and its ``model_index.json`` entry; a head already there is replaced); the folder's default dub
     strength becomes ``strength``."""
+    import copy
     import json
     import shutil
     from pathlib import Path
@@ -171,7 +172,8 @@ def add_mouth_head(
     fit = fit_mouth_head(encoder, scenes=scenes, context=context, ridge=ridge, hidden=hidden, epochs=epochs)
     partial, target = folder / ".mouth_head.partial", folder / "mouth_head"
     shutil.rmtree(partial, ignore_errors=True)
-    fit.head.save_pretrained(partial)  # safetensors; moved into place whole
+    # stored in float16 as the folder's other weights are (the loader computes in float32); moved into place whole
+    copy.deepcopy(fit.head).to(torch.float16).save_pretrained(partial)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     index["mouth_head"] = ["talkgen.models.mouth_head", "SpeechMouthHead"]

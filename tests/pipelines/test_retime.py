@@ -124,7 +124,7 @@ def test_add_mouth_head_writes_a_component_the_loader_finds(tmp_path):
     folder = tmp_path / "model"
     dummy_pipeline("talking").save_pretrained(folder)
     before = json.loads((folder / "model_index.json").read_text())
-    add_mouth_head(folder, scenes=3)
+    fit = add_mouth_head(folder, scenes=3)
     index = json.loads((folder / "model_index.json").read_text())
     assert index["mouth_head"] == ["talkgen.models.mouth_head", "SpeechMouthHead"] and index["default_strength"] == 0.4
     new = {"mouth_head", "default_strength"}
@@ -132,6 +132,15 @@ def test_add_mouth_head_writes_a_component_the_loader_finds(tmp_path):
     assert not list(folder.glob(".mouth_head*")) and (folder / "mouth_head" / "config.json").is_file()
     pipe, _ = load_pipeline("lipsync", folder)
     assert isinstance(pipe.mouth_head, SpeechMouthHead) and pipe.config.default_strength == 0.4
+    # stored in float16 like the folder's other weights, computed in float32 within float16 rounding of the fit
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "mouth_head" / "diffusion_pytorch_model.safetensors"), "pt") as stored:
+        assert {stored.get_tensor(k).dtype for k in stored.keys()} == {torch.float16}
+    fitted = dict(fit.head.named_parameters())
+    for name, value in pipe.mouth_head.named_parameters():
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value, fitted[name].detach(), rtol=1e-3, atol=1e-4)
     with pytest.raises(WeightsError, match="not a pipeline folder"):
         add_mouth_head(tmp_path / "nowhere", scenes=3)
 
