@@ -16,9 +16,10 @@ import pytest
 
 from talkgen.pipelines.loading import default_model_dir
 
-# Measured on the shipped weights (models/talkgen-tiny/README.md) for the bench's dubbing pair: sync corr 0.816,
-# offset 0, PSNR outside the mouth 44.7 dB (stage 5's transformer alone: 0.818, 45.1 dB; with the ridge mouth head:
-# 0.770; without re-timing the footage's mouths: 0.596); untrained random weights on the same pair: corr -0.03.
+# Measured on the shipped weights (models/talkgen-tiny/README.md) for the bench's dubbing pair: sync corr 0.818,
+# offset 0, PSNR outside the mouth 44.7 dB (0.816 with the mouth head stored in float32; stage 5's transformer alone:
+# 0.818, 45.1 dB; with the ridge mouth head: 0.770; without re-timing the footage's mouths: 0.596); untrained random
+# weights on the same pair: corr -0.03.
 MIN_CORRELATION = 0.7
 MAX_ABS_OFFSET = 1
 MIN_PSNR_OUTSIDE_DB = 40.0
