@@ -172,8 +172,10 @@ def add_mouth_head(
     fit = fit_mouth_head(encoder, scenes=scenes, context=context, ridge=ridge, hidden=hidden, epochs=epochs)
     partial, target = folder / ".mouth_head.partial", folder / "mouth_head"
     shutil.rmtree(partial, ignore_errors=True)
-    # stored in float16 as the folder's other weights are (the loader computes in float32); moved into place whole
-    copy.deepcopy(fit.head).to(torch.float16).save_pretrained(partial)
+    # stored in float16, as the shipped folder's other weights are (the loader computes in float32), through
+    # nn.Module's own cast as blend's is (diffusers' warns about float32 modules the head does not have); moved into
+    # place whole
+    torch.nn.Module.to(copy.deepcopy(fit.head), torch.float16).save_pretrained(partial)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     index["mouth_head"] = ["talkgen.models.mouth_head", "SpeechMouthHead"]
