@@ -6,6 +6,7 @@ function that maps any feature rate onto any video frame rate; the frame rate is
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from talkgen import SPEECH_RATE
 
 WHISPER_HOP = 160
+WHISPER_N_FFT = 400
 LOG_MEL_RATE = SPEECH_RATE / WHISPER_HOP  # 100 feature frames per second
 
 
@@ -32,14 +34,27 @@ def log_mel(waveform: np.ndarray | torch.Tensor, sample_rate: int = SPEECH_RATE,
         raise ValueError(f"log_mel needs 16 kHz audio, got {sample_rate} Hz; resample with talkgen.audio.io.resample")
     if n_mels not in (80, 128):
         raise ValueError(f"n_mels must be 80 or 128 (Whisper's mel filters), got {n_mels}")
-    from whisper.audio import log_mel_spectrogram
-
     audio = torch.as_tensor(waveform, dtype=torch.float32)
     if audio.ndim != 1:
         raise ValueError(f"log_mel expects a mono waveform of shape (N,), got {tuple(audio.shape)}")
-    if audio.numel() < WHISPER_HOP:
-        return torch.zeros(n_mels, 0)
-    return log_mel_spectrogram(audio, n_mels=n_mels)
+    if audio.numel() <= WHISPER_N_FFT // 2:  # too short for the STFT's reflect padding (at most one frame)
+        return torch.zeros(n_mels, audio.numel() // WHISPER_HOP)
+    # Whisper's computation: power STFT (400-point Hann, hop 160, last frame dropped), Slaney mel filters,
+    # log10 clamped at 1e-10, floored 8 below the peak, then scaled to (x + 4) / 4.
+    window = torch.hann_window(WHISPER_N_FFT, device=audio.device)
+    stft = torch.stft(audio, WHISPER_N_FFT, WHISPER_HOP, window=window, return_complex=True)
+    power = stft[..., :-1].abs() ** 2
+    log_spec = torch.clamp(_mel_filters(n_mels).to(audio.device) @ power, min=1e-10).log10()
+    log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
+    return (log_spec + 4.0) / 4.0
+
+
+@functools.cache
+def _mel_filters(n_mels: int) -> torch.Tensor:
+    """(n_mels, 201) Slaney mel filter bank for 16 kHz and a 400-point FFT: the matrices Whisper ships."""
+    import librosa
+
+    return torch.from_numpy(librosa.filters.mel(sr=SPEECH_RATE, n_fft=WHISPER_N_FFT, n_mels=n_mels).astype(np.float32))
 
 
 def num_video_frames(duration: float, fps: float) -> int:

@@ -51,9 +51,11 @@ class TrainConfig:
             of the residual stream's norm and training does not grow it (``benchmarks/bench_speech_reliance.py``);
             started 10x louder, 250 steps of stage 16's recipe made the loss depend on the speech (another clip's
             speech raised it 3.6%, against under 1% for every earlier candidate).
-        init_blocks: with ``init_from``, start a shallower transformer from some of its blocks: block ``i`` here
+        init_blocks: with ``init_from``, start a shallower or deeper transformer from its blocks: block ``i`` here
             starts as block ``init_blocks[i]`` there (one index per layer), every other weight as there; speech
-            attention may be left out here (``audio_block_indices``), its weights are then not copied.
+            attention may be left out here (``audio_block_indices``), its weights are then not copied. A null entry
+            is a new block that starts as the identity (its output projections zero), so that a deeper transformer
+            (``num_layers``) starts out computing what the trained one does.
         trainable_parameters: DiT only: train just the transformer parameters whose names match one of these
             shell patterns (``fnmatch``; for example ``["*audio*"]``: the speech path, that is ``audio_proj``, the
             slot, null and window embeddings and each block's ``audio_attn`` and ``norm_audio``), every other
@@ -148,7 +150,7 @@ class TrainConfig:
     foundation_dir: str | None = None
     audio_encoder_dir: str | None = None
     init_from: str | None = None
-    init_blocks: list[int] | None = None
+    init_blocks: list[int | None] | None = None
     init_speech_gain: float = 1.0
     trainable_parameters: list[str] | None = None
     lr_scales: dict[str, float] | None = None

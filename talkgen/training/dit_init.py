@@ -17,12 +17,13 @@ logger = logging.getLogger(__name__)
 
 
 def init_transformer(
-    transformer: nn.Module, folder: Path, blocks: list[int] | None = None, speech_gain: float = 1.0
+    transformer: nn.Module, folder: Path, blocks: list[int | None] | None = None, speech_gain: float = 1.0
 ) -> None:
     """Copy a trained transformer's weights (``init_from``) into ``transformer``, whose config they must match, or,
     with ``blocks`` (``init_blocks``), whose config may differ in depth and speech attention: block ``i`` here
-    starts as block ``blocks[i]`` there; each block's speech attention output projection is then multiplied by
-    ``speech_gain`` (``init_speech_gain``)."""
+    starts as block ``blocks[i]`` there, or, where ``blocks[i]`` is None, as a new block that passes its input
+    through unchanged (its output projections zero; so a deeper transformer starts as the trained one); each
+    block's speech attention output projection is then multiplied by ``speech_gain`` (``init_speech_gain``)."""
     from talkgen.models.transformer_talking import ZERO_INIT_SWITCHES, TalkingCharacterTransformer3DModel
 
     candidate = transformer_folder(folder)
@@ -42,11 +43,24 @@ def init_transformer(
     state = trained.state_dict()
     if blocks is not None:
         state = _pick_blocks(state, blocks, trained.config.num_layers, transformer, candidate)
-    missing, unexpected = transformer.load_state_dict(state, strict=not grown)
-    new = [pattern for switch in grown for pattern in ZERO_INIT_SWITCHES[switch]]
+    new_blocks = [i for i, b in enumerate(blocks or []) if b is None]
+    missing, unexpected = transformer.load_state_dict(state, strict=not (grown or new_blocks))
+    new = [pattern for switch in grown for pattern in ZERO_INIT_SWITCHES[switch]] + [f"blocks.{i}.*" for i in new_blocks]
     if unexpected or [name for name in missing if not any(fnmatchcase(name, pattern) for pattern in new)]:
         raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
+    _zero_outputs(transformer, new_blocks)
     _scale_speech(transformer, speech_gain)
+
+
+@torch.no_grad()
+def _zero_outputs(transformer: nn.Module, indices: list[int]) -> None:
+    """Zero the output projections of blocks ``indices`` (self and text attention, feed-forward; speech attention
+    starts at zero anyway), so that each adds nothing to the residual stream until it trains."""
+    for i in indices:
+        block = transformer.blocks[i]
+        for layer in (block.attn1.to_out[0], block.attn2.to_out[0], block.ffn.net[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
 
 @torch.no_grad()
@@ -76,10 +90,13 @@ def train_only(transformer: nn.Module, patterns: list[str]) -> None:
 
 
 def _pick_blocks(state: dict, blocks: list[int], depth: int, transformer: nn.Module, source: Path) -> dict:
-    """``state`` with block ``blocks[i]`` renamed to block ``i`` and the weights ``transformer`` lacks dropped."""
-    if len(blocks) != len(transformer.blocks) or not all(0 <= b < depth for b in blocks):
+    """``state`` with block ``blocks[i]`` renamed to block ``i`` (None: none, a new block) and the weights
+    ``transformer`` lacks dropped."""
+    named = [b for b in blocks if b is not None]
+    if len(blocks) != len(transformer.blocks) or not named or not all(0 <= b < depth for b in named):
         raise ConfigError(
             f"init_blocks: {blocks} must name {len(transformer.blocks)} of the {depth} blocks in {source}, one a layer"
+            " (null for a new block that starts as the identity)"
         )
     ours = transformer.state_dict()
     picked = {}

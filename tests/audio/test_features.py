@@ -54,3 +54,28 @@ def test_log_mel_is_100hz_whisper_front_end():
     loud = log_mel(wave)[:, 50]
     quiet = log_mel(np.zeros_like(wave))[:, 50]
     assert loud.max() > quiet.max()
+
+
+@pytest.mark.parametrize(
+    "n_mels, bins, expected, mean",
+    [
+        (80, [9, 10, 11, 12, 43, 44], [1.04847, 1.23781, 1.32728, 1.1826, 0.73414, 0.89194], -0.50618),
+        (128, [16, 17, 18, 19, 20, 70], [1.23358, 1.22657, 1.37443, 1.16432, 1.17647, 0.88481], -0.49056),
+    ],
+)
+def test_log_mel_matches_whispers_own_front_end(n_mels, bins, expected, mean):
+    # Reference: openai-whisper 20250625's log_mel_spectrogram of this signal (frame 50: its six strongest bins, at
+    # 440 and 2000 Hz, and the mean of every bin), the features the shipped audio encoder was trained on.
+    t = np.arange(16000) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.sin(2 * np.pi * 2000 * t)).astype(np.float32)
+    mel = log_mel(wave, n_mels=n_mels)
+    assert mel.shape == (n_mels, 100)
+    assert sorted(torch.topk(mel[:, 50], 6).indices.tolist()) == bins
+    torch.testing.assert_close(mel[bins, 50], torch.tensor(expected), rtol=0, atol=2e-5)
+    assert abs(float(mel.mean()) - mean) < 2e-5
+    assert torch.equal(log_mel(np.zeros(16000, np.float32)), torch.full((80, 100), -1.5))  # log10(1e-10) scaled
+
+
+def test_log_mel_of_a_few_samples_is_short_not_an_error():
+    assert log_mel(np.zeros(100, np.float32)).shape == (80, 0)
+    assert log_mel(np.full(180, 0.1, np.float32)).shape == (80, 1)  # too short for the STFT's padding
