@@ -58,7 +58,8 @@ def _zero_outputs(transformer: nn.Module, indices: list[int]) -> None:
     starts at zero anyway), so that each adds nothing to the residual stream until it trains."""
     for i in indices:
         block = transformer.blocks[i]
-        for layer in (block.attn1.to_out[0], block.attn2.to_out[0], block.ffn.net[-1]):
+        last_ffn = [m for m in block.ffn.modules() if isinstance(m, nn.Linear)][-1]
+        for layer in (block.attn1.to_out[0], block.attn2.to_out[0], last_ffn):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
