@@ -45,7 +45,8 @@ def init_transformer(
         state = _pick_blocks(state, blocks, trained.config.num_layers, transformer, candidate)
     new_blocks = [i for i, b in enumerate(blocks or []) if b is None]
     missing, unexpected = transformer.load_state_dict(state, strict=not (grown or new_blocks))
-    new = [pattern for switch in grown for pattern in ZERO_INIT_SWITCHES[switch]] + [f"blocks.{i}.*" for i in new_blocks]
+    new = [pattern for switch in grown for pattern in ZERO_INIT_SWITCHES[switch]]
+    new += [f"blocks.{i}.*" for i in new_blocks]
     if unexpected or [name for name in missing if not any(fnmatchcase(name, pattern) for pattern in new)]:
         raise ConfigError(f"init_from: {candidate} does not fit this transformer ({missing + unexpected})")
     _zero_outputs(transformer, new_blocks)
