@@ -25,6 +25,20 @@ MAX_ABS_OFFSET = 1
 MIN_PSNR_OUTSIDE_DB = 40.0
 
 
+def test_shipped_folder_is_safetensors_only_and_within_its_48_mb():
+    """The issue's packaging bar: one complete pipeline folder, weights in safetensors only, at most 48 MB."""
+    import json
+
+    folder = default_model_dir()
+    assert folder is not None, "models/talkgen-tiny is part of the repository: restore it"
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 48_000_000
+    assert {p.suffix for p in files} <= {".safetensors", ".json", ".md", ".txt"}
+    index = json.loads((folder / "model_index.json").read_text())
+    for name in (k for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0]):
+        assert (folder / name).is_dir(), f"model_index.json names {name}/, which the folder lacks"
+
+
 def test_shipped_model_dubs_a_held_out_clip_in_sync():
 
     from talkgen.eval.bench import SUITES, dub_case, psnr_outside_mouth, render_case
