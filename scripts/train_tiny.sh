@@ -42,9 +42,12 @@ talkgen export "$(run_dir configs/tiny-keyframe-stills.yaml)" -o "$model_dir" --
 # 1,500 more from that run's last weights at half the rate
 stage dit configs/tiny-keyframe-stills-2.yaml
 stage dit configs/tiny-keyframe-stills-3.yaml
-# 8e. 3,000 more steps from that run's last weights on the same stills at 1e-4; its last step is the shipped one
+# 8e. 3,000 more steps from that run's last weights on the same stills at 1e-4
 stage dit configs/tiny-keyframe-stills-4.yaml
 talkgen export "$(run_dir configs/tiny-keyframe-stills-4.yaml)" -o "$model_dir" --dtype float16
+# 8f. deeper: that run's five blocks and two new ones that start as the identity, 2,500 steps; its last step is shipped
+stage dit configs/tiny-keyframe-deeper.yaml
+talkgen export "$(run_dir configs/tiny-keyframe-deeper.yaml)" -o "$model_dir" --dtype float16
 # 9. mouth crops: stage 5's transformer, speech 10x louder, trained on squares around the mouths of still heads
 # (configs/tiny-mouth-crops-8.yaml reads a copy of the folder at /work/runs/base: edit its *_path lines to move it)
 base=$(setting configs/tiny-mouth-crops-8.yaml init_from)
