@@ -91,7 +91,7 @@ def train_only(transformer: nn.Module, patterns: list[str]) -> None:
     logger.info("training %d of %d transformer parameters", trained, sum(p.numel() for p in transformer.parameters()))
 
 
-def _pick_blocks(state: dict, blocks: list[int], depth: int, transformer: nn.Module, source: Path) -> dict:
+def _pick_blocks(state: dict, blocks: list[int | None], depth: int, transformer: nn.Module, source: Path) -> dict:
     """``state`` with block ``blocks[i]`` renamed to block ``i`` (None: none, a new block) and the weights
     ``transformer`` lacks dropped."""
     named = [b for b in blocks if b is not None]

@@ -104,6 +104,8 @@ def test_fsdp_launch_config_wraps_the_transformer_blocks():
         ({"edit_repeat": 0}, "edit_repeat"),
         ({"validate_every": -1}, "validate_every"),
         ({"data_dir": 3}, "data_dir must be a folder path"),
+        ({"task": "dit", "init_from": "m", "init_blocks": [0, "new"]}, "or null for a new block"),
+        ({"task": "dit", "init_from": "m", "init_blocks": [True]}, "init_blocks must list block numbers"),
     ],
 )
 def test_bad_values_raise_config_error(changes, message):
