@@ -59,6 +59,7 @@ def blend_transformers(base: str | Path, other: str | Path, weight: float, model
     import torch
 
     from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+    from talkgen.training.checkpoint import save_stored
     from talkgen.training.dit_init import init_transformer
 
     base, other, model_dir = Path(base), Path(other), Path(model_dir)
@@ -85,8 +86,7 @@ def blend_transformers(base: str | Path, other: str | Path, weight: float, model
     shutil.rmtree(staged, ignore_errors=True)
     try:
         shutil.copytree(base, staged, ignore=lambda folder, names: [TRANSFORMER] if Path(folder) == base else [])
-        # nn.Module's own cast: diffusers' would warn about its float32 modules, which load as float32 anyway
-        torch.nn.Module.to(ours, stored).save_pretrained(staged / TRANSFORMER, safe_serialization=True)
+        save_stored(ours, staged / TRANSFORMER, stored)
         staged.rename(model_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)

@@ -27,6 +27,13 @@ def _save(tensors: dict[str, torch.Tensor], path: Path) -> None:
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
 
 
+def save_stored(model: torch.nn.Module, folder: Path, dtype: torch.dtype, **kwargs: Any) -> None:
+    """``model.save_pretrained(folder)`` (safetensors) with its weights cast to ``dtype`` in place, as pipeline
+    folders store them (talkgen loads them as float32). nn.Module's own cast: diffusers' ``.to`` warns about
+    modules to keep in float32, which load as float32 anyway."""
+    torch.nn.Module.to(model, dtype).save_pretrained(folder, safe_serialization=True, **kwargs)
+
+
 def save_checkpoint(
     directory: str | Path,
     step: int,

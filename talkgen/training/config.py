@@ -315,15 +315,14 @@ class TrainConfig:
                 f"init_speech_gain scales the speech attention of an init_from transformer: set init_from and a gain"
                 f" above 0 (got {self.init_speech_gain})"
             )
-        if self.init_blocks is not None and (self.init_from is None or not self.init_blocks):
-            raise ConfigError("init_blocks names blocks of the init_from transformer: set init_from, one a layer")
-        if self.init_blocks is not None and not all(
-            b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in self.init_blocks
-        ):
-            raise ConfigError(
-                f"init_blocks must list block numbers of the init_from transformer, or null for a new block; got"
-                f" {self.init_blocks!r}"
-            )
+        if self.init_blocks is not None:
+            if self.init_from is None or not self.init_blocks:
+                raise ConfigError("init_blocks names blocks of the init_from transformer: set init_from, one a layer")
+            if not all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in self.init_blocks):
+                raise ConfigError(
+                    f"init_blocks must list block numbers of the init_from transformer, or null for a new block; got"
+                    f" {self.init_blocks!r}"
+                )
         if self.articulation_weight < 0:
             raise ConfigError(f"articulation_weight must be >= 0, got {self.articulation_weight}")
         if self.articulation_weight > 0 and (self.task != "dit" or not self.latent_cache or self.edit_share <= 0):

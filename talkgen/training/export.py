@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from talkgen.errors import ConfigError
-from talkgen.training.checkpoint import STATE_FILE, latest_checkpoint
+from talkgen.training.checkpoint import STATE_FILE, latest_checkpoint, save_stored
 from talkgen.training.loop import FROZEN_DIR
 
 logger = logging.getLogger(__name__)
@@ -104,8 +104,8 @@ def _export_keyframe(run_dir: Path, model_dir: Path, max_shard_size: str | None,
     transformer = TalkingCharacterTransformer3DModel.from_pretrained(final / "transformer")
     staged = model_dir / f".{KEYFRAME}.new"
     shutil.rmtree(staged, ignore_errors=True)
-    kwargs = {"safe_serialization": True} | ({"max_shard_size": max_shard_size} if max_shard_size else {})
-    transformer.to(getattr(torch, dtype)).save_pretrained(staged, **kwargs)
+    shards = {"max_shard_size": max_shard_size} if max_shard_size else {}
+    save_stored(transformer, staged, getattr(torch, dtype), **shards)
     old = model_dir / f".{KEYFRAME}.old"
     shutil.rmtree(old, ignore_errors=True)
     if (model_dir / KEYFRAME).exists():

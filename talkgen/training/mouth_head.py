@@ -160,6 +160,7 @@ def add_mouth_head(
     from talkgen.errors import WeightsError
     from talkgen.fs import atomic_write_text
     from talkgen.models.audio_encoder import BuiltinAudioEncoder
+    from talkgen.training.checkpoint import save_stored
 
     folder = Path(model_dir)
     index_path = folder / "model_index.json"
@@ -172,10 +173,9 @@ def add_mouth_head(
     fit = fit_mouth_head(encoder, scenes=scenes, context=context, ridge=ridge, hidden=hidden, epochs=epochs)
     partial, target = folder / ".mouth_head.partial", folder / "mouth_head"
     shutil.rmtree(partial, ignore_errors=True)
-    # stored in float16, as the shipped folder's other weights are (the loader computes in float32), through
-    # nn.Module's own cast as blend's is (diffusers' warns about float32 modules the head does not have); moved into
-    # place whole
-    torch.nn.Module.to(copy.deepcopy(fit.head), torch.float16).save_pretrained(partial)
+    # stored in float16, as the shipped folder's other weights are (a copy: the returned fit stays float32); moved
+    # into place whole
+    save_stored(copy.deepcopy(fit.head), partial, torch.float16)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     index["mouth_head"] = ["talkgen.models.mouth_head", "SpeechMouthHead"]
