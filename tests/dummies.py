@@ -68,6 +68,19 @@ def randomize_new_layers(model: torch.nn.Module, seed: int = 0) -> None:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
 
 
+def random_transformer(seed: int, **config):
+    """A talking transformer of ``config`` with every weight drawn from N(0, 0.2) (zero-initialised layers too), in
+    eval mode: a stand-in for trained weights."""
+    from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = TalkingCharacterTransformer3DModel(**config)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0, 0.2)
+    return model.eval()
+
+
 def dummy_pipeline(kind: str = "talking", seed: int = 0):
     """A talking (or ``"lipsync"``) pipeline of ``DUMMY`` components, new layers randomised, progress bars off."""
     from talkgen.pipelines.pipeline_lipsync import build_tiny_lipsync_pipeline

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 import typer
-from dummies import TINY_WAN
+from dummies import TINY_WAN, random_transformer
 from typer.testing import CliRunner
 
 from talkgen.commands.train import register
@@ -19,12 +19,7 @@ SHAPE = {**TINY_WAN, "audio_dim": 6}
 
 
 def _random(seed: int, **switches) -> TalkingCharacterTransformer3DModel:
-    torch.manual_seed(seed)
-    model = TalkingCharacterTransformer3DModel(**SHAPE, **switches)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.normal_(0, 0.2)
-    return model.eval()
+    return random_transformer(seed, **SHAPE, **switches)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from dummies import TINY_WAN
+from dummies import TINY_WAN, random_transformer
 
 from talkgen.errors import ConfigError
 from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
@@ -22,13 +22,9 @@ def _forward(model, seed=0):
 
 @pytest.fixture
 def trained(tmp_path):
-    torch.manual_seed(0)
-    model = TalkingCharacterTransformer3DModel(**SHAPE)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.normal_(0, 0.2)
+    model = random_transformer(0, **SHAPE)
     model.save_pretrained(tmp_path / "trained" / "transformer")
-    return model.eval(), tmp_path / "trained"
+    return model, tmp_path / "trained"
 
 
 def test_new_blocks_start_as_the_identity_and_train(trained):
