@@ -13,8 +13,10 @@ from talkgen.models.text_encoder import encode_prompts
 class TalkgenPipeline(DiffusionPipeline):
     """Base of talkgen's pipelines: vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, and the
     optional mouth_head (speech -> mouth opening, :class:`~talkgen.models.mouth_head.SpeechMouthHead`; dubbing
-    re-times the footage's mouths with it) and keyframe_transformer (scenes draw a take's first frame with it when
-    no reference image is given; the dubbing pipeline is loaded without it).
+    re-times the footage's mouths with it), keyframe_transformer (scenes draw a take's first frame with it when
+    no reference image is given; the dubbing pipeline is loaded without it) and mouth_locator (frames -> mouth
+    boxes, :class:`~talkgen.models.mouth_locator.MouthLocatorNet`; scenes re-time their generated mouths with it
+    and the mouth head).
 
     Subclasses keep their own ``__init__`` (diffusers reads the components from its signature) and call
     :meth:`_register_components` from it; ``max_text_length`` lives in their config.
@@ -22,11 +24,11 @@ class TalkgenPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
     _callback_tensor_inputs = ["latents"]
-    _optional_components = ["mouth_head", "keyframe_transformer"]
+    _optional_components = ["mouth_head", "keyframe_transformer", "mouth_locator"]
 
     def _register_components(
         self, vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head=None,
-        keyframe_transformer=None,
+        keyframe_transformer=None, mouth_locator=None,
     ) -> None:  # fmt: skip
         self.register_modules(
             vae=vae,
@@ -37,6 +39,7 @@ class TalkgenPipeline(DiffusionPipeline):
             scheduler=scheduler,
             mouth_head=mouth_head,
             keyframe_transformer=keyframe_transformer,
+            mouth_locator=mouth_locator,
         )
         self.vae_scale_factor_temporal = 2 ** sum(vae.config.temperal_downsample) if vae is not None else 4
         self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample) if vae is not None else 8

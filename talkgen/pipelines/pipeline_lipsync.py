@@ -37,6 +37,7 @@ from talkgen import SPEECH_RATE
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, latent_mouth_mask, mouth_mask, normalize_latents
 from talkgen.models.mouth_head import SpeechMouthHead
+from talkgen.models.mouth_locator import MouthLocatorNet
 from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
@@ -102,6 +103,7 @@ class LipSyncPipeline(FaceCrops, TalkgenPipeline):
         scheduler: FlowMatchEulerDiscreteScheduler,
         mouth_head: SpeechMouthHead | None = None,
         keyframe_transformer=None,
+        mouth_locator: MouthLocatorNet | None = None,
         max_text_length: int = 64,
         default_strength: float = 0.92,
         window_frames: int | None = None,
@@ -110,7 +112,15 @@ class LipSyncPipeline(FaceCrops, TalkgenPipeline):
     ) -> None:
         super().__init__()
         self._register_components(
-            vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer
+            vae,
+            text_encoder,
+            tokenizer,
+            audio_encoder,
+            transformer,
+            scheduler,
+            mouth_head,
+            keyframe_transformer,
+            mouth_locator,
         )
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")

@@ -32,6 +32,7 @@ from diffusers.video_processor import VideoProcessor
 from talkgen.models.cpu_conv import fast_cpu_conv3d
 from talkgen.models.latents import denormalize_latents, normalize_latents
 from talkgen.models.mouth_head import SpeechMouthHead
+from talkgen.models.mouth_locator import MouthLocatorNet
 from talkgen.models.patch_codec import PatchPCAAutoencoder
 from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
@@ -117,6 +118,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         scheduler: FlowMatchEulerDiscreteScheduler,
         mouth_head: SpeechMouthHead | None = None,
         keyframe_transformer=None,
+        mouth_locator: MouthLocatorNet | None = None,
         max_text_length: int = 64,
         window_frames: int | None = None,
         face_size: int | None = None,
@@ -127,7 +129,15 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
         self._register_components(
-            vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer
+            vae,
+            text_encoder,
+            tokenizer,
+            audio_encoder,
+            transformer,
+            scheduler,
+            mouth_head,
+            keyframe_transformer,
+            mouth_locator,
         )
         # Read by the dubbing pipeline (one model_index.json for both): face_size, the frame size the model was
         # trained at (each face is dubbed at it); hide_source_mouth, the margin of the source mouths it was trained
@@ -196,11 +206,43 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
         return latents.to(device=device, dtype=torch.float32)
 
+    def decode_video(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised (B, C, F, h, w) latents -> (B, 3, T, H, W) video in [-1, 1]."""
+        with fast_cpu_conv3d(self.vae.device):
+            return self.vae.decode(denormalize_latents(self.vae, latents.to(self.vae.dtype)), return_dict=False)[0]
+
     def decode_latents(self, latents: torch.Tensor, output_type: str = "np"):
         """Normalised (B, C, F, h, w) latents -> video in ``output_type`` (``np``, ``pt`` or ``pil``)."""
-        with fast_cpu_conv3d(self.vae.device):
-            video = self.vae.decode(denormalize_latents(self.vae, latents.to(self.vae.dtype)), return_dict=False)[0]
-        return self.video_processor.postprocess_video(video, output_type=output_type)
+        return self.video_processor.postprocess_video(self.decode_video(latents), output_type=output_type)
+
+    @torch.no_grad()
+    def retime_mouths(self, video: torch.Tensor, waves: torch.Tensor, audio_embeds: torch.Tensor, fps: float):
+        """Generated takes with their mouths re-timed to their speech, as dubbing re-times footage
+        (:mod:`talkgen.pipelines.retime`): the ``mouth_locator`` finds the mouths of each frame, the ``mouth_head``
+        reads each stream's jaw opening from its speech features, and each mouth takes the mouth of the take's frame
+        whose opening is nearest the one its speech asks for (:func:`~talkgen.pipelines.retime.retime_generated`).
+
+        Args:
+            video: (B, 3, T, H, W) in [-1, 1]. waves: (B, S, N) the speech streams (16 kHz).
+            audio_embeds: (B, S, T', D) their features, T' >= T. fps: frame rate.
+
+        Returns:
+            The video with the re-timed mouths (other pixels unchanged).
+        """
+        from talkgen.pipelines.retime import retime_generated
+
+        frames_t = video.shape[2]
+        jaw = self.mouth_head(audio_embeds.to(self.mouth_head.device))[..., :frames_t].float().cpu().numpy()
+        out = video.clone()
+        for b in range(video.shape[0]):
+            pixels = ((video[b].permute(1, 2, 3, 0).float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+            boxes, _ = self.mouth_locator.detect(pixels, max_faces=max(waves.shape[1], 1))
+            speech = list(waves[b].float().cpu().numpy())
+            new = retime_generated(pixels, boxes, jaw[b], speech, fps)
+            changed = torch.from_numpy((new != pixels).any(axis=-1)).to(video.device)  # (T, H, W)
+            redrawn = torch.from_numpy(new).to(video.device, video.dtype).permute(3, 0, 1, 2) / 127.5 - 1
+            out[b] = torch.where(changed[None], redrawn, video[b])
+        return out
 
     # ------------------------------------------------------------------------------------------- guidance
     def guided_velocity(
@@ -402,6 +444,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
+        retime: bool | None = None,
     ) -> TalkingCharacterPipelineOutput | tuple:
         """Generate a talking-character video.
 
@@ -425,6 +468,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             callback_on_step_end: ``f(pipe, step, timestep, tensors) -> dict`` after each step (or a diffusers
                 ``PipelineCallback``); it may return replaced tensors, or set ``pipe._interrupt`` to stop early.
             callback_on_step_end_tensor_inputs: the tensors it receives (``["latents"]``).
+            retime: re-time the generated mouths to the speech (:meth:`retime_mouths`); default (None): where the
+                pipeline has a ``mouth_head`` and a ``mouth_locator``. Not for ``latent`` output.
 
         Returns:
             :class:`TalkingCharacterPipelineOutput` with ``frames`` (B, num_frames, H, W, 3) for ``np``.
@@ -437,6 +482,13 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             keyframe_steps, keyframe_text_scale,
         )  # fmt: skip
         tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        can_retime = self.mouth_head is not None and self.mouth_locator is not None
+        if retime and not can_retime:
+            raise ValueError(
+                "retime needs a model with a mouth_head and a mouth_locator (scripts/fit_mouth_head.py and"
+                " scripts/fit_mouth_locator.py add them)"
+            )
+        retime = can_retime and retime is not False and output_type != "latent"
         self._interrupt = False
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)
@@ -477,8 +529,14 @@ class TalkingCharacterPipeline(TalkgenPipeline):
                     motion = out[:, :, -plan.overlap :].to(self.transformer.dtype)
         clean = clean[:, :, :latent_frames]
 
-        # 5. Decode.
-        frames = clean if output_type == "latent" else self.decode_latents(clean, output_type)
+        # 5. Decode; re-time the mouths to the speech.
+        if output_type == "latent":
+            frames = clean
+        else:
+            video = self.decode_video(clean)
+            if retime:
+                video = self.retime_mouths(video, _as_streams(audio, batch), audio_embeds, fps)
+            frames = self.video_processor.postprocess_video(video, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames,)

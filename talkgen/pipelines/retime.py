@@ -195,3 +195,43 @@ def retime_footage(
         silent = silent_frames(speech[k], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB)
         _move_mouths(out, frames, boxes[:, k], choose_frames(opening, target_openings(jaw[k], opening, silent)))
     return out
+
+
+def speaker_slots(boxes: np.ndarray, streams: int) -> tuple[np.ndarray, list[int | None]]:
+    """Which speech drives which found mouth, for a generated take with ``streams`` speech streams.
+
+    Args:
+        boxes: float (T, D, 4) mouths found in each frame, left to right (NaN rows after the last found).
+        streams: speech streams of the take, one per visible character, left to right.
+
+    Returns:
+        ``(slots, speech)``: float32 (T, K, 4) slot boxes (NaN where the slot is empty) and each slot's stream index
+        (None: the streams' mix). One stream: every mouth says it (slot k: the k-th mouth from the left). Several:
+        in frames showing as many mouths as streams, mouth k says stream k; in frames showing one mouth (a cut to
+        a single face) it says the mix, in a slot of its own; frames with another count keep their mouths.
+    """
+    boxes = np.asarray(boxes, dtype=np.float32)
+    found = np.isfinite(boxes).all(axis=-1).sum(axis=1)
+    if streams == 1:
+        return boxes, [0] * boxes.shape[1]
+    slots = np.full((len(boxes), streams + 1, 4), np.nan, dtype=np.float32)
+    width = min(boxes.shape[1], streams)
+    every = found == streams
+    slots[every, :width] = boxes[every, :width]
+    alone = found == 1
+    slots[alone, streams] = boxes[alone, 0]
+    return slots, [*range(streams), None]
+
+
+def retime_generated(
+    frames: np.ndarray, boxes: np.ndarray, jaw: np.ndarray, speech: list[np.ndarray], fps: float
+) -> np.ndarray:
+    """A generated take (uint8 (T, H, W, 3)) with the mouths found in it (``boxes`` (T, D, 4), left to right)
+    re-timed to its speech: the jaw tracks ``jaw`` (S, T) the mouth head read from the S streams ``speech`` (16 kHz).
+    Slots as :func:`speaker_slots` assigns them; a mouth that says the mix follows the widest-open jaw of the
+    streams and is silent where all are. Returns a copy."""
+    slots, which = speaker_slots(boxes, len(speech))
+    mix = np.sum([np.asarray(w, dtype=np.float32) for w in speech], axis=0)
+    jaws = np.stack([jaw.max(axis=0) if k is None else jaw[k] for k in which]) if which else jaw[:0]
+    waves = [mix if k is None else speech[k] for k in which]
+    return retime_footage(frames, slots, jaws, waves, fps)

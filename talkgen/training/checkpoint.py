@@ -34,6 +34,29 @@ def save_stored(model: torch.nn.Module, folder: Path, dtype: torch.dtype, **kwar
     torch.nn.Module.to(model, dtype).save_pretrained(folder, safe_serialization=True, **kwargs)
 
 
+def add_component(folder: Path, name: str, model: torch.nn.Module, class_path: list[str], **config: Any) -> None:
+    """Store ``model`` as component ``name`` of the pipeline folder ``folder`` in float16 (``folder/name``, written
+    beside it and moved into place whole, replacing one already there) and name it, and any ``config`` entries, in
+    the folder's ``model_index.json``. The caller's ``model`` is left in its own dtype."""
+    import copy
+    import json
+    import shutil
+
+    from talkgen.fs import atomic_write_text
+
+    folder = Path(folder)
+    index_path = folder / "model_index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    partial, target = folder / f".{name}.partial", folder / name
+    shutil.rmtree(partial, ignore_errors=True)
+    save_stored(copy.deepcopy(model), partial, torch.float16)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    index[name] = list(class_path)
+    index.update(config)
+    atomic_write_text(index_path, json.dumps(dict(sorted(index.items())), indent=2) + "\n")
+
+
 def save_checkpoint(
     directory: str | Path,
     step: int,

@@ -152,15 +152,12 @@ def add_mouth_head(
     """Fit the mouth head on the model's own audio encoder and add it to the pipeline folder ``model_dir``
     (``mouth_head/`` and its ``model_index.json`` entry; a head already there is replaced); the folder's default dub
     strength becomes ``strength``."""
-    import copy
     import json
-    import shutil
     from pathlib import Path
 
     from talkgen.errors import WeightsError
-    from talkgen.fs import atomic_write_text
     from talkgen.models.audio_encoder import BuiltinAudioEncoder
-    from talkgen.training.checkpoint import save_stored
+    from talkgen.training.checkpoint import add_component
 
     folder = Path(model_dir)
     index_path = folder / "model_index.json"
@@ -171,14 +168,8 @@ def add_mouth_head(
         raise WeightsError(f"the mouth head reads the built-in audio encoder's features; {folder} has another")
     encoder = BuiltinAudioEncoder.from_pretrained(folder / "audio_encoder").eval()
     fit = fit_mouth_head(encoder, scenes=scenes, context=context, ridge=ridge, hidden=hidden, epochs=epochs)
-    partial, target = folder / ".mouth_head.partial", folder / "mouth_head"
-    shutil.rmtree(partial, ignore_errors=True)
-    # stored in float16, as the shipped folder's other weights are (a copy: the returned fit stays float32); moved
-    # into place whole
-    save_stored(copy.deepcopy(fit.head), partial, torch.float16)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    index["mouth_head"] = ["talkgen.models.mouth_head", "SpeechMouthHead"]
-    index["default_strength"] = strength
-    atomic_write_text(index_path, json.dumps(dict(sorted(index.items())), indent=2) + "\n")
+    # stored in float16, as the shipped folder's other weights are (the returned fit stays float32)
+    add_component(
+        folder, "mouth_head", fit.head, ["talkgen.models.mouth_head", "SpeechMouthHead"], default_strength=strength
+    )
     return fit

@@ -163,3 +163,70 @@ def test_the_dub_retimes_the_source_where_the_model_has_a_mouth_head():
     default = pipe(frames, speech, generator=torch.Generator().manual_seed(0), **call).frames
     off = pipe(frames, speech, generator=torch.Generator().manual_seed(0), retime=False, **call).frames
     assert torch.equal(off, plain) and not torch.equal(default, plain)
+
+
+def test_speaker_slots_give_each_stream_its_mouth_and_a_lone_face_the_mix():
+    from talkgen.pipelines.retime import speaker_slots
+
+    nan = [np.nan] * 4
+    boxes = np.array(
+        [
+            [[0, 0, 4, 4], [10, 0, 14, 4], nan],  # both faces: mouth k says stream k
+            [[5, 0, 9, 4], nan, nan],  # a cut to one face: the mix
+            [[0, 0, 4, 4], [10, 0, 14, 4], [20, 0, 24, 4]],  # three mouths for two streams: left alone
+        ],
+        np.float32,
+    )
+    slots, speech = speaker_slots(boxes, 2)
+    assert speech == [0, 1, None] and slots.shape == (3, 3, 4)
+    assert np.array_equal(slots[0, :2], boxes[0, :2]) and np.isnan(slots[0, 2]).all()
+    assert np.isnan(slots[1, :2]).all() and np.array_equal(slots[1, 2], boxes[1, 0])
+    assert np.isnan(slots[2]).all()
+    one, speech = speaker_slots(boxes, 1)  # one stream: every mouth says it
+    assert speech == [0, 0, 0] and np.array_equal(one, boxes, equal_nan=True)
+
+
+def test_a_generated_take_follows_each_faces_own_speech():
+    from talkgen.pipelines.retime import retime_generated
+
+    rng = np.random.default_rng(3)
+    left, boxes_l = _faces(rng.integers(2, 13, 40))
+    right, boxes_r = _faces(rng.integers(2, 13, 40))
+    frames = np.concatenate([left, right], axis=2)  # two faces side by side, 64 x 128
+    boxes = np.stack([boxes_l, boxes_r + np.array([64, 0, 64, 0], np.float32)], axis=1)
+    jaw = rng.uniform(0, 1, (2, 40))
+    speech = [np.full(16_000 * 40 // 25, 0.1, np.float32)] * 2  # never silent
+    out = retime_generated(frames, boxes, jaw, speech, 25.0)
+    for k in range(2):
+        assert np.corrcoef(read_openings(out, boxes[:, k]), jaw[k])[0, 1] > 0.9
+        assert np.corrcoef(read_openings(frames, boxes[:, k]), jaw[k])[0, 1] < 0.5
+
+
+def test_generated_takes_are_retimed_where_the_model_has_a_mouth_head_and_a_locator():
+    from talkgen.models.mouth_locator import MouthLocatorNet
+
+    pipe = dummy_pipeline("talking")
+    speech = (np.random.default_rng(2).standard_normal(16_000 * 9 // 25) * 0.1).astype(np.float32)
+    call = {"num_frames": 9, "height": 32, "width": 32, "num_inference_steps": 1, "output_type": "np"}
+    with pytest.raises(ValueError, match="mouth_locator"):
+        pipe("a character", speech, retime=True, **call)
+    plain = pipe("a character", speech, generator=torch.Generator().manual_seed(0), **call).frames
+    head = SpeechMouthHead(feature_dim=pipe.audio_encoder.feature_dim, context=1)
+    with torch.no_grad():
+        head.proj.weight.normal_()
+    locator = MouthLocatorNet(size=32, width=16)
+    found = []
+
+    def detect(frames, max_faces=3):  # a mouth box in every frame, where the generated frames have varied pixels
+        found.append(frames.copy())
+        return np.tile(np.array([[[8, 12, 24, 28]]], np.float32), (len(frames), 1, 1)), None
+
+    locator.detect = detect
+    pipe.register_modules(mouth_head=head, mouth_locator=locator)
+    default = pipe("a character", speech, generator=torch.Generator().manual_seed(0), **call).frames
+    off = pipe("a character", speech, generator=torch.Generator().manual_seed(0), retime=False, **call).frames
+    assert np.array_equal(off, plain) and not np.array_equal(default, plain)
+    seen = np.abs(found[0].astype(int) - np.clip(plain[0], 0, 1) * 255)
+    assert seen.max() <= 0.51  # it read the take itself, as uint8
+    changed = (default != plain).any(axis=-1)[0]
+    assert changed.any() and not changed[:, :, :3].any()  # only around the mouth box (grown 1.6x)
