@@ -3,7 +3,8 @@
 Renders the two-person sample scene (samples/scenes/dialogue.yaml) with the shipped model (random ``tiny`` weights
 where none is installed: an untrained model costs the same), 128x128 at 25 fps, at ``talkgen generate``'s default
 steps and guidance, and times each stage: TTS, text + audio encoding, drawing each take's first frame (a pipeline with
-a keyframe transformer), denoising, decoding and muxing; with the shipped
+a keyframe transformer), denoising, decoding, re-timing the generated mouths to the speech (a pipeline with a mouth
+head and a mouth locator) and muxing; with the shipped
 model also ``generate_scene_file`` end to end, as ``talkgen generate`` runs it. Baselines in the same run: the
 decode with ATen's own dispatch, the denoising step with the three guidance passes batched into one forward against
 one forward per pass, and sampling without guidance.
@@ -43,7 +44,8 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     from talkgen.pipelines.render_plan import clip_streams, dialogue_track, line_waveforms
     from talkgen.prompts import CachedTiming, load_scene, plan_scene, speech_timing
 
-    stages = dict.fromkeys(("plan", "tts", "encode", "keyframe", "denoise", "decode", "mux"), 0.0)
+    stages = dict.fromkeys(("plan", "tts", "encode", "keyframe", "denoise", "decode", "retime", "mux"), 0.0)
+    retimes = pipe.mouth_head is not None and pipe.mouth_locator is not None
     decode_plain = 0.0
     start = time.perf_counter()
     plan = plan_scene(load_scene(SCENE), CachedTiming(speech_timing))
@@ -77,6 +79,13 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
             start = time.perf_counter()
             with fast_cpu_conv3d():  # as the pipeline decodes
                 video = pipe.vae.decode(denormalize_latents(pipe.vae, latents), return_dict=False)[0]
+            stages["decode"] += time.perf_counter() - start
+            if retimes:  # as the call does after decoding (with the speech features it already has)
+                features = pipe.encode_audio(streams, 1, plan.fps, frames, torch.device("cpu"))
+                start = time.perf_counter()
+                video = pipe.retime_mouths(video, torch.as_tensor(streams)[None], features, plan.fps)
+                stages["retime"] += time.perf_counter() - start
+            start = time.perf_counter()
             pieces.append(pipe.video_processor.postprocess_video(video, output_type="np")[0][: clip.num_frames])
             stages["decode"] += time.perf_counter() - start
             start = time.perf_counter()

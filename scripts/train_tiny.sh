@@ -60,3 +60,6 @@ rm -rf "$model_dir.blend"
 talkgen blend "$base" "$stage9" --weight 0.7 -o "$model_dir.blend"
 mv "$model_dir/transformer" "$model_dir/transformer.old" && mv "$model_dir.blend/transformer" "$model_dir/transformer"
 rm -rf "$model_dir/transformer.old" "$model_dir.blend"
+# 10. the mouth locator: scenes re-time their generated mouths to the speech with it and the mouth head (stage 7);
+# trained on rendered frames (some through the codec, blurred) and first frames the keyframe transformer draws
+python scripts/fit_mouth_locator.py "$model_dir"

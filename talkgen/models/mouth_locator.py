@@ -22,6 +22,7 @@ from torch import nn
 
 STRIDE = 8
 CHANNELS = 5  # centre logit, offset x, offset y, log width, log height
+THRESHOLD = 0.2  # least centre probability of a mouth: generated frames are soft and their centres score lower
 
 
 class MouthLocatorNet(ModelMixin, ConfigMixin):
@@ -67,7 +68,7 @@ class MouthLocatorNet(ModelMixin, ConfigMixin):
 
     @torch.no_grad()
     def detect(
-        self, frames: np.ndarray, max_faces: int = 3, threshold: float = 0.2, batch: int = 64
+        self, frames: np.ndarray, max_faces: int = 3, threshold: float = THRESHOLD, batch: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mouth boxes of every frame, left to right.
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from talkgen.models.mouth_locator import MouthLocatorNet, loss, targets
+from talkgen.models.mouth_locator import THRESHOLD, MouthLocatorNet, loss, targets
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def drawn_first_frames(
 
 
 def score(
-    net: MouthLocatorNet, images: torch.Tensor, boxes: np.ndarray, threshold: float = 0.3
+    net: MouthLocatorNet, images: torch.Tensor, boxes: np.ndarray, threshold: float = THRESHOLD
 ) -> tuple[float, float, int]:
     """``(found, centre error px, true mouths)`` of ``net`` on images (N, 3, S, S) in [-1, 1] and their boxes."""
     from talkgen.models.mouth_locator import decode
