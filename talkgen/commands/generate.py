@@ -32,12 +32,18 @@ def generate(
         help="Draw each take's first frame with the model's keyframe transformer (when it has one and the character"
         " has no image); --no-keyframe leaves it to the video transformer.",
     ),
+    retime: bool = typer.Option(
+        True,
+        "--retime/--no-retime",
+        help="Re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth"
+        " locator); --no-retime keeps the mouths the video transformer draws.",
+    ),
 ) -> None:
     """Render SCRIPT to a talking-character video with its dialogue track, subtitles and a manifest."""
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
 
     options = GenerateOptions(
-        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling, keyframe
+        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling, keyframe, retime
     )
     with progress_bar("generate") as progress:
         manifest = generate_scene_file(script, output, options, progress)

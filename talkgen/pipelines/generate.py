@@ -32,6 +32,7 @@ class GenerateOptions:
     cpu_offload: bool = False
     vae_tiling: bool = False
     keyframe: bool = True
+    retime: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -121,7 +122,7 @@ def generate_scene_file(
         raise ConfigError(f"output {output} must end in .mp4")
     config = SceneRenderConfig(
         seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size,
-        keyframe=options.keyframe,
+        keyframe=options.keyframe, retime=options.retime,
     )  # fmt: skip
     started = time.perf_counter()
     scenes = load_scenes(script, voices=known_voices(), file_roots=file_roots, roots_names=roots_names)
@@ -156,6 +157,7 @@ def generate_scene_file(
         "seed": options.seed,
         "steps": options.steps,
         "keyframe": result.keyframe,
+        "retimed": result.retimed,
         "size": [options.size, options.size],
         "fps": plan.fps,
         "frames": int(result.frames.shape[0]),

@@ -41,6 +41,8 @@ class SceneRenderConfig:
             model's own window (``pipe.config.window_frames``, the clip length it was trained on).
         guidance: CFG settings. keyframe: draw each take's first frame with the model's keyframe transformer
             (when it has one and the take has no reference image); False generates it with the video transformer.
+        retime: re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth
+            locator); False keeps the mouths the video transformer draws.
     """
 
     seed: int = 0
@@ -50,6 +52,7 @@ class SceneRenderConfig:
     window_frames: int | None = None
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig.default)
     keyframe: bool = True
+    retime: bool = True
 
     def __post_init__(self) -> None:
         if self.num_inference_steps < 1:
@@ -63,13 +66,15 @@ class SceneRenderConfig:
 @dataclass
 class SceneResult:
     """``frames`` (T, H, W, 3) float in [0, 1]; ``audio`` (N,) dialogue at 16 kHz; ``timings`` in seconds;
-    ``keyframe``: whether the keyframe transformer drew some take's first frame."""
+    ``keyframe``: whether the keyframe transformer drew some take's first frame; ``retimed``: whether the takes'
+    mouths were re-timed to their speech."""
 
     frames: np.ndarray
     audio: np.ndarray
     sample_rate: int
     timings: dict[str, float]
     keyframe: bool = False
+    retimed: bool = False
 
 
 def line_waveforms(plan, sample_rate: int = SPEECH_RATE) -> list[np.ndarray]:
@@ -252,6 +257,7 @@ def render_scene(
             num_inference_steps=config.num_inference_steps,
             guidance=config.guidance,
             keyframe=config.keyframe,
+            retime=None if config.retime else False,
             window_frames=window,
             generator=generator,
             output_type="np",
@@ -260,7 +266,8 @@ def render_scene(
         pieces.append(out.frames[0][: clip.num_frames])
     timings["generate_s"] = time.perf_counter() - start
     drawn = any(pipe.draws_keyframe(reference, config.keyframe) for reference in references)
-    return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SPEECH_RATE, timings, drawn)
+    retimed = config.retime and pipe.mouth_head is not None and pipe.mouth_locator is not None
+    return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SPEECH_RATE, timings, drawn, retimed)
 
 
 def _srt_time(seconds: float) -> str:

@@ -116,6 +116,11 @@ class GenerateRequest(_Request):
         description="draw each take's first frame from the prompt with the model's keyframe transformer (when it has"
         " one and the character has no image); false leaves it to the video transformer",
     )
+    retime: bool = Field(
+        True,
+        description="re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth"
+        " locator); false keeps the mouths the video transformer draws",
+    )
 
     _check_assets = field_validator("assets")(_refs)
 
@@ -239,7 +244,13 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
     size = spec.width or spec.height or 128
     steps = {"steps": spec.num_inference_steps} if spec.num_inference_steps else {}  # else generate's default
     options = GenerateOptions(
-        random_weights=random_weights, seed=spec.seed, size=size, fps=spec.fps, keyframe=spec.keyframe, **steps
+        random_weights=random_weights,
+        seed=spec.seed,
+        size=size,
+        fps=spec.fps,
+        keyframe=spec.keyframe,
+        retime=spec.retime,
+        **steps,
     )
     script = inputs_dir / "_scene.yaml"  # asset names start with a letter or digit, so this never overwrites one
     atomic_write_text(script, spec.script)  # beside the assets, so the script's relative audio paths resolve

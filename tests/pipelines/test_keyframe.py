@@ -118,3 +118,36 @@ def test_talkgen_generate_draws_first_frames_unless_told_not_to(keyframe_pipe, t
     assert result.exit_code == 0, result.output
     assert bool(calls) is drawn
     assert json.loads(out.with_suffix(".manifest.json").read_text())["keyframe"] is drawn
+
+
+@pytest.mark.parametrize("flag, retimed", [([], True), (["--no-retime"], False)])
+def test_talkgen_generate_retimes_the_mouths_unless_told_not_to(tmp_path, monkeypatch, flag, retimed):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from talkgen.commands.generate import register
+    from talkgen.models.mouth_head import SpeechMouthHead
+    from talkgen.models.mouth_locator import MouthLocatorNet
+    from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
+
+    model = tmp_path / "model"
+    pipe = dummy_pipeline("talking")
+    pipe.register_modules(
+        mouth_head=SpeechMouthHead(feature_dim=pipe.audio_encoder.feature_dim, context=1),
+        mouth_locator=MouthLocatorNet(size=16, width=16),
+    )
+    pipe.save_pretrained(model)
+    calls = []
+    retime = TalkingCharacterPipeline.retime_mouths
+    monkeypatch.setattr(TalkingCharacterPipeline, "retime_mouths", lambda *a, **k: calls.append(1) or retime(*a, **k))
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    out = tmp_path / "out.mp4"
+    args = ["generate", "samples/scenes/monologue.yaml", "-o", str(out), "--model", str(model), "--size", "16"]
+    result = CliRunner().invoke(app, [*args, "--steps", "1", *flag])
+    assert result.exit_code == 0, result.output
+    assert bool(calls) is retimed
+    assert json.loads(out.with_suffix(".manifest.json").read_text())["retimed"] is retimed

@@ -110,21 +110,23 @@ def test_a_script_may_read_only_its_own_assets_and_errors_reveal_no_server_file(
         assert errors["abs"]["error"] == errors["missing"]["error"].replace("nothing.wav", "line.wav")
 
 
-def test_a_generate_request_may_turn_the_keyframe_stage_off(tmp_path, monkeypatch):
+def test_a_generate_request_may_turn_the_keyframe_stage_and_the_retiming_off(tmp_path, monkeypatch):
     from talkgen.pipelines import generate
     from talkgen.serve.jobs import GenerateRequest, run_generate
 
     seen = []
 
     def capture(script, output, options, progress, **kwargs):
-        seen.append(options.keyframe)
+        seen.append((options.keyframe, options.retime))
         raise RuntimeError("captured")
 
     monkeypatch.setattr(generate, "generate_scene_file", capture)
-    for body, expected in (({}, True), ({"keyframe": False}, False)):
+    cases = (({}, (True, True)), ({"keyframe": False}, (False, True)), ({"retime": False}, (True, False)))
+    for body, expected in cases:
         spec = GenerateRequest(kind="generate", script=SCRIPT, **body)
         with pytest.raises(RuntimeError, match="captured"):
             run_generate(spec, tmp_path, tmp_path, lambda *a: None, lambda: False)
-        assert seen[-1] is expected
-    with pytest.raises(ValueError, match="keyframe"):
-        GenerateRequest(kind="generate", script=SCRIPT, keyframe="sometimes")
+        assert seen[-1] == expected
+    for field in ("keyframe", "retime"):
+        with pytest.raises(ValueError, match=field):
+            GenerateRequest(kind="generate", script=SCRIPT, **{field: "sometimes"})
