@@ -94,8 +94,9 @@ def test_a_saved_pipeline_keeps_its_keyframe_transformer_and_dubbing_skips_it(ke
     assert "not expected" not in caplog.text
 
 
-@pytest.mark.parametrize("flag, drawn", [([], True), (["--no-keyframe"], False)])
-def test_talkgen_generate_draws_first_frames_unless_told_not_to(keyframe_pipe, tmp_path, monkeypatch, flag, drawn):
+def _generate_counting(pipe, method: str, tmp_path, monkeypatch, flag: list[str]) -> tuple[int, dict]:
+    """``talkgen generate`` of the sample monologue with ``pipe`` saved as the model and ``flag`` added: how often
+    ``TalkingCharacterPipeline.method`` ran, and the manifest."""
     import json
 
     import typer
@@ -105,10 +106,10 @@ def test_talkgen_generate_draws_first_frames_unless_told_not_to(keyframe_pipe, t
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
     model = tmp_path / "model"
-    keyframe_pipe.save_pretrained(model)
+    pipe.save_pretrained(model)
     calls = []
-    draw = TalkingCharacterPipeline.draw_keyframe
-    monkeypatch.setattr(TalkingCharacterPipeline, "draw_keyframe", lambda *a, **k: calls.append(1) or draw(*a, **k))
+    original = getattr(TalkingCharacterPipeline, method)
+    monkeypatch.setattr(TalkingCharacterPipeline, method, lambda *a, **k: calls.append(1) or original(*a, **k))
     app = typer.Typer()
     register(app)
     app.command("noop")(lambda: None)
@@ -116,38 +117,24 @@ def test_talkgen_generate_draws_first_frames_unless_told_not_to(keyframe_pipe, t
     args = ["generate", "samples/scenes/monologue.yaml", "-o", str(out), "--model", str(model), "--size", "16"]
     result = CliRunner().invoke(app, [*args, "--steps", "1", *flag])
     assert result.exit_code == 0, result.output
-    assert bool(calls) is drawn
-    assert json.loads(out.with_suffix(".manifest.json").read_text())["keyframe"] is drawn
+    return len(calls), json.loads(out.with_suffix(".manifest.json").read_text())
+
+
+@pytest.mark.parametrize("flag, drawn", [([], True), (["--no-keyframe"], False)])
+def test_talkgen_generate_draws_first_frames_unless_told_not_to(keyframe_pipe, tmp_path, monkeypatch, flag, drawn):
+    calls, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", tmp_path, monkeypatch, flag)
+    assert bool(calls) is drawn and manifest["keyframe"] is drawn
 
 
 @pytest.mark.parametrize("flag, retimed", [([], True), (["--no-retime"], False)])
 def test_talkgen_generate_retimes_the_mouths_unless_told_not_to(tmp_path, monkeypatch, flag, retimed):
-    import json
-
-    import typer
-    from typer.testing import CliRunner
-
-    from talkgen.commands.generate import register
     from talkgen.models.mouth_head import SpeechMouthHead
     from talkgen.models.mouth_locator import MouthLocatorNet
-    from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
-    model = tmp_path / "model"
     pipe = dummy_pipeline("talking")
     pipe.register_modules(
         mouth_head=SpeechMouthHead(feature_dim=pipe.audio_encoder.feature_dim, context=1),
         mouth_locator=MouthLocatorNet(size=16, width=16),
     )
-    pipe.save_pretrained(model)
-    calls = []
-    retime = TalkingCharacterPipeline.retime_mouths
-    monkeypatch.setattr(TalkingCharacterPipeline, "retime_mouths", lambda *a, **k: calls.append(1) or retime(*a, **k))
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)
-    out = tmp_path / "out.mp4"
-    args = ["generate", "samples/scenes/monologue.yaml", "-o", str(out), "--model", str(model), "--size", "16"]
-    result = CliRunner().invoke(app, [*args, "--steps", "1", *flag])
-    assert result.exit_code == 0, result.output
-    assert bool(calls) is retimed
-    assert json.loads(out.with_suffix(".manifest.json").read_text())["retimed"] is retimed
+    calls, manifest = _generate_counting(pipe, "retime_mouths", tmp_path, monkeypatch, flag)
+    assert bool(calls) is retimed and manifest["retimed"] is retimed
