@@ -1,0 +1,100 @@
+"""Re-timing generated takes' mouths to their speech: off, with the model's mouth locator, with the world's own boxes.
+
+Run: ``python benchmarks/bench_retime_generated.py [--model DIR] [--seed S ...] [--results NAME]``; writes
+``benchmarks/results/NAME.json`` (default ``retime-generated``). The full bench's model row (``talkgen bench --suite
+full`` at the defaults) once per seed and way of finding the generated mouths:
+
+- ``off``: the takes as the video transformer draws them (``retime=False``), the baseline of the same run;
+- ``locator``: the pipeline's default, the mouths found by its ``mouth_locator``;
+- ``truth``: the mouths at the ground truth's boxes (what a perfect locator would find; the bench reads the video at
+  those same boxes).
+
+The re-timing chooses each frame's mouth by the pixel opening reader the bench's sync column also reads, so the
+``truth`` row is an upper bound of what re-timing can show on this bench, not of what the eye sees. Dub cases are
+the same in every row (dubbing does not generate). Seconds are compute for the whole pass, ground-truth rendering
+included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import machine_info, mean_of
+
+KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
+WAYS = ("off", "locator", "truth")
+
+
+def _truth_boxes_model(pipe, base):
+    """A bench model that generates each case with ``retime=False`` and re-times it at the ground truth's boxes."""
+    from talkgen.pipelines.retime import retime_generated
+
+    def render(case, rc):
+        video = base(case, rc)
+        if case.dub:
+            return video
+        streams = rc.streams if rc.streams is not None else rc.audio[None]
+        speech = list(streams[: len(rc.scene.characters)])
+        boxes = np.stack([ch.mouth_box for ch in rc.truth.characters], axis=1)  # Person-tag order = left to right
+        with torch.no_grad():
+            features = pipe.encode_audio(np.stack(speech), 1, rc.case.fps, len(video), torch.device("cpu"))
+            jaw = pipe.mouth_head(features)[0].float().numpy()
+        return retime_generated(video, boxes, jaw, speech, rc.case.fps)
+
+    return render
+
+
+def main(model: Path | None, seeds=(0,), results: str = "retime-generated") -> dict:
+    from talkgen.eval.bench import SUITES, pipeline_model, run_bench
+    from talkgen.pipelines.loading import load_pipeline
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    pipe = load_pipeline("talking", model)[0]
+    lipsync = load_pipeline("lipsync", model)[0]
+    for p in (pipe, lipsync):
+        p.set_progress_bar_config(disable=True)
+    if pipe.mouth_head is None:
+        raise SystemExit(f"{model or 'the default model'} has no mouth_head: nothing re-times its takes")
+    rows = []
+    for way in WAYS:
+        if way == "locator" and pipe.mouth_locator is None:
+            continue
+        per_seed = []
+        for seed in seeds:
+            if way == "truth":
+                pipe.mouth_locator, kept = None, pipe.mouth_locator  # generate without re-timing, then at the boxes
+                render = _truth_boxes_model(pipe, pipeline_model(pipe, seed=seed, lipsync=lipsync))
+            else:
+                pipe.mouth_locator, kept = (None if way == "off" else pipe.mouth_locator), pipe.mouth_locator
+                render = pipeline_model(pipe, seed=seed, lipsync=lipsync)
+            start = time.perf_counter()
+            try:
+                row = run_bench(SUITES["full"], model=render)[-1]
+            finally:
+                pipe.mouth_locator = kept
+            per_seed.append({
+                "seed": seed, **{k: round(float(getattr(row, k)), 4) for k in KEYS},
+                "cases": {n: round(float(c["correlation"]), 4) for n, c in row.cases.items()},
+                "seconds": round(time.perf_counter() - start, 1),
+            })  # fmt: skip
+            print(json.dumps({"way": way, **per_seed[-1]}), flush=True)
+        mean = {k: mean_of(s[k] for s in per_seed) for k in KEYS}
+        rows.append({"way": way, "per_seed": per_seed, "mean": mean})
+    out = {"machine": machine_info(), "model": str(model or "models/talkgen-tiny"), "seeds": list(seeds), "rows": rows}
+    path = Path(__file__).resolve().parent / "results" / f"{results}.json"
+    path.write_text(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="pipeline folder (default: the shipped model)")
+    parser.add_argument("--seed", type=int, action="append", help="bench seeds (repeatable; default 0)")
+    parser.add_argument("--results", default="retime-generated", help="results file (benchmarks/results/NAME.json)")
+    args = parser.parse_args()
+    main(args.model, tuple(args.seed or (0,)), args.results)
