@@ -488,6 +488,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
                 "retime needs a model with a mouth_head and a mouth_locator (scripts/fit_mouth_head.py and"
                 " scripts/fit_mouth_locator.py add them)"
             )
+        if retime and output_type == "latent":
+            raise ValueError("retime works on decoded frames: ask for np, pt or pil output, or leave retime unset")
         retime = can_retime and retime is not False and output_type != "latent"
         self._interrupt = False
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)

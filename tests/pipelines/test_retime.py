@@ -223,6 +223,8 @@ def test_generated_takes_are_retimed_where_the_model_has_a_mouth_head_and_a_loca
 
     locator.detect = detect
     pipe.register_modules(mouth_head=head, mouth_locator=locator)
+    with pytest.raises(ValueError, match="decoded frames"):
+        pipe("a character", speech, retime=True, **{**call, "output_type": "latent"})
     default = pipe("a character", speech, generator=torch.Generator().manual_seed(0), **call).frames
     off = pipe("a character", speech, generator=torch.Generator().manual_seed(0), retime=False, **call).frames
     assert np.array_equal(off, plain) and not np.array_equal(default, plain)
