@@ -45,7 +45,7 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     from talkgen.prompts import CachedTiming, load_scene, plan_scene, speech_timing
 
     stages = dict.fromkeys(("plan", "tts", "encode", "keyframe", "denoise", "decode", "retime", "mux"), 0.0)
-    retimes = pipe.mouth_head is not None and pipe.mouth_locator is not None
+    retimes = pipe.retimes()
     decode_plain = 0.0
     start = time.perf_counter()
     plan = plan_scene(load_scene(SCENE), CachedTiming(speech_timing))

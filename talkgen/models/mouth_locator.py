@@ -85,14 +85,29 @@ class MouthLocatorNet(ModelMixin, ConfigMixin):
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames must be (T, H, W, 3), got {frames.shape}")
         height, width = frames.shape[1:3]
-        boxes = np.full((len(frames), max_faces, 4), np.nan, dtype=np.float32)
-        scores = np.full((len(frames), max_faces), np.nan, dtype=np.float32)
-        for start in range(0, len(frames), batch):
-            out = self(self.prepare(frames[start : start + batch])).cpu()
-            b, s = decode(out, max_faces, threshold, self.config.size)
-            boxes[start : start + len(b)], scores[start : start + len(b)] = b, s
+        # prepared a batch at a time: a long take is never held whole as float frames
+        found = [
+            self.find(self.prepare(frames[s : s + batch]), max_faces, threshold) for s in range(0, len(frames), batch)
+        ]
+        boxes, scores = _joined(found, max_faces)
         boxes *= np.array([width, height, width, height], dtype=np.float32) / self.config.size
         return boxes, scores
+
+    @torch.no_grad()
+    def find(
+        self, images: torch.Tensor, max_faces: int = 3, threshold: float = THRESHOLD, batch: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`detect` of prepared images (N, 3, size, size) in [-1, 1]; boxes in pixels of a ``size`` frame."""
+        size = self.config.size
+        batches = (self(images[s : s + batch]).cpu() for s in range(0, len(images), batch))
+        return _joined([decode(out, max_faces, threshold, size) for out in batches], max_faces)
+
+
+def _joined(parts: list[tuple[np.ndarray, np.ndarray]], max_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes and scores of consecutive batches, joined (empty arrays for none)."""
+    if not parts:
+        return np.full((0, max_faces, 4), np.nan, np.float32), np.full((0, max_faces), np.nan, np.float32)
+    return np.concatenate([b for b, _ in parts]), np.concatenate([s for _, s in parts])
 
 
 def decode(out: torch.Tensor, max_faces: int, threshold: float, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -112,16 +112,9 @@ class LipSyncPipeline(FaceCrops, TalkgenPipeline):
     ) -> None:
         super().__init__()
         self._register_components(
-            vae,
-            text_encoder,
-            tokenizer,
-            audio_encoder,
-            transformer,
-            scheduler,
-            mouth_head,
-            keyframe_transformer,
+            vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer,
             mouth_locator,
-        )
+        )  # fmt: skip
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")
         if face_size is not None and face_size < 16:

@@ -129,16 +129,9 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
         self._register_components(
-            vae,
-            text_encoder,
-            tokenizer,
-            audio_encoder,
-            transformer,
-            scheduler,
-            mouth_head,
-            keyframe_transformer,
+            vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer,
             mouth_locator,
-        )
+        )  # fmt: skip
         # Read by the dubbing pipeline (one model_index.json for both): face_size, the frame size the model was
         # trained at (each face is dubbed at it); hide_source_mouth, the margin of the source mouths it was trained
         # to dub without (None: it sees them); default_strength, the dubs' noise level (None: the dubbing pipeline's).
@@ -236,7 +229,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         out = video.clone()
         for b in range(video.shape[0]):
             pixels = ((video[b].permute(1, 2, 3, 0).float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
-            boxes, _ = self.mouth_locator.detect(pixels, max_faces=max(waves.shape[1], 1))
+            boxes, _ = self.mouth_locator.detect(pixels, max_faces=waves.shape[1])
             speech = list(waves[b].float().cpu().numpy())
             new = retime_generated(pixels, boxes, jaw[b], speech, fps)
             changed = torch.from_numpy((new != pixels).any(axis=-1)).to(video.device)  # (T, H, W)
@@ -330,6 +323,10 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             guided = multi_condition_cfg(dict(zip(names, velocity.chunk(len(names)), strict=True)), text_scale, 0.0)
             latents = self.scheduler.step(guided, t, latents, return_dict=False)[0]
         return latents.to(self.transformer.dtype)
+
+    def retimes(self, retime: bool | None = None) -> bool:
+        """Whether a call with this ``retime`` re-times its generated mouths (:meth:`retime_mouths`)."""
+        return retime is not False and self.mouth_head is not None and self.mouth_locator is not None
 
     def draws_keyframe(self, image: object | None, keyframe: bool = True) -> bool:
         """Whether a call with this ``image`` and ``keyframe`` draws its reference first frame from the prompt."""
@@ -482,15 +479,14 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             keyframe_steps, keyframe_text_scale,
         )  # fmt: skip
         tensor_inputs = self.check_callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
-        can_retime = self.mouth_head is not None and self.mouth_locator is not None
-        if retime and not can_retime:
+        if retime and not self.retimes():
             raise ValueError(
                 "retime needs a model with a mouth_head and a mouth_locator (scripts/fit_mouth_head.py and"
                 " scripts/fit_mouth_locator.py add them)"
             )
         if retime and output_type == "latent":
             raise ValueError("retime works on decoded frames: ask for np, pt or pil output, or leave retime unset")
-        retime = can_retime and retime is not False and output_type != "latent"
+        retime = self.retimes(retime) and output_type != "latent"
         self._interrupt = False
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)

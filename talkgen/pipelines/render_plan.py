@@ -266,7 +266,7 @@ def render_scene(
         pieces.append(out.frames[0][: clip.num_frames])
     timings["generate_s"] = time.perf_counter() - start
     drawn = any(pipe.draws_keyframe(reference, config.keyframe) for reference in references)
-    retimed = config.retime and pipe.mouth_head is not None and pipe.mouth_locator is not None
+    retimed = pipe.retimes(config.retime)
     return SceneResult(np.concatenate(pieces), dialogue_track(plan, waves), SPEECH_RATE, timings, drawn, retimed)
 
 
