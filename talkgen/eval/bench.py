@@ -145,7 +145,10 @@ def pipeline_model(
     """A model row from a :class:`~talkgen.pipelines.pipeline_talking.TalkingCharacterPipeline`.
 
     Each case is generated from its ground-truth caption (MoCha template with Person tags) and the speech of each
-    character as one audio stream, at the case's size and frame rate; one seeded generator per case. Dub cases run
+    character as one audio stream, at the case's size and frame rate; one seeded generator per case. A case with
+    cuts is generated a take per shot, as ``talkgen generate`` renders a scene a clip per shot: each take from the
+    caption of the shot's characters alone (:func:`~talkgen.synth.world.shot_scene`) and their speech, seeded
+    ``seed + case seed + shot index``. Dub cases run
     the dubbing path instead when ``lipsync`` (a :class:`~talkgen.pipelines.pipeline_lipsync.LipSyncPipeline`) is
     given: the footage is the clip as first spoken, the new speech the re-spoken one's, the mouths the footage's
     ground truth, and the result goes through the mp4 encode a user gets. ``steps`` None: the defaults users run
@@ -159,25 +162,23 @@ def pipeline_model(
     import torch
 
     from talkgen.pipelines.generate import GenerateOptions
+    from talkgen.synth.world import caption as world_caption
+    from talkgen.synth.world import shot_scene
 
     generate_steps = GenerateOptions().steps if steps is None else steps
     if first_frame not in ("keyframe", "none", "truth"):
         raise ValueError(f"first_frame must be keyframe, none or truth, got {first_frame!r}")
 
-    def render(case: BenchCase, rc: RenderedCase) -> np.ndarray:
-        if case.dub and lipsync is not None:
-            return dub_case(lipsync, rc, steps=steps, seed=seed + case.seed)
-        num_frames = rc.frames.shape[0]
+    def take(case: BenchCase, rc: RenderedCase, caption: str, streams: np.ndarray, num_frames: int, shot: int):
         frames = 4 * math.ceil((num_frames - 1) / 4) + 1  # the causal VAE's 4 k + 1
-        streams = rc.streams if rc.streams is not None else rc.audio[None]
         need = math.ceil(frames / case.fps * rc.sample_rate) + 1
         if streams.shape[1] < need:
             streams = np.pad(streams, ((0, 0), (0, need - streams.shape[1])))
         if silent:
             streams = np.zeros_like(streams)
-        generator = torch.Generator(device=pipe._execution_device).manual_seed(seed + case.seed)
+        generator = torch.Generator(device=pipe._execution_device).manual_seed(seed + case.seed + shot)
         out = pipe(
-            rc.truth.caption,
+            caption,
             streams[:4],
             num_frames=frames,
             height=case.size,
@@ -187,10 +188,27 @@ def pipeline_model(
             guidance=guidance,
             generator=generator,
             output_type="np",
-            image=rc.frames[0] if first_frame == "truth" else None,
+            image=rc.frames[rc.truth.shots[shot].start_frame] if first_frame == "truth" else None,
             keyframe=first_frame == "keyframe",
         )
-        video = np.asarray(out.frames[0][:num_frames])
+        return np.asarray(out.frames[0][:num_frames])
+
+    def render(case: BenchCase, rc: RenderedCase) -> np.ndarray:
+        if case.dub and lipsync is not None:
+            return dub_case(lipsync, rc, steps=steps, seed=seed + case.seed)
+        streams = rc.streams if rc.streams is not None else rc.audio[None]
+        shots = rc.truth.shots
+        if len(shots) == 1:
+            video = take(case, rc, rc.truth.caption, streams, rc.frames.shape[0], 0)
+        else:  # a take per shot, as talkgen's scene renderer makes a clip per shot: its characters, their speech
+            pieces = []
+            for i, shot in enumerate(shots):
+                keep = [rc.scene.tags.index(tag) for tag in shot.visible]
+                start = round(shot.start_frame / case.fps * rc.sample_rate)
+                caption = world_caption(shot_scene(rc.scene, shot.visible), [shot.kind])
+                length = shot.end_frame - shot.start_frame
+                pieces.append(take(case, rc, caption, streams[keep, start:], length, i))
+            video = np.concatenate(pieces)
         return (np.clip(video, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
     return render

@@ -124,6 +124,18 @@ def caption(scene: WorldScene, shot_kinds: Sequence[str]) -> str:
     return " ".join(parts)
 
 
+def shot_scene(scene: WorldScene, visible: Sequence[str]) -> WorldScene:
+    """The scene as a clip of one shot showing the ``visible`` tags alone (as a scene renderer makes a clip per
+    shot): those characters, renumbered Person1... in the order given, and their lines."""
+    keep = [scene.tags.index(tag) for tag in visible]
+    return replace(
+        scene,
+        characters=tuple(scene.characters[i] for i in keep),
+        expressions=tuple(scene.expressions[i] for i in keep),
+        lines=tuple((keep.index(i), text) for i, text in scene.lines if i in keep),
+    )
+
+
 @dataclass
 class Performance:
     """Per-frame tracks of a scene for ``num_frames`` frames at ``fps`` (numpy; C = number of characters).
