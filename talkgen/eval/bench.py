@@ -148,10 +148,10 @@ def pipeline_model(
     character as one audio stream, at the case's size and frame rate; one seeded generator per case. A case with
     cuts is generated a take per shot, as ``talkgen generate`` renders a scene a clip per shot: each take from the
     caption of the shot's characters alone (:func:`~talkgen.synth.world.shot_scene`) and their speech, seeded
-    ``seed + case seed + shot index``. Dub cases run
-    the dubbing path instead when ``lipsync`` (a :class:`~talkgen.pipelines.pipeline_lipsync.LipSyncPipeline`) is
-    given: the footage is the clip as first spoken, the new speech the re-spoken one's, the mouths the footage's
-    ground truth, and the result goes through the mp4 encode a user gets. ``steps`` None: the defaults users run
+    ``seed + case seed + shot index``. Dub cases run the dubbing path instead when ``lipsync`` (a
+    :class:`~talkgen.pipelines.pipeline_lipsync.LipSyncPipeline`) is given: the footage is the clip as first spoken,
+    the new speech the re-spoken one's, the mouths the footage's ground truth, and the result goes through the mp4
+    encode a user gets. ``steps`` None: the defaults users run
     (``talkgen generate`` / ``talkgen dub``). ``first_frame``: what generated cases start from: ``"keyframe"``
     (the default: drawn from the caption when the pipeline has a keyframe transformer), ``"none"`` (text and speech
     alone) or ``"truth"`` (the ground-truth render's first frame as the reference image: what a perfect keyframe
