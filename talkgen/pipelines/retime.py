@@ -223,6 +223,27 @@ def speaker_slots(boxes: np.ndarray, streams: int) -> tuple[np.ndarray, list[int
     return slots, [*range(streams), None]
 
 
+def steady_boxes(boxes: np.ndarray, half: int = 12, jump: float = 0.5, scale: float = 1.6) -> np.ndarray:
+    """``boxes`` (T, K, 4) with each slot's outliers dropped (NaN): a box whose centre lies more than ``jump``
+    times the slot's median height from the slot's median centre over the ``2 * half + 1`` frames around it, or
+    whose height is more than ``scale`` times off that median (a locator hit on an eye or a collar for a frame).
+    Moving such a box would paste the wrong region into the frame or take another frame's mouth from it."""
+    boxes = np.array(boxes, dtype=np.float32, copy=True)
+    for k in range(boxes.shape[1]):
+        box = boxes[:, k]
+        ok = np.isfinite(box).all(axis=1)
+        centre = (box[:, :2] + box[:, 2:]) / 2
+        height = box[:, 3] - box[:, 1]
+        bad = np.zeros(len(box), dtype=bool)
+        for t in np.flatnonzero(ok):
+            near = np.flatnonzero(ok[max(0, t - half) : t + half + 1]) + max(0, t - half)
+            h = float(np.median(height[near]))
+            far = np.linalg.norm(centre[t] - np.median(centre[near], axis=0)) > jump * h
+            bad[t] = far or not (h / scale <= height[t] <= h * scale)
+        boxes[bad, k] = np.nan
+    return boxes
+
+
 def retime_generated(
     frames: np.ndarray, boxes: np.ndarray, jaw: np.ndarray, speech: list[np.ndarray], fps: float
 ) -> np.ndarray:
@@ -231,6 +252,7 @@ def retime_generated(
     Slots as :func:`speaker_slots` assigns them; a mouth that says the mix follows the widest-open jaw of the
     streams and is silent where all are. Returns a copy."""
     slots, which = speaker_slots(boxes, len(speech))
+    slots = steady_boxes(slots)
     mix = np.sum([np.asarray(w, dtype=np.float32) for w in speech], axis=0)
     jaws = np.stack([jaw.max(axis=0) if k is None else jaw[k] for k in which]) if which else jaw[:0]
     waves = [mix if k is None else speech[k] for k in which]

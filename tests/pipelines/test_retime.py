@@ -202,6 +202,44 @@ def test_a_generated_take_follows_each_faces_own_speech():
         assert np.corrcoef(read_openings(frames, boxes[:, k]), jaw[k])[0, 1] < 0.5
 
 
+def test_steady_boxes_drop_a_box_that_jumps_or_changes_size_and_keep_a_drifting_track():
+    from talkgen.pipelines.retime import steady_boxes
+
+    t = np.arange(40, dtype=np.float32)
+    track = np.tile(BOX, (40, 1))
+    track[:, [0, 2]] += 0.3 * t[:, None]  # a head swaying 12 px over the take: every box kept
+    boxes = np.stack([track, track + np.array([64, 0, 64, 0], np.float32)], axis=1)
+    boxes[25, 1] = np.nan  # a frame where the second mouth was not found
+    assert np.array_equal(steady_boxes(boxes), boxes, equal_nan=True)
+    hit = boxes.copy()
+    hit[10, 0] = [22, 4, 40, 12]  # an eye taken for the mouth for one frame
+    hit[30, 1] = hit[30, 1] + np.array([-20, -20, 20, 20], np.float32)  # a box three times too tall
+    out = steady_boxes(hit)
+    assert np.isnan(out[10, 0]).all() and np.isnan(out[30, 1]).all()
+    keep = np.ones((40, 2), bool)
+    keep[[10, 30], [0, 1]] = False
+    assert np.array_equal(out[keep], hit[keep], equal_nan=True)
+
+
+def test_a_generated_take_takes_no_mouth_from_a_misplaced_box():
+    from talkgen.pipelines.retime import retime_generated
+
+    rng = np.random.default_rng(5)
+    frames, boxes = _faces(rng.integers(2, 13, 40))
+    frames[:, 4:12, 22:42] = (20, 20, 200)  # an "eye" above the mouth
+    boxes = boxes[:, None].copy()
+    boxes[7, 0] = [22, 4, 42, 12]  # frame 7's mouth found on the eye
+    jaw = rng.uniform(0, 1, (1, 40))
+    speech = [np.full(16_000 * 40 // 25, 0.1, np.float32)]
+    out = retime_generated(frames, boxes, jaw, speech, 25.0)
+    assert np.array_equal(out[7], frames[7])  # nothing pasted onto it
+    eye = (out[:, 4:12, 22:42] == (20, 20, 200)).all(axis=-1).mean(axis=(1, 2))
+    assert eye.min() == 1.0  # and its eye region pasted onto no other frame's mouth
+    good = np.ones(40, bool)
+    good[7] = False
+    assert np.corrcoef(read_openings(out, boxes[:, 0])[good], jaw[0, good])[0, 1] > 0.9
+
+
 def test_generated_takes_are_retimed_where_the_model_has_a_mouth_head_and_a_locator():
     from talkgen.models.mouth_locator import MouthLocatorNet
 
