@@ -1,6 +1,7 @@
 """Blends of two transformers (``talkgen blend``), scored by the full bench over several seeds.
 
-Run: ``python benchmarks/bench_blend.py --base DIR --other DIR [--weight W ...] [--seed S ...] [--results NAME]``;
+Run: ``python benchmarks/bench_blend.py --base DIR --other DIR [--weight W ...] [--seed S ...] [--case NAME ...]
+[--results NAME]``;
 writes ``benchmarks/results/NAME.json`` (default ``blend``). For each weight W (OTHER's share; default 0, 0.5, 0.7
 and 1) a copy of the pipeline folder BASE with the transformer ``(1 - W) BASE + W OTHER`` is written to a temporary
 folder (:func:`talkgen.training.blend.blend_transformers`; W = 0 is BASE's own computation) and run through
@@ -9,6 +10,8 @@ bench's model row draws its noise from ``seed + case seed``), plus the prompt re
 at seed 0. Reported per weight: each seed's model row (sync, offset, attribution, closed in silence, drift, face
 match, dub PSNR outside the mouth) and per-case sync correlation, and their means over the seeds. One seed's
 generated cases swing a lot (a close-up's closed-in-silence went 0 -> 1 between seeds), so the means decide.
+``--case`` keeps only the named cases of the suite (e.g. the close-up over eight seeds): the row's means are then
+those cases' own.
 Seconds are compute on this machine, the ground-truth rendering of every pass included.
 """
 
@@ -35,9 +38,21 @@ def _num(value) -> float | None:
     return None if value is None or value != value else round(float(value), 4)
 
 
-def score(model_dir: Path, seeds: tuple[int, ...]) -> dict:
-    """The full bench's model row of ``model_dir`` per seed, their means, and the prompt read-back at seed 0."""
-    from talkgen.eval.bench import SUITES, attribute_rows, pipeline_model, run_bench
+def suite(names: tuple[str, ...] = ()) -> tuple:
+    """The full suite's cases, or those named in ``names`` (in the suite's order)."""
+    from talkgen.eval.bench import SUITES
+
+    full = SUITES["full"]
+    unknown = sorted(set(names) - {c.name for c in full})
+    if unknown:
+        raise SystemExit(f"--case: no case {unknown} in the full suite; its cases: {[c.name for c in full]}")
+    return tuple(c for c in full if not names or c.name in names)
+
+
+def score(model_dir: Path, seeds: tuple[int, ...], cases: tuple = ()) -> dict:
+    """The bench's model row of ``model_dir`` on ``cases`` (default: the full suite) per seed, their means, and the
+    prompt read-back at seed 0."""
+    from talkgen.eval.bench import attribute_rows, pipeline_model, run_bench
     from talkgen.pipelines.loading import load_pipeline
 
     pipe = load_pipeline("talking", model_dir)[0]
@@ -47,7 +62,7 @@ def score(model_dir: Path, seeds: tuple[int, ...]) -> dict:
     per_seed = []
     for seed in seeds:
         start = time.perf_counter()
-        row = run_bench(SUITES["full"], model=pipeline_model(pipe, seed=seed, lipsync=lipsync))[-1]
+        row = run_bench(cases or suite(), model=pipeline_model(pipe, seed=seed, lipsync=lipsync))[-1]
         per_seed.append({
             "seed": seed, **{k: _num(getattr(row, k)) for k in KEYS},
             "cases": {name: _num(case["correlation"]) for name, case in row.cases.items()},
@@ -60,17 +75,22 @@ def score(model_dir: Path, seeds: tuple[int, ...]) -> dict:
     return {"per_seed": per_seed, "mean": mean, "attributes_seed0": _num(attributes)}
 
 
-def main(base: Path, other: Path, weights=WEIGHTS, seeds=SEEDS, results: str = "blend") -> dict:
+def main(base: Path, other: Path, weights=WEIGHTS, seeds=SEEDS, results: str = "blend", names=()) -> dict:
     from talkgen.training.blend import blend_transformers
+
+    cases = suite(names)
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     rows = []
     with tempfile.TemporaryDirectory(prefix="talkgen-blend-") as tmp:
         for weight in weights:
             folder = blend_transformers(base, other, weight, Path(tmp) / f"w{weight}")
-            rows.append({"weight": weight, **score(folder, seeds)})
+            rows.append({"weight": weight, **score(folder, seeds, cases)})
             print(json.dumps({"weight": weight, "mean": rows[-1]["mean"]}), flush=True)
-    out = {"machine": machine_info(), "base": str(base), "other": str(other), "seeds": list(seeds), "rows": rows}
+    out = {
+        "machine": machine_info(), "base": str(base), "other": str(other), "seeds": list(seeds),
+        "cases": [c.name for c in cases], "rows": rows,
+    }  # fmt: skip
     path = Path(__file__).resolve().parent / "results" / f"{results}.json"
     path.write_text(json.dumps(out, indent=2))
     return out
@@ -82,6 +102,8 @@ if __name__ == "__main__":
     parser.add_argument("--other", type=Path, required=True, help="pipeline or transformer folder of the same shape")
     parser.add_argument("--weight", type=float, action="append", help="OTHER's share (repeatable; default 0 .5 .7 1)")
     parser.add_argument("--seed", type=int, action="append", help="bench seeds (repeatable; default 0 1 2)")
+    parser.add_argument("--case", action="append", help="a case of the full suite to keep (repeatable; default all)")
     parser.add_argument("--results", default="blend", help="results file (benchmarks/results/NAME.json)")
     args = parser.parse_args()
-    main(args.base, args.other, tuple(args.weight or WEIGHTS), tuple(args.seed or SEEDS), args.results)
+    weights, seeds = tuple(args.weight or WEIGHTS), tuple(args.seed or SEEDS)
+    main(args.base, args.other, weights, seeds, args.results, tuple(args.case or ()))
