@@ -49,9 +49,9 @@ def suite(names: tuple[str, ...] = ()) -> tuple:
     return tuple(c for c in full if not names or c.name in names)
 
 
-def score(model_dir: Path, seeds: tuple[int, ...], cases: tuple = ()) -> dict:
-    """The bench's model row of ``model_dir`` on ``cases`` (default: the full suite) per seed, their means, and the
-    prompt read-back at seed 0."""
+def score(model_dir: Path, seeds: tuple[int, ...], cases: tuple) -> dict:
+    """The bench's model row of ``model_dir`` on ``cases`` (:func:`suite`) per seed, their means, and the prompt
+    read-back at seed 0."""
     from talkgen.eval.bench import attribute_rows, pipeline_model, run_bench
     from talkgen.pipelines.loading import load_pipeline
 
@@ -62,7 +62,7 @@ def score(model_dir: Path, seeds: tuple[int, ...], cases: tuple = ()) -> dict:
     per_seed = []
     for seed in seeds:
         start = time.perf_counter()
-        row = run_bench(cases or suite(), model=pipeline_model(pipe, seed=seed, lipsync=lipsync))[-1]
+        row = run_bench(cases, model=pipeline_model(pipe, seed=seed, lipsync=lipsync))[-1]
         per_seed.append({
             "seed": seed, **{k: _num(getattr(row, k)) for k in KEYS},
             "cases": {name: _num(case["correlation"]) for name, case in row.cases.items()},
@@ -79,7 +79,6 @@ def main(base: Path, other: Path, weights=WEIGHTS, seeds=SEEDS, results: str = "
     from talkgen.training.blend import blend_transformers
 
     cases = suite(names)
-
     torch.set_num_threads(min(2, torch.get_num_threads()))
     rows = []
     with tempfile.TemporaryDirectory(prefix="talkgen-blend-") as tmp:
