@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import machine_info, mean_of
+from common import machine_info, mean_of, suite
 
 WEIGHTS = (0.0, 0.5, 0.7, 1.0)
 SEEDS = (0, 1, 2)
@@ -36,17 +36,6 @@ KEYS = (
 
 def _num(value) -> float | None:
     return None if value is None or value != value else round(float(value), 4)
-
-
-def suite(names: tuple[str, ...] = ()) -> tuple:
-    """The full suite's cases, or those named in ``names`` (in the suite's order)."""
-    from talkgen.eval.bench import SUITES
-
-    full = SUITES["full"]
-    unknown = sorted(set(names) - {c.name for c in full})
-    if unknown:
-        raise SystemExit(f"--case: no case {unknown} in the full suite; its cases: {[c.name for c in full]}")
-    return tuple(c for c in full if not names or c.name in names)
 
 
 def score(model_dir: Path, seeds: tuple[int, ...], cases: tuple) -> dict:

@@ -1,11 +1,15 @@
 """Re-timing generated takes' mouths to their speech: off, with the model's mouth locator, with the world's own boxes.
 
-Run: ``python benchmarks/bench_retime_generated.py [--model DIR] [--seed S ...] [--results NAME]``; writes
-``benchmarks/results/NAME.json`` (default ``retime-generated``). The full bench's model row (``talkgen bench --suite
-full`` at the defaults) once per seed and way of finding the generated mouths:
+Run: ``python benchmarks/bench_retime_generated.py [--model DIR] [--seed S ...] [--way W ...] [--case NAME ...]
+[--results NAME]``; writes ``benchmarks/results/NAME.json`` (default ``retime-generated``). The full bench's model
+row (``talkgen bench --suite full`` at the defaults; ``--case`` keeps named cases) once per seed and way of finding
+the generated mouths (``--way``, default all):
 
 - ``off``: the takes as the video transformer draws them (``retime=False``), the baseline of the same run;
-- ``locator``: the pipeline's default, the mouths found by its ``mouth_locator``;
+- ``best``: the ``mouth_locator``'s best-scoring boxes of each frame, as many as the take has speech streams (the
+  default until 2026-12-04);
+- ``locator``: the pipeline's default, the mouths that persist through the take among the locator's candidates
+  (:func:`talkgen.pipelines.retime.mouth_tracks`);
 - ``truth``: the mouths at the ground truth's boxes (what a perfect locator would find; the bench reads the video at
   those same boxes).
 
@@ -24,10 +28,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine_info, mean_of
+from common import machine_info, mean_of, suite
 
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
-WAYS = ("off", "locator", "truth")
+WAYS = ("off", "best", "locator", "truth")
+
+
+def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarray:
+    """The ``best`` way: each frame's ``keep`` best-scoring candidates, left to right, NaN rows after the last."""
+    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable")[:, :keep]
+    best = np.take_along_axis(boxes, order[..., None], axis=1)
+    centre = np.where(np.isfinite(best).all(axis=-1), best[..., 0] + best[..., 2], np.inf)
+    return np.take_along_axis(best, np.argsort(centre, axis=1, kind="stable")[..., None], axis=1)
 
 
 def _truth_boxes_model(pipe, base):
@@ -49,9 +61,12 @@ def _truth_boxes_model(pipe, base):
     return render
 
 
-def main(model: Path | None, seeds=(0,), results: str = "retime-generated") -> dict:
-    from talkgen.eval.bench import SUITES, pipeline_model, run_bench
+def main(model: Path | None, seeds=(0,), results: str = "retime-generated", ways=WAYS, names=()) -> dict:
+    from talkgen.eval.bench import pipeline_model, run_bench
+    from talkgen.pipelines import retime
     from talkgen.pipelines.loading import load_pipeline
+
+    cases = suite(names)
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     pipe = load_pipeline("talking", model)[0]
@@ -61,8 +76,8 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated") -> d
     if pipe.mouth_head is None:
         raise SystemExit(f"{model or 'the default model'} has no mouth_head: nothing re-times its takes")
     rows = []
-    for way in WAYS:
-        if way == "locator" and pipe.mouth_locator is None:
+    for way in ways:
+        if way in ("best", "locator") and pipe.mouth_locator is None:
             continue
         per_seed = []
         for seed in seeds:
@@ -73,10 +88,14 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated") -> d
                 pipe.mouth_locator, kept = (None if way == "off" else pipe.mouth_locator), pipe.mouth_locator
                 render = pipeline_model(pipe, seed=seed, lipsync=lipsync)
             start = time.perf_counter()
+            tracks, retime.mouth_tracks = (
+                retime.mouth_tracks,
+                (best_per_frame if way == "best" else retime.mouth_tracks),
+            )
             try:
-                row = run_bench(SUITES["full"], model=render)[-1]
+                row = run_bench(cases, model=render)[-1]
             finally:
-                pipe.mouth_locator = kept
+                pipe.mouth_locator, retime.mouth_tracks = kept, tracks
             per_seed.append({
                 "seed": seed, **{k: round(float(getattr(row, k)), 4) for k in KEYS},
                 "cases": {n: round(float(c["correlation"]), 4) for n, c in row.cases.items()},
@@ -85,7 +104,10 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated") -> d
             print(json.dumps({"way": way, **per_seed[-1]}), flush=True)
         mean = {k: mean_of(s[k] for s in per_seed) for k in KEYS}
         rows.append({"way": way, "per_seed": per_seed, "mean": mean})
-    out = {"machine": machine_info(), "model": str(model or "models/talkgen-tiny"), "seeds": list(seeds), "rows": rows}
+    out = {
+        "machine": machine_info(), "model": str(model or "models/talkgen-tiny"), "seeds": list(seeds),
+        "cases": [c.name for c in cases], "rows": rows,
+    }  # fmt: skip
     path = Path(__file__).resolve().parent / "results" / f"{results}.json"
     path.write_text(json.dumps(out, indent=2))
     return out
@@ -95,6 +117,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="pipeline folder (default: the shipped model)")
     parser.add_argument("--seed", type=int, action="append", help="bench seeds (repeatable; default 0)")
+    parser.add_argument(
+        "--way", action="append", choices=WAYS, help="a way to find the mouths (repeatable; default all)"
+    )
+    parser.add_argument("--case", action="append", help="a case of the full suite to keep (repeatable; default all)")
     parser.add_argument("--results", default="retime-generated", help="results file (benchmarks/results/NAME.json)")
     args = parser.parse_args()
-    main(args.model, tuple(args.seed or (0,)), args.results)
+    main(args.model, tuple(args.seed or (0,)), args.results, tuple(args.way or WAYS), tuple(args.case or ()))

@@ -50,3 +50,14 @@ def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def suite(names: tuple[str, ...] = ()) -> tuple:
+    """The full suite's cases, or those named in ``names`` (in the suite's order)."""
+    from talkgen.eval.bench import SUITES
+
+    full = SUITES["full"]
+    unknown = sorted(set(names) - {c.name for c in full})
+    if unknown:
+        raise SystemExit(f"--case: no case {unknown} in the full suite; its cases: {[c.name for c in full]}")
+    return tuple(c for c in full if not names or c.name in names)

@@ -211,7 +211,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
     @torch.no_grad()
     def retime_mouths(self, video: torch.Tensor, waves: torch.Tensor, audio_embeds: torch.Tensor, fps: float):
         """Generated takes with their mouths re-timed to their speech, as dubbing re-times footage
-        (:mod:`talkgen.pipelines.retime`): the ``mouth_locator`` finds the mouths of each frame, the ``mouth_head``
+        (:mod:`talkgen.pipelines.retime`): the ``mouth_locator`` finds the mouths of each frame (the ones that persist
+        through the take, :func:`~talkgen.pipelines.retime.mouth_tracks`), the ``mouth_head``
         reads each stream's jaw opening from its speech features, and each mouth takes the mouth of the take's frame
         whose opening is nearest the one its speech asks for (:func:`~talkgen.pipelines.retime.retime_generated`).
 
@@ -222,16 +223,16 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         Returns:
             The video with the re-timed mouths (other pixels unchanged).
         """
-        from talkgen.pipelines.retime import retime_generated
+        from talkgen.pipelines.retime import TRACK_CANDIDATES, retime_generated
 
         frames_t = video.shape[2]
         jaw = self.mouth_head(audio_embeds.to(self.mouth_head.device))[..., :frames_t].float().cpu().numpy()
         out = video.clone()
         for b in range(video.shape[0]):
             pixels = ((video[b].permute(1, 2, 3, 0).float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
-            boxes, _ = self.mouth_locator.detect(pixels, max_faces=waves.shape[1])
+            boxes, scores = self.mouth_locator.detect(pixels, max_faces=waves.shape[1] + TRACK_CANDIDATES)
             speech = list(waves[b].float().cpu().numpy())
-            new = retime_generated(pixels, boxes, jaw[b], speech, fps)
+            new = retime_generated(pixels, boxes, jaw[b], speech, fps, scores=scores)
             changed = torch.from_numpy((new != pixels).any(axis=-1)).to(video.device)  # (T, H, W)
             redrawn = torch.from_numpy(new).to(video.device, video.dtype).permute(3, 0, 1, 2) / 127.5 - 1
             out[b] = torch.where(changed[None], redrawn, video[b])

@@ -36,6 +36,9 @@ SILENCE_DB = -55.0  # frames of the new speech quieter than this (RMS, dBFS) tak
 LOCALITY = 0.002  # opening units per frame of distance: among near-equal openings, take the nearest frame
 REGION_GROW = 1.6  # the moved region: the mouth box scaled about its centre
 FEATHER = 0.15  # share of the region's side over which the moved mouth fades into the frame
+TRACK_CANDIDATES = 2  # a generated take's locator keeps this many candidates per frame beyond its mouths
+TRACK_RADIUS = 0.5  # a candidate joins a track within this many median box heights of its last centre
+TRACK_GAP = 12  # frames a track may go unseen and still be joined
 
 
 def _sample_patch(frame: np.ndarray, box: np.ndarray, grid: int) -> np.ndarray:
@@ -223,6 +226,58 @@ def speaker_slots(boxes: np.ndarray, streams: int) -> tuple[np.ndarray, list[int
     return slots, [*range(streams), None]
 
 
+def mouth_tracks(
+    boxes: np.ndarray, scores: np.ndarray, keep: int, radius: float = TRACK_RADIUS, gap: int = TRACK_GAP
+) -> np.ndarray:
+    """The ``keep`` mouths of a take that persist, from more candidates per frame than it has mouths.
+
+    A locator's best-scoring box of a frame is sometimes an eye, glasses or a collar, for a stretch of frames where the
+    mouth is faint, while the mouth is still found with a lower score. Candidates are linked frame to frame into tracks
+    (a candidate joins the nearest track seen within ``gap`` frames whose last centre lies within ``radius`` times
+    the take's median box height); the ``keep`` tracks with the highest summed score over the take are the mouths, and
+    each frame keeps its candidates on them.
+
+    Args:
+        boxes: float (T, D, 4) candidate boxes ``[x0, y0, x1, y1]``, NaN rows where fewer were found.
+        scores: float (T, D) their scores (NaN likewise). keep: mouths to keep (the take's speech streams).
+
+    Returns:
+        float32 (T, keep, 4): each frame's kept boxes, left to right, NaN rows after the last (as the locator gives).
+    """
+    boxes = np.asarray(boxes, dtype=np.float32)
+    found = np.isfinite(boxes).all(axis=-1) & np.isfinite(scores)
+    centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+    reach = radius * float(np.median((boxes[..., 3] - boxes[..., 1])[found])) if found.any() else 0.0
+    tracks: list[dict] = []  # last: centre, seen: last frame, members: {frame: candidate}, score: summed
+    for t in range(len(boxes)):
+        cands = np.flatnonzero(found[t])
+        live = [k for k, track in enumerate(tracks) if t - track["seen"] <= gap]
+        pairs = sorted((float(np.linalg.norm(centre[t, n] - tracks[k]["last"])), k, n) for k in live for n in cands)
+        joined: set[int] = set()
+        taken: set[int] = set()
+        for dist, k, n in pairs:
+            if dist <= reach and k not in joined and n not in taken:
+                joined.add(k)
+                taken.add(n)
+                tracks[k].update(last=centre[t, n], seen=t)
+                tracks[k]["members"][t] = n
+                tracks[k]["score"] += float(scores[t, n])
+        tracks += [
+            {"last": centre[t, n], "seen": t, "members": {t: n}, "score": float(scores[t, n])}
+            for n in cands
+            if n not in taken
+        ]
+    best = sorted(tracks, key=lambda track: -track["score"])[:keep]
+    out = np.full((len(boxes), keep, 4), np.nan, dtype=np.float32)
+    for t in range(len(boxes)):
+        kept = sorted(
+            (boxes[t, track["members"][t]] for track in best if t in track["members"]), key=lambda b: b[0] + b[2]
+        )
+        if kept:
+            out[t, : len(kept)] = kept
+    return out
+
+
 def steady_boxes(boxes: np.ndarray, half: int = 12, jump: float = 0.5, scale: float = 1.6) -> np.ndarray:
     """``boxes`` (T, K, 4) with each slot's outliers dropped (NaN): a box whose centre lies more than ``jump``
     times the slot's median height from the slot's median centre over the ``2 * half + 1`` frames around it, or
@@ -245,12 +300,20 @@ def steady_boxes(boxes: np.ndarray, half: int = 12, jump: float = 0.5, scale: fl
 
 
 def retime_generated(
-    frames: np.ndarray, boxes: np.ndarray, jaw: np.ndarray, speech: list[np.ndarray], fps: float
+    frames: np.ndarray,
+    boxes: np.ndarray,
+    jaw: np.ndarray,
+    speech: list[np.ndarray],
+    fps: float,
+    scores: np.ndarray | None = None,
 ) -> np.ndarray:
     """A generated take (uint8 (T, H, W, 3)) with the mouths found in it (``boxes`` (T, D, 4), left to right)
     re-timed to its speech: the jaw tracks ``jaw`` (S, T) the mouth head read from the S streams ``speech`` (16 kHz).
-    Slots as :func:`speaker_slots` assigns them; a mouth that says the mix follows the widest-open jaw of the
-    streams and is silent where all are. Returns a copy."""
+    With the candidates' ``scores`` (T, D), ``boxes`` are a locator's candidates and the S persistent mouths are
+    kept (:func:`mouth_tracks`). Slots as :func:`speaker_slots` assigns them; a mouth that says the mix follows the
+    widest-open jaw of the streams and is silent where all are. Returns a copy."""
+    if scores is not None:
+        boxes = mouth_tracks(boxes, scores, len(speech))
     slots, which = speaker_slots(boxes, len(speech))
     slots = steady_boxes(slots)
     mix = np.sum([np.asarray(w, dtype=np.float32) for w in speech], axis=0)

@@ -270,3 +270,48 @@ def test_generated_takes_are_retimed_where_the_model_has_a_mouth_head_and_a_loca
     assert seen.max() <= 0.51  # it read the take itself, as uint8
     changed = (default != plain).any(axis=-1)[0]
     assert changed.any() and not changed[:, :, :3].any()  # only around the mouth box (grown 1.6x)
+
+
+def test_mouth_tracks_keep_the_persistent_mouths_when_an_eye_outscores_one_for_a_stretch():
+    from talkgen.pipelines.retime import mouth_tracks
+
+    length = 60
+    eye = np.array([22, 4, 42, 12], np.float32)  # 8 px above the left mouth, half a box height and more away
+    right = BOX + np.array([64, 0, 64, 0], np.float32)
+    boxes = np.full((length, 4, 4), np.nan, np.float32)
+    scores = np.full((length, 4), np.nan, np.float32)
+    boxes[:, 0], scores[:, 0] = BOX, 0.3  # the left mouth, faint throughout
+    boxes[:, 1], scores[:, 1] = right, 0.6
+    boxes[20:45, 2], scores[20:45, 2] = eye, 0.5  # the eye outscores the left mouth for 25 frames
+    boxes[::7, 3], scores[::7, 3] = [100, 50, 110, 60], 0.9  # a flicker every seventh frame
+    boxes[30, 0], scores[30, 0] = np.nan, np.nan  # the left mouth missed for a frame
+    out = mouth_tracks(boxes, scores, 2)
+    assert out.shape == (length, 2, 4)
+    keep = np.ones(length, bool)
+    keep[30] = False
+    assert np.array_equal(out[keep, 0], np.tile(BOX, (keep.sum(), 1)))  # the eye is never taken for the mouth
+    assert np.array_equal(out[keep, 1], np.tile(right, (keep.sum(), 1)))
+    assert np.array_equal(out[30, 0], right) and np.isnan(out[30, 1]).all()  # left to right, NaN after the last
+    # what the locator's best two per frame would give instead: the eye in the left mouth's place
+    best = np.argsort(-np.nan_to_num(scores, nan=-1.0), axis=1)[:, :2]
+    assert (boxes[np.arange(length)[:, None], best] == eye).all(axis=-1).any(axis=1).sum() == 21  # 25 less 4 flickers
+    assert np.isnan(mouth_tracks(boxes[:, :0], scores[:, :0], 1)).all()  # nothing found: nothing kept
+
+
+def test_a_generated_take_with_candidates_re_times_the_mouth_not_the_eye():
+    from talkgen.pipelines.retime import retime_generated
+
+    rng = np.random.default_rng(7)
+    frames, boxes = _faces(rng.integers(2, 13, 40))
+    frames[:, 4:12, 22:42] = (20, 20, 200)  # an "eye" above the mouth
+    cands = np.stack([np.tile([22, 4, 42, 12], (40, 1)).astype(np.float32), boxes], axis=1)  # top to bottom
+    scores = np.tile(np.array([0.2, 0.4], np.float32), (40, 1))
+    scores[10:25, 0] = 0.6  # the eye outscores the mouth for 15 frames
+    jaw = rng.uniform(0, 1, (1, 40))
+    speech = [np.full(16_000 * 40 // 25, 0.1, np.float32)]
+    out = retime_generated(frames, cands, jaw, speech, 25.0, scores=scores)
+    eye = (out[:, 4:12, 22:42] == (20, 20, 200)).all(axis=-1).mean(axis=(1, 2))
+    assert eye.min() == 1.0  # the eye region is neither pasted over nor pasted from
+    assert np.corrcoef(read_openings(out, boxes), jaw[0])[0, 1] > 0.9
+    stretch = slice(10, 25)  # the frames where the eye scored higher re-time their mouths too
+    assert np.corrcoef(read_openings(out, boxes)[stretch], jaw[0, stretch])[0, 1] > 0.9
