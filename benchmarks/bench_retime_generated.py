@@ -10,6 +10,9 @@ the generated mouths (``--way``, default all):
   default until 2026-12-04);
 - ``locator``: the pipeline's default, the mouths that persist through the take among the locator's candidates
   (:func:`talkgen.pipelines.retime.mouth_tracks`);
+- ``silence-per-frame``: ``locator``, but each frame silent in the speech takes the mouth nearest the closed level
+  near it, as before 2026-12-04, instead of the one most closed mouth (:func:`talkgen.pipelines.retime.closed_frame`;
+  dubs re-time their footage the same way, so this way changes the dub cases too);
 - ``truth``: the mouths at the ground truth's boxes (what a perfect locator would find; the bench reads the video at
   those same boxes).
 
@@ -31,7 +34,7 @@ import torch
 from common import machine_info, mean_of, suite
 
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
-WAYS = ("off", "best", "locator", "truth")
+WAYS = ("off", "best", "locator", "silence-per-frame", "truth")
 
 
 def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarray:
@@ -40,6 +43,10 @@ def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarr
     best = np.take_along_axis(boxes, order[..., None], axis=1)
     centre = np.where(np.isfinite(best).all(axis=-1), best[..., 0] + best[..., 2], np.inf)
     return np.take_along_axis(best, np.argsort(centre, axis=1, kind="stable")[..., None], axis=1)
+
+
+# the re-timing functions a way replaces for its runs (the others run the pipeline's own)
+PATCHES = {"best": {"mouth_tracks": best_per_frame}, "silence-per-frame": {"closed_frame": lambda source: None}}
 
 
 def _truth_boxes_model(pipe, base):
@@ -77,7 +84,7 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated", ways
         raise SystemExit(f"{model or 'the default model'} has no mouth_head: nothing re-times its takes")
     rows = []
     for way in ways:
-        if way in ("best", "locator") and pipe.mouth_locator is None:
+        if way not in ("off", "truth") and pipe.mouth_locator is None:
             continue
         per_seed = []
         for seed in seeds:
@@ -88,14 +95,16 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated", ways
                 pipe.mouth_locator, kept = (None if way == "off" else pipe.mouth_locator), pipe.mouth_locator
                 render = pipeline_model(pipe, seed=seed, lipsync=lipsync)
             start = time.perf_counter()
-            tracks, retime.mouth_tracks = (
-                retime.mouth_tracks,
-                (best_per_frame if way == "best" else retime.mouth_tracks),
-            )
+            patch = PATCHES.get(way, {})
+            saved = {name: getattr(retime, name) for name in patch}
+            for name, fn in patch.items():
+                setattr(retime, name, fn)
             try:
                 row = run_bench(cases, model=render)[-1]
             finally:
-                pipe.mouth_locator, retime.mouth_tracks = kept, tracks
+                pipe.mouth_locator = kept
+                for name, fn in saved.items():
+                    setattr(retime, name, fn)
             per_seed.append({
                 "seed": seed, **{k: round(float(getattr(row, k)), 4) for k in KEYS},
                 "cases": {n: round(float(c["correlation"]), 4) for n, c in row.cases.items()},

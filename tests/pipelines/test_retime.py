@@ -315,3 +315,20 @@ def test_a_generated_take_with_candidates_re_times_the_mouth_not_the_eye():
     assert np.corrcoef(read_openings(out, boxes), jaw[0])[0, 1] > 0.9
     stretch = slice(10, 25)  # the frames where the eye scored higher re-time their mouths too
     assert np.corrcoef(read_openings(out, boxes)[stretch], jaw[0, stretch])[0, 1] > 0.9
+
+
+def test_every_silent_frame_takes_the_one_most_closed_mouth():
+    from talkgen.pipelines.retime import retime_footage
+
+    rng = np.random.default_rng(11)
+    heights = rng.integers(3, 13, 40)
+    heights[5] = 1  # the most closed mouth of the footage, far from the silent stretch
+    frames, boxes = _faces(heights)
+    speech = np.full(16_000 * 40 // 25, 0.1, np.float32)
+    speech[30 * 640 : 40 * 640] = 0.0  # frames 30-39 silent in the new speech
+    jaw = rng.uniform(0, 1, (1, 40))
+    out = retime_footage(frames, boxes[:, None], jaw, [speech], 25.0)
+    opening = read_openings(out, boxes)
+    assert np.allclose(opening[30:], read_openings(frames[5:6], boxes[5:6])[0])
+    x0, y0, x1, y1 = BOX.astype(int)
+    assert (out[30:, y0:y1, x0:x1] == frames[5, y0:y1, x0:x1]).all()  # the same still mouth in every silent frame
