@@ -109,6 +109,7 @@ class LipSyncPipeline(FaceCrops, TalkgenPipeline):
         window_frames: int | None = None,
         face_size: int | None = None,
         hide_source_mouth: float | None = None,
+        reference_anchor: float | None = None,  # read by the generation pipeline (one model_index.json for both)
     ) -> None:
         super().__init__()
         self._register_components(

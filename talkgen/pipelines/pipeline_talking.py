@@ -124,10 +124,12 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         face_size: int | None = None,
         hide_source_mouth: float | None = None,
         default_strength: float | None = None,
+        reference_anchor: float | None = None,
     ) -> None:
         super().__init__()
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
             raise ValueError(f"window_frames must be 4 k + 1 and >= 5, or None, got {window_frames}")
+        _check_anchor(reference_anchor)
         self._register_components(
             vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer,
             mouth_locator,
@@ -143,6 +145,8 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         )
         if default_strength is not None:
             self.register_to_config(default_strength=default_strength)
+        if reference_anchor is not None:  # the default of __call__'s reference_anchor for this model
+            self.register_to_config(reference_anchor=reference_anchor)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
 
     # ------------------------------------------------------------------------------------------- encoders
@@ -443,6 +447,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         retime: bool | None = None,
+        reference_anchor: float | None = None,
     ) -> TalkingCharacterPipelineOutput | tuple:
         """Generate a talking-character video.
 
@@ -460,6 +465,10 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             window_frames: video frames per window (4 k + 1) for long takes; None: the pipeline's
                 ``config.window_frames`` (the clip length the model was trained on), or one window when that is unset.
             motion_latent_frames: latent frames each window shares with (and is conditioned on from) the previous one.
+            reference_anchor: share of the reference (the image or the drawn keyframe) blended into the motion
+                latents each later window is conditioned on, in [0, 1]: windows that see only their predecessor's
+                last frame wash out over a long take; 1 starts every window from the reference. None: the model's
+                ``config.reference_anchor``, else 0.
             generator: seeds the noise. latents: optional (B, C, F_noise, h, w) starting noise, F_noise covering
                 all windows (``plan_windows(...).padded_latent_frames``).
             output_type: ``np``, ``pt``, ``pil`` or ``latent``. return_dict: the output dataclass (else a 1-tuple).
@@ -496,6 +505,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         r = self.vae_scale_factor_temporal
         plan = self.window_plan(num_frames, window_frames, motion_latent_frames)
         latent_frames = plan.num_latent_frames
+        anchor = _check_anchor(self.config.get("reference_anchor") if reference_anchor is None else reference_anchor)
 
         # 2. Encode the prompts, the speech (every frame the windows cover) and the reference image.
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(prompts, negatives, device)
@@ -525,7 +535,10 @@ class TalkingCharacterPipeline(TalkgenPipeline):
                 )  # fmt: skip
                 clean = out if clean is None else torch.cat([clean, out[:, :, plan.overlap :]], dim=2)
                 if plan.overlap:
-                    motion = out[:, :, -plan.overlap :].to(self.transformer.dtype)
+                    motion = out[:, :, -plan.overlap :]
+                    if anchor and reference is not None:
+                        motion = torch.lerp(motion, reference.to(motion.dtype).expand_as(motion), anchor)
+                    motion = motion.to(self.transformer.dtype)
         clean = clean[:, :, :latent_frames]
 
         # 5. Decode; re-time the mouths to the speech.
@@ -540,6 +553,17 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         if not return_dict:
             return (frames,)
         return TalkingCharacterPipelineOutput(frames=frames)
+
+
+def _check_anchor(anchor: float | None) -> float:
+    """``reference_anchor`` as a float (None: 0), or a ``ValueError`` naming it."""
+    if anchor is None:
+        return 0.0
+    if not 0.0 <= float(anchor) <= 1.0:
+        raise ValueError(
+            f"reference_anchor must lie in [0, 1] (0: no anchor, 1: every window from the reference), got {anchor}"
+        )
+    return float(anchor)
 
 
 def build_tiny_pipeline(

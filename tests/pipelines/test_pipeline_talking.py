@@ -146,6 +146,43 @@ def test_long_take_three_windows(dummy_pipe, speech, monkeypatch):
     assert all(m is not None and m[2] == 1 for m in motions[2:])
 
 
+def test_reference_anchor_blends_the_reference_into_each_later_windows_motion(dummy_pipe, speech, monkeypatch):
+    seen = []
+    forward = dummy_pipe.transformer.forward
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("reference_latents"), kwargs.get("motion_latents")))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(dummy_pipe.transformer, "forward", spy)
+    image = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+
+    def motions(**kwargs):
+        seen.clear()
+        _run(dummy_pipe, speech, image=image, num_frames=25, window_frames=9, output_type="latent", **kwargs)
+        return [(ref, motion) for ref, motion in seen if motion is not None]
+
+    later = motions(reference_anchor=1.0)
+    assert len(later) == 4  # two later windows, two steps each
+    for ref, motion in later:
+        torch.testing.assert_close(motion, ref)  # every later window starts from the reference
+    free = motions()  # the dummy's config has no anchor: the previous window's last latent alone
+    assert all((motion - ref).abs().max() > 1e-3 for ref, motion in free)
+    half = motions(reference_anchor=0.5)
+    for (ref, motion), (_, own) in zip(half, free[:2], strict=False):  # the first later window follows the same one
+        torch.testing.assert_close(motion, (ref + own) / 2)
+    dummy_pipe.register_to_config(reference_anchor=1.0)  # a model folder's default
+    try:
+        for ref, motion in motions():
+            torch.testing.assert_close(motion, ref)
+    finally:
+        dummy_pipe.register_to_config(reference_anchor=None)
+    with pytest.raises(ValueError, match="reference_anchor"):
+        _run(dummy_pipe, speech, reference_anchor=1.5)
+    with pytest.raises(ValueError, match="reference_anchor"):
+        type(dummy_pipe)(**dummy_pipe.components, reference_anchor=-0.1)
+
+
 def test_bad_inputs(dummy_pipe, speech):
     with pytest.raises(ValueError, match="num_frames"):
         _run(dummy_pipe, speech, num_frames=10)
