@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import machine_info, mean_of, suite
+from common import mean_of, suite, write_results
 
 ANCHORS = (0.0, 0.3, 0.5, 0.7, 1.0)
 SEEDS = (0, 1, 2, 3, 4, 5)
@@ -76,11 +76,10 @@ def main(model: Path | None, anchors=ANCHORS, seeds=SEEDS, names=GENERATED, resu
         rows.append({"reference_anchor": anchor, "per_seed": per_seed, "mean": mean})
         print(json.dumps({"anchor": anchor, "mean": mean}), flush=True)
     out = {
-        "machine": machine_info(), "model": str(model or "models/talkgen-tiny"), "shipped_anchor": shipped,
+        "model": str(model or "models/talkgen-tiny"), "shipped_anchor": shipped,
         "seeds": list(seeds), "cases": [c.name for c in cases], "rows": rows,
     }  # fmt: skip
-    path = Path(__file__).resolve().parent / "results" / f"{results}.json"
-    path.write_text(json.dumps(out, indent=2))
+    write_results(results, out)
     return out
 
 

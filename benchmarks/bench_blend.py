@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import machine_info, mean_of, suite
+from common import mean_of, suite, write_results
 
 WEIGHTS = (0.0, 0.5, 0.7, 1.0)
 SEEDS = (0, 1, 2)
@@ -76,11 +76,10 @@ def main(base: Path, other: Path, weights=WEIGHTS, seeds=SEEDS, results: str = "
             rows.append({"weight": weight, **score(folder, seeds, cases)})
             print(json.dumps({"weight": weight, "mean": rows[-1]["mean"]}), flush=True)
     out = {
-        "machine": machine_info(), "base": str(base), "other": str(other), "seeds": list(seeds),
+        "base": str(base), "other": str(other), "seeds": list(seeds),
         "cases": [c.name for c in cases], "rows": rows,
     }  # fmt: skip
-    path = Path(__file__).resolve().parent / "results" / f"{results}.json"
-    path.write_text(json.dumps(out, indent=2))
+    write_results(results, out)
     return out
 
 

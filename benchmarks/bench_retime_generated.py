@@ -10,6 +10,8 @@ the generated mouths (``--way``, default all):
   default until 2026-12-04);
 - ``locator``: the pipeline's default, the mouths that persist through the take among the locator's candidates
   (:func:`talkgen.pipelines.retime.mouth_tracks`);
+- ``unsteadied``: ``locator``, but the boxes as found (outliers dropped, no centre or size steadying; as before
+  2026-12-04's ``retime.steady_boxes`` change);
 - ``silence-per-frame``: ``locator``, but each frame silent in the speech takes the mouth nearest the closed level
   near it, as before 2026-12-04, instead of the one most closed mouth (:func:`talkgen.pipelines.retime.closed_frame`;
   dubs re-time their footage the same way, so this way changes the dub cases too);
@@ -25,16 +27,17 @@ included.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine_info, mean_of, suite
+from common import mean_of, suite, write_results
 
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
-WAYS = ("off", "best", "locator", "silence-per-frame", "truth")
+WAYS = ("off", "best", "locator", "unsteadied", "silence-per-frame", "truth")
 
 
 def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarray:
@@ -45,8 +48,13 @@ def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarr
     return np.take_along_axis(best, np.argsort(centre, axis=1, kind="stable")[..., None], axis=1)
 
 
-# the re-timing functions a way replaces for its runs (the others run the pipeline's own)
-PATCHES = {"best": {"mouth_tracks": best_per_frame}, "silence-per-frame": {"closed_frame": lambda source: None}}
+def patches(retime) -> dict:
+    """The re-timing functions each way replaces for its runs (the other ways run the pipeline's own)."""
+    return {
+        "best": {"mouth_tracks": best_per_frame},
+        "unsteadied": {"steady_boxes": functools.partial(retime.steady_boxes, centre_half=0, size_half=0)},
+        "silence-per-frame": {"closed_frame": lambda source: None},
+    }
 
 
 def _truth_boxes_model(pipe, base):
@@ -95,7 +103,7 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated", ways
                 pipe.mouth_locator, kept = (None if way == "off" else pipe.mouth_locator), pipe.mouth_locator
                 render = pipeline_model(pipe, seed=seed, lipsync=lipsync)
             start = time.perf_counter()
-            patch = PATCHES.get(way, {})
+            patch = patches(retime).get(way, {})
             saved = {name: getattr(retime, name) for name in patch}
             for name, fn in patch.items():
                 setattr(retime, name, fn)
@@ -114,11 +122,10 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated", ways
         mean = {k: mean_of(s[k] for s in per_seed) for k in KEYS}
         rows.append({"way": way, "per_seed": per_seed, "mean": mean})
     out = {
-        "machine": machine_info(), "model": str(model or "models/talkgen-tiny"), "seeds": list(seeds),
+        "model": str(model or "models/talkgen-tiny"), "seeds": list(seeds),
         "cases": [c.name for c in cases], "rows": rows,
     }  # fmt: skip
-    path = Path(__file__).resolve().parent / "results" / f"{results}.json"
-    path.write_text(json.dumps(out, indent=2))
+    write_results(results, out)
     return out
 
 

@@ -61,3 +61,12 @@ def suite(names: tuple[str, ...] = ()) -> tuple:
     if unknown:
         raise SystemExit(f"--case: no case {unknown} in the full suite; its cases: {[c.name for c in full]}")
     return tuple(c for c in full if not names or c.name in names)
+
+
+def write_results(name: str, out: dict) -> Path:
+    """Write ``out`` (with this machine's :func:`machine_info` first) to ``benchmarks/results/NAME.json``."""
+    import json
+
+    path = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine_info(), **out}, indent=2))
+    return path

@@ -40,6 +40,8 @@ FEATHER = 0.15  # share of the region's side over which the moved mouth fades in
 TRACK_CANDIDATES = 2  # a generated take's locator keeps this many candidates per frame beyond its mouths
 TRACK_RADIUS = 0.5  # a candidate joins a track within this many median box heights of its last centre
 TRACK_GAP = 12  # frames a track may go unseen and still be joined
+STEADY_CENTRE_HALF = 2  # a generated mouth box is centred on its slot's median centre within this many frames
+STEADY_SIZE_HALF = 12  # and sized as its slot's median within this many
 
 
 def _sample_patch(frame: np.ndarray, box: np.ndarray, grid: int) -> np.ndarray:
@@ -293,25 +295,54 @@ def mouth_tracks(
     return out
 
 
-def steady_boxes(boxes: np.ndarray, half: int = 12, jump: float = 0.5, scale: float = 1.6) -> np.ndarray:
-    """``boxes`` (T, K, 4) with each slot's outliers dropped (NaN): a box whose centre lies more than ``jump``
-    times the slot's median height from the slot's median centre over the ``2 * half + 1`` frames around it, or
-    whose height is more than ``scale`` times off that median (a locator hit on an eye or a collar for a frame).
-    Moving such a box would paste the wrong region into the frame or take another frame's mouth from it."""
+def steady_boxes(
+    boxes: np.ndarray,
+    half: int = 12,
+    jump: float = 0.5,
+    scale: float = 1.6,
+    centre_half: int = STEADY_CENTRE_HALF,
+    size_half: int = STEADY_SIZE_HALF,
+) -> np.ndarray:
+    """``boxes`` (T, K, 4) with each slot's outliers dropped and the rest steadied.
+
+    Dropped (NaN): a box whose centre lies more than ``jump`` times the slot's median height from the slot's median
+    centre over the ``2 * half + 1`` frames around it, or whose height is more than ``scale`` times off that median
+    (a locator hit on an eye or a collar for a frame): moving such a box would paste the wrong region into the frame
+    or take another frame's mouth from it. Steadied: each kept box is centred on the median centre of the slot's kept
+    boxes within ``centre_half`` frames and sized as their median within ``size_half`` frames (windows symmetric
+    about the frame, so a steady drift passes unchanged). A locator's box size jitters from frame to frame; the
+    opening each frame's mouth is read at is a share of its box's height, so a jittering box mismeasures the mouths
+    the re-timing chooses between, and moves the pasted region with it."""
     boxes = np.array(boxes, dtype=np.float32, copy=True)
+    length = len(boxes)
     for k in range(boxes.shape[1]):
         box = boxes[:, k]
         ok = np.isfinite(box).all(axis=1)
         centre = (box[:, :2] + box[:, 2:]) / 2
-        height = box[:, 3] - box[:, 1]
-        bad = np.zeros(len(box), dtype=bool)
+        size = box[:, 2:] - box[:, :2]
+        height = size[:, 1]
+        bad = np.zeros(length, dtype=bool)
         for t in np.flatnonzero(ok):
             near = np.flatnonzero(ok[max(0, t - half) : t + half + 1]) + max(0, t - half)
             h = float(np.median(height[near]))
             far = np.linalg.norm(centre[t] - np.median(centre[near], axis=0)) > jump * h
             bad[t] = far or not (h / scale <= height[t] <= h * scale)
-        boxes[bad, k] = np.nan
+        kept = ok & ~bad
+        steady = np.full_like(box, np.nan)
+        for t in np.flatnonzero(kept):
+            c = _symmetric_median(centre, kept, t, centre_half)
+            wh = _symmetric_median(size, kept, t, size_half)
+            steady[t] = np.concatenate([c - wh / 2, c + wh / 2])
+        boxes[:, k] = steady
     return boxes
+
+
+def _symmetric_median(values: np.ndarray, kept: np.ndarray, t: int, half: int) -> np.ndarray:
+    """Median of ``values`` (T, D) over the ``kept`` frames within ``half`` frames of ``t``, the window shrunk to
+    stay symmetric at the take's ends."""
+    half = min(half, t, len(values) - 1 - t)
+    window = np.flatnonzero(kept[t - half : t + half + 1]) + t - half
+    return np.median(values[window], axis=0)
 
 
 def retime_generated(

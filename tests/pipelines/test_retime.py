@@ -210,7 +210,7 @@ def test_steady_boxes_drop_a_box_that_jumps_or_changes_size_and_keep_a_drifting_
     track[:, [0, 2]] += 0.3 * t[:, None]  # a head swaying 12 px over the take: every box kept
     boxes = np.stack([track, track + np.array([64, 0, 64, 0], np.float32)], axis=1)
     boxes[25, 1] = np.nan  # a frame where the second mouth was not found
-    assert np.array_equal(steady_boxes(boxes), boxes, equal_nan=True)
+    np.testing.assert_allclose(steady_boxes(boxes), boxes, atol=0.2)  # NaN where NaN; a drift within 0.2 px
     hit = boxes.copy()
     hit[10, 0] = [22, 4, 40, 12]  # an eye taken for the mouth for one frame
     hit[30, 1] = hit[30, 1] + np.array([-20, -20, 20, 20], np.float32)  # a box three times too tall
@@ -218,7 +218,26 @@ def test_steady_boxes_drop_a_box_that_jumps_or_changes_size_and_keep_a_drifting_
     assert np.isnan(out[10, 0]).all() and np.isnan(out[30, 1]).all()
     keep = np.ones((40, 2), bool)
     keep[[10, 30], [0, 1]] = False
-    assert np.array_equal(out[keep], hit[keep], equal_nan=True)
+    np.testing.assert_allclose(out[keep], hit[keep], atol=0.2)
+
+
+def test_steady_boxes_steady_a_jittering_box_size_and_centre():
+    from talkgen.pipelines.retime import steady_boxes
+
+    rng = np.random.default_rng(2)
+    boxes = np.tile(BOX, (60, 1, 1))  # one slot, 24 x 16
+    grow = rng.uniform(-2.5, 2.5, 60).astype(np.float32)  # the locator's box 11-21 px tall from frame to frame
+    boxes[:, 0, 1] -= grow
+    boxes[:, 0, 3] += grow
+    boxes[:, 0, [0, 2]] += rng.normal(0, 1, (60, 1)).astype(np.float32)  # and its centre jittering by a pixel
+    out = steady_boxes(boxes)[:, 0]
+    heights = out[:, 3] - out[:, 1]
+    assert np.isfinite(out).all() and heights.std() < 0.4 * (boxes[:, 0, 3] - boxes[:, 0, 1]).std()
+    assert abs(float(np.median(heights)) - 16) < 1.5
+    jitter = lambda b: np.diff((b[:, 0] + b[:, 2]) / 2).std()  # noqa: E731
+    assert jitter(out) < 0.6 * jitter(boxes[:, 0])
+    unsteadied = steady_boxes(boxes, centre_half=0, size_half=0)  # windows of one frame: the boxes as found
+    np.testing.assert_allclose(unsteadied, boxes, atol=1e-5)
 
 
 def test_a_generated_take_takes_no_mouth_from_a_misplaced_box():
