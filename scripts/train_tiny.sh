@@ -69,3 +69,11 @@ rm -rf "$model_dir/transformer.old" "$model_dir.blend"
 # 10. the mouth locator: scenes re-time their generated mouths to the speech with it and the mouth head (stage 7);
 # trained on rendered frames (some through the codec, blurred) and first frames the keyframe transformer draws
 python scripts/fit_mouth_locator.py "$model_dir"
+# 11. long takes: each later window's motion latents blended half and half with the take's first frame
+# (benchmarks/bench_anchor.py chose 0.5); the pipeline reads reference_anchor from model_index.json
+python - "$model_dir/model_index.json" <<'PY'
+import json, sys
+index = json.load(open(sys.argv[1], encoding="utf-8"))
+index["reference_anchor"] = 0.5
+open(sys.argv[1], "w", encoding="utf-8").write(json.dumps(index, indent=2) + "\n")
+PY
