@@ -38,13 +38,22 @@ def generate(
         help="Re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth"
         " locator); --no-retime keeps the mouths the video transformer draws.",
     ),
+    reference_anchor: float | None = typer.Option(
+        None,
+        "--reference-anchor",
+        min=0.0,
+        max=1.0,
+        help="Share of each take's first frame blended into the motion latents of its later windows (0: none, 1: every"
+        " window restarts from it; default: the model's, 0.5 for the shipped one).",
+    ),
 ) -> None:
     """Render SCRIPT to a talking-character video with its dialogue track, subtitles and a manifest."""
     from talkgen.pipelines.generate import GenerateOptions, generate_scene_file
 
     options = GenerateOptions(
-        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling, keyframe, retime
-    )
+        model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling, keyframe, retime,
+        reference_anchor,
+    )  # fmt: skip
     with progress_bar("generate") as progress:
         manifest = generate_scene_file(script, output, options, progress)
     typer.echo(

@@ -33,6 +33,7 @@ class GenerateOptions:
     vae_tiling: bool = False
     keyframe: bool = True
     retime: bool = True
+    reference_anchor: float | None = None  # None: the model's own (model_index.json)
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -122,7 +123,7 @@ def generate_scene_file(
         raise ConfigError(f"output {output} must end in .mp4")
     config = SceneRenderConfig(
         seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size,
-        keyframe=options.keyframe, retime=options.retime,
+        keyframe=options.keyframe, retime=options.retime, reference_anchor=options.reference_anchor,
     )  # fmt: skip
     started = time.perf_counter()
     scenes = load_scenes(script, voices=known_voices(), file_roots=file_roots, roots_names=roots_names)
@@ -158,6 +159,9 @@ def generate_scene_file(
         "steps": options.steps,
         "keyframe": result.keyframe,
         "retimed": result.retimed,
+        "reference_anchor": pipe.config.get("reference_anchor")
+        if options.reference_anchor is None
+        else options.reference_anchor,
         "size": [options.size, options.size],
         "fps": plan.fps,
         "frames": int(result.frames.shape[0]),

@@ -43,6 +43,8 @@ class SceneRenderConfig:
             (when it has one and the take has no reference image); False generates it with the video transformer.
         retime: re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth
             locator); False keeps the mouths the video transformer draws.
+        reference_anchor: share of each take's first frame blended into the motion latents of its later windows, in
+            [0, 1]; None: the model's (``pipe.config.reference_anchor``, else 0).
     """
 
     seed: int = 0
@@ -53,8 +55,11 @@ class SceneRenderConfig:
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig.default)
     keyframe: bool = True
     retime: bool = True
+    reference_anchor: float | None = None
 
     def __post_init__(self) -> None:
+        if self.reference_anchor is not None and not 0.0 <= self.reference_anchor <= 1.0:
+            raise ConfigError(f"reference_anchor must lie in [0, 1], got {self.reference_anchor}")
         if self.num_inference_steps < 1:
             raise ConfigError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
@@ -258,6 +263,7 @@ def render_scene(
             guidance=config.guidance,
             keyframe=config.keyframe,
             retime=None if config.retime else False,
+            reference_anchor=config.reference_anchor,
             window_frames=window,
             generator=generator,
             output_type="np",

@@ -121,6 +121,13 @@ class GenerateRequest(_Request):
         description="re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth"
         " locator); false keeps the mouths the video transformer draws",
     )
+    reference_anchor: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="share of each take's first frame blended into the motion latents of its later windows (0: none;"
+        " default: the model's, 0.5 for the shipped one)",
+    )
 
     _check_assets = field_validator("assets")(_refs)
 
@@ -250,6 +257,7 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
         fps=spec.fps,
         keyframe=spec.keyframe,
         retime=spec.retime,
+        reference_anchor=spec.reference_anchor,
         **steps,
     )
     script = inputs_dir / "_scene.yaml"  # asset names start with a letter or digit, so this never overwrites one

@@ -138,3 +138,35 @@ def test_talkgen_generate_retimes_the_mouths_unless_told_not_to(tmp_path, monkey
     )
     calls, manifest = _generate_counting(pipe, "retime_mouths", tmp_path, monkeypatch, flag)
     assert bool(calls) is retimed and manifest["retimed"] is retimed
+
+
+@pytest.mark.parametrize("flag, anchor", [([], None), (["--reference-anchor", "1"], 1.0)])
+def test_talkgen_generate_passes_the_reference_anchor(keyframe_pipe, tmp_path, monkeypatch, flag, anchor):
+    from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
+
+    seen = []
+    call = TalkingCharacterPipeline.__call__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("reference_anchor"))
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(TalkingCharacterPipeline, "__call__", spy)
+    _, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", tmp_path, monkeypatch, flag)
+    assert seen and all(value == anchor for value in seen)  # None: the model's own setting
+    assert manifest["reference_anchor"] == anchor  # the saved dummy folder sets none
+
+
+def test_talkgen_generate_refuses_a_reference_anchor_outside_0_1(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from talkgen.commands.generate import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    args = ["generate", "samples/scenes/monologue.yaml", "-o", str(tmp_path / "out.mp4"), "--random-weights"]
+    result = CliRunner().invoke(app, [*args, "--reference-anchor", "2"])
+    assert result.exit_code != 0 and "--reference-anchor" in result.output
+    assert not (tmp_path / "out.mp4").exists()

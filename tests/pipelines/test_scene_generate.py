@@ -70,6 +70,8 @@ def test_render_config_validation():
         SceneRenderConfig(window_frames=8)
     with pytest.raises(ValueError, match="multiples of 16"):
         SceneRenderConfig(height=20)
+    with pytest.raises(ValueError, match="reference_anchor"):
+        SceneRenderConfig(reference_anchor=-0.5)
 
 
 def _app() -> typer.Typer:
