@@ -22,16 +22,12 @@ import time
 from pathlib import Path
 
 import torch
-from common import mean_of, suite, write_results
+from common import mean_of, rounded, suite, write_results
 
 ANCHORS = (0.0, 0.3, 0.5, 0.7, 1.0)
 SEEDS = (0, 1, 2, 3, 4, 5)
 GENERATED = ("close-up", "two-shot dialogue with cuts", "three characters in one shot", "30 s monologue")
 KEYS = ("correlation", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio", "face_match")
-
-
-def _num(value) -> float | None:
-    return None if value is None or value != value else round(float(value), 4)
 
 
 def _case(report: dict) -> dict:
@@ -42,8 +38,8 @@ def _case(report: dict) -> dict:
         return None if value is None or not ref else value / ref
 
     return {
-        **{k: _num(report.get(k)) for k in ("correlation", "speaker_attribution", "closed_in_silence", "face_match")},
-        "drift_ratio": _num(ratio("identity_drift")), "flicker_ratio": _num(ratio("flicker")),
+        **{k: rounded(report.get(k)) for k in KEYS if not k.endswith("_ratio")},
+        "drift_ratio": rounded(ratio("identity_drift")), "flicker_ratio": rounded(ratio("flicker")),
     }  # fmt: skip
 
 
@@ -64,14 +60,14 @@ def main(model: Path | None, anchors=ANCHORS, seeds=SEEDS, names=GENERATED, resu
             start = time.perf_counter()
             row = run_bench(cases, model=pipeline_model(pipe, seed=seed))[-1]
             per_seed.append({
-                "seed": seed, **{k: _num(getattr(row, k)) for k in KEYS},
+                "seed": seed, **{k: rounded(getattr(row, k)) for k in KEYS},
                 "cases": {n: _case(c) for n, c in row.cases.items()},
                 "seconds": round(time.perf_counter() - start, 1),
             })  # fmt: skip
             print(json.dumps({"anchor": anchor, **per_seed[-1]}), flush=True)
-        mean = {k: _num(mean_of(s[k] for s in per_seed)) for k in (*KEYS, "seconds")}
+        mean = {k: rounded(mean_of(s[k] for s in per_seed)) for k in (*KEYS, "seconds")}
         mean["cases"] = {
-            n: {k: _num(mean_of(s["cases"][n][k] for s in per_seed)) for k in KEYS} for n in per_seed[0]["cases"]
+            n: {k: rounded(mean_of(s["cases"][n][k] for s in per_seed)) for k in KEYS} for n in per_seed[0]["cases"]
         }
         rows.append({"reference_anchor": anchor, "per_seed": per_seed, "mean": mean})
         print(json.dumps({"anchor": anchor, "mean": mean}), flush=True)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import mean_of, suite, write_results
+from common import mean_of, rounded, suite, write_results
 
 WEIGHTS = (0.0, 0.5, 0.7, 1.0)
 SEEDS = (0, 1, 2)
@@ -32,10 +32,6 @@ KEYS = (
     "correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "face_match",
     "dub_psnr_outside_db",
 )  # fmt: skip
-
-
-def _num(value) -> float | None:
-    return None if value is None or value != value else round(float(value), 4)
 
 
 def score(model_dir: Path, seeds: tuple[int, ...], cases: tuple) -> dict:
@@ -53,15 +49,15 @@ def score(model_dir: Path, seeds: tuple[int, ...], cases: tuple) -> dict:
         start = time.perf_counter()
         row = run_bench(cases, model=pipeline_model(pipe, seed=seed, lipsync=lipsync))[-1]
         per_seed.append({
-            "seed": seed, **{k: _num(getattr(row, k)) for k in KEYS},
-            "cases": {name: _num(case["correlation"]) for name, case in row.cases.items()},
+            "seed": seed, **{k: rounded(getattr(row, k)) for k in KEYS},
+            "cases": {name: rounded(case["correlation"]) for name, case in row.cases.items()},
             "seconds": round(time.perf_counter() - start, 1),
         })  # fmt: skip
         print(json.dumps(per_seed[-1]), flush=True)
-    mean = {k: _num(mean_of(s[k] for s in per_seed)) for k in KEYS}
-    mean["cases"] = {n: _num(mean_of(s["cases"][n] for s in per_seed)) for n in per_seed[0]["cases"]}
+    mean = {k: rounded(mean_of(s[k] for s in per_seed)) for k in KEYS}
+    mean["cases"] = {n: rounded(mean_of(s["cases"][n] for s in per_seed)) for n in per_seed[0]["cases"]}
     attributes = next(r for r in attribute_rows(pipe, seed=0) if r.name == "model").agreement
-    return {"per_seed": per_seed, "mean": mean, "attributes_seed0": _num(attributes)}
+    return {"per_seed": per_seed, "mean": mean, "attributes_seed0": rounded(attributes)}
 
 
 def main(base: Path, other: Path, weights=WEIGHTS, seeds=SEEDS, results: str = "blend", names=()) -> dict:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine_info
+from common import machine_info, rounded
 
 FIRST_FRAMES = ("none", "keyframe", "truth")
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "face_match")
@@ -74,15 +74,10 @@ def codec_round_trip(pipe, rc) -> list[dict]:
         jaw = character.mouth_params[:frames, 0]
         seen = np.isfinite(after[:, c]) & np.isfinite(before[:, c])
         faces.append({
-            "render": _num(pearson(before[seen, c], jaw[seen])),
-            "codec": _num(pearson(after[seen, c], jaw[seen])),
+            "render": rounded(pearson(before[seen, c], jaw[seen]), 3),
+            "codec": rounded(pearson(after[seen, c], jaw[seen]), 3),
         })  # fmt: skip
     return faces
-
-
-def _num(value: float | None) -> float | None:
-    """Rounded for the JSON; None where a case has no such number (attribution of one character, NaN)."""
-    return None if value is None or value != value else round(float(value), 3)
 
 
 def main(
@@ -104,8 +99,8 @@ def main(
         row = run_bench(cases, model=pipeline_model(pipe, first_frame=first_frame), model_name=first_frame)[-1]
         result = {
             "first_frame": first_frame,
-            **{key: _num(getattr(row, key)) for key in KEYS},
-            "cases": {name: {k: _num(c[k]) for k in CASE_KEYS} for name, c in row.cases.items()},
+            **{key: rounded(getattr(row, key), 3) for key in KEYS},
+            "cases": {name: {k: rounded(c[k], 3) for k in CASE_KEYS} for name, c in row.cases.items()},
             "seconds": round(time.perf_counter() - start, 1),
         }
         print(json.dumps(result), flush=True)

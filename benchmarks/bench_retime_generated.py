@@ -82,7 +82,6 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated", ways
     from talkgen.pipelines.loading import load_pipeline
 
     cases = suite(names)
-
     torch.set_num_threads(min(2, torch.get_num_threads()))
     pipe = load_pipeline("talking", model)[0]
     lipsync = load_pipeline("lipsync", model)[0]

@@ -70,3 +70,9 @@ def write_results(name: str, out: dict) -> Path:
     path = Path(__file__).resolve().parent / "results" / f"{name}.json"
     path.write_text(json.dumps({"machine": machine_info(), **out}, indent=2))
     return path
+
+
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """``value`` rounded for a results file; None where there is no number (None or NaN, e.g. one character's
+    attribution)."""
+    return None if value is None or value != value else round(float(value), digits)
