@@ -15,6 +15,8 @@ the generated mouths (``--way``, default all):
 - ``silence-per-frame``: ``locator``, but each frame silent in the speech takes the mouth nearest the closed level
   near it, as before 2026-12-04, instead of the one most closed mouth (:func:`talkgen.pipelines.retime.closed_frame`;
   dubs re-time their footage the same way, so this way changes the dub cases too);
+- ``unjittered``: ``locator``, but the one closed mouth is the least open read at its box alone, as before
+  2026-12-04's ``retime.jittered_openings`` change (dubs too);
 - ``truth``: the mouths at the ground truth's boxes (what a perfect locator would find; the bench reads the video at
   those same boxes).
 
@@ -37,7 +39,7 @@ import torch
 from common import mean_of, suite, write_results
 
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
-WAYS = ("off", "best", "locator", "unsteadied", "silence-per-frame", "truth")
+WAYS = ("off", "best", "locator", "unsteadied", "silence-per-frame", "unjittered", "truth")
 
 
 def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarray:
@@ -53,7 +55,8 @@ def patches(retime) -> dict:
     return {
         "best": {"mouth_tracks": best_per_frame},
         "unsteadied": {"steady_boxes": functools.partial(retime.steady_boxes, centre_half=0, size_half=0)},
-        "silence-per-frame": {"closed_frame": lambda source: None},
+        "silence-per-frame": {"closed_frame": lambda source, jittered=None: None},
+        "unjittered": {"closed_frame": lambda source, jittered=None, own=retime.closed_frame: own(source)},
     }
 
 

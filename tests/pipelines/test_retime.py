@@ -351,3 +351,26 @@ def test_every_silent_frame_takes_the_one_most_closed_mouth():
     assert np.allclose(opening[30:], read_openings(frames[5:6], boxes[5:6])[0])
     x0, y0, x1, y1 = BOX.astype(int)
     assert (out[30:, y0:y1, x0:x1] == frames[5, y0:y1, x0:x1]).all()  # the same still mouth in every silent frame
+
+
+def test_the_closed_mouth_is_one_that_reads_closed_when_its_box_moves():
+    from talkgen.pipelines.retime import closed_frame, jittered_openings, retime_footage
+
+    rng = np.random.default_rng(12)
+    heights = rng.integers(3, 13, 40)
+    heights[12] = 1  # a shut mouth, a thin line in its box
+    frames, boxes = _faces(heights)
+    frames[5] = SKIN
+    frames[5, 39:47, 26:38] = MOUTH  # an open mouth just below frame 5's box (a box placed a pixel too high)
+    opening = read_openings(frames, boxes)
+    assert opening[5] == 0.0 and opening[5] < opening[12]  # read at its box alone, frame 5 looks the most closed
+    assert closed_frame(opening) == 5
+    jittered = jittered_openings(frames, boxes)
+    assert jittered[5] > jittered[12] and np.all(jittered >= opening)  # moved down a little, its box finds it
+    assert closed_frame(opening, jittered) == 12
+    speech = np.full(16_000 * 40 // 25, 0.1, np.float32)
+    speech[30 * 640 : 40 * 640] = 0.0  # frames 30-39 silent in the new speech
+    out = retime_footage(frames, boxes[:, None], rng.uniform(0, 1, (1, 40)), [speech], 25.0)
+    x0, y0, x1, y1 = BOX.astype(int)
+    assert (out[30:, y0:y1, x0:x1] == frames[12, y0:y1, x0:x1]).all()  # every silent frame: the shut mouth
+    assert closed_frame(np.full(3, np.nan), np.zeros(3)) is None
