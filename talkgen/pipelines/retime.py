@@ -31,8 +31,7 @@ import numpy as np
 from talkgen import SPEECH_RATE
 from talkgen.pipelines.mouth import silent_frames
 
-CLOSED_QUANTILE = 0.05  # the footage's closed level: this quantile of its openings
-SILENCE_DB = -55.0  # frames of the new speech quieter than this (RMS, dBFS) take the closed level; at -45 dB quiet
+SILENCE_DB = -55.0  # frames of the new speech quieter than this (RMS, dBFS) take the closed mouth; at -45 dB quiet
 # vowels counted as silence too (a third of those frames had the jaw open) and sync fell 0.04 on held-out dubs
 LOCALITY = 0.002  # opening units per frame of distance: among near-equal openings, take the nearest frame
 REGION_GROW = 1.6  # the moved region: the mouth box scaled about its centre
@@ -120,21 +119,18 @@ def read_openings(frames: np.ndarray, boxes: np.ndarray, grid: int = 24, thresho
     return mouth_opening_from_patches(box_patches(frames, boxes, grid), threshold)
 
 
-def target_openings(jaw: np.ndarray, source: np.ndarray, silent: np.ndarray) -> np.ndarray:
+def target_openings(jaw: np.ndarray, source: np.ndarray) -> np.ndarray:
     """The opening each frame should show, in the footage's units: the speech's jaw track mapped onto the footage's
-    openings by rank, and the footage's closed level where the new speech is silent.
+    openings by rank (frames silent in the new speech take :func:`closed_frame`'s mouth instead).
 
     Args:
         jaw: (T,) jaw opening read from the new speech. source: (T,) the footage's openings (NaN: no face).
-        silent: bool (T,) frames where the new speech is silent.
     """
     known = np.sort(source[np.isfinite(source)])
     if not len(known):
         return np.full(len(jaw), np.nan)
     ranks = np.argsort(np.argsort(jaw, kind="stable"), kind="stable") / max(len(jaw) - 1, 1)
-    target = np.quantile(known, ranks)
-    target[np.asarray(silent, bool)] = np.quantile(known, CLOSED_QUANTILE)
-    return target
+    return np.quantile(known, ranks)
 
 
 def choose_frames(source: np.ndarray, target: np.ndarray, locality: float = LOCALITY) -> np.ndarray:
@@ -231,7 +227,7 @@ def retime_footage(
     for k in range(boxes.shape[1]):
         opening = read_openings(frames, boxes[:, k])
         silent = silent_frames(speech[k], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB)
-        choice = choose_frames(opening, target_openings(jaw[k], opening, silent))
+        choice = choose_frames(opening, target_openings(jaw[k], opening))
         closed = closed_frame(opening, jittered_openings(frames, boxes[:, k]))
         if closed is not None:
             choice[np.asarray(silent, bool)] = closed

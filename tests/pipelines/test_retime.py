@@ -52,7 +52,7 @@ def test_retimed_mouths_follow_the_target_and_leave_the_rest_of_the_frame():
     frames, boxes = _faces(heights, shift=rng.integers(-4, 5, 40).astype(np.float32))  # the head moves
     wanted = np.roll(heights, 7)[::-1]  # another line's openings
     source = read_openings(frames, boxes)
-    choice = choose_frames(source, target_openings(wanted.astype(float), source, np.zeros(40, bool)))
+    choice = choose_frames(source, target_openings(wanted.astype(float), source))
     out = retime_mouths(frames, frames, boxes, choice)
     assert np.corrcoef(read_openings(out, boxes), wanted)[0, 1] > 0.95
     assert np.corrcoef(read_openings(frames, boxes), wanted)[0, 1] < 0.5  # the footage itself does not follow it
@@ -65,16 +65,15 @@ def test_retimed_mouths_follow_the_target_and_leave_the_rest_of_the_frame():
     assert np.array_equal(retime_mouths(frames, frames, boxes, np.arange(40)), frames)  # own mouths: unchanged
 
 
-def test_silent_frames_take_the_footages_closed_mouth_and_ties_go_to_near_frames():
+def test_targets_follow_the_speech_by_rank_and_ties_go_to_near_frames():
     source = np.array([0.1, 0.4, 0.1, 0.3, 0.1, 0.4, np.nan, 0.2])
-    silent = np.array([True, True, False, False, False, False, True, False])
-    target = target_openings(np.linspace(0, 1, 8), source, silent)
-    assert np.allclose(target[silent], np.quantile(source[np.isfinite(source)], 0.05))
-    choice = choose_frames(source, target)
-    assert source[choice[silent]].max() == pytest.approx(0.1)  # closed frames
-    assert choice[6] == 4  # the nearest of the closed frames (0, 2, 4), never frame 6 itself (no face there)
+    target = target_openings(np.array([0.0, 0.9, 0.1, 0.5, 0.2, 1.0, 0.0, 0.3]), source)
+    assert np.all(np.diff(target[[0, 2, 4, 7, 3, 1, 5]]) >= 0)  # the jaw's order (0.0 first of the ties)
+    assert target[0] == target[6] == pytest.approx(0.1) and target[5] == pytest.approx(0.4)
+    choice = choose_frames(source, np.full(8, 0.1))
+    assert np.array_equal(choice[[0, 1, 3, 6]], [0, 0, 2, 4])  # the nearest of the closed frames (0, 2, 4), never 6
     assert np.array_equal(choose_frames(np.full(8, np.nan), target), np.arange(8))  # no face anywhere: unchanged
-    assert np.isnan(target_openings(np.zeros(3), np.full(3, np.nan), np.zeros(3, bool))).all()
+    assert np.isnan(target_openings(np.zeros(3), np.full(3, np.nan))).all()
 
 
 def test_mouth_head_reads_the_worlds_jaw_from_speech():
