@@ -54,6 +54,12 @@ talkgen export "$(run_dir configs/tiny-keyframe-deeper-3.yaml)" -o "$model_dir" 
 # 8h. the folder's keyframe (8g) 2,000 more steps on the same stills
 stage dit configs/tiny-keyframe-deeper-4.yaml
 talkgen export "$(run_dir configs/tiny-keyframe-deeper-4.yaml)" -o "$model_dir" --dtype float16
+# 8i, 8j. the folder's keyframe 2,000 more steps on a third, then a fourth cache of 16,384 new stills (each run
+# builds its cache)
+stage dit configs/tiny-keyframe-deeper-7.yaml
+talkgen export "$(run_dir configs/tiny-keyframe-deeper-7.yaml)" -o "$model_dir" --dtype float16
+stage dit configs/tiny-keyframe-deeper-8.yaml
+talkgen export "$(run_dir configs/tiny-keyframe-deeper-8.yaml)" -o "$model_dir" --dtype float16
 # 9. mouth crops: stage 5's transformer, speech 10x louder, trained on squares around the mouths of still heads
 # (configs/tiny-mouth-crops-8.yaml reads a copy of the folder at /work/runs/base: edit its *_path lines to move it)
 base=$(setting configs/tiny-mouth-crops-8.yaml init_from)
