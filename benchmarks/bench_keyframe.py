@@ -1,7 +1,7 @@
 """The keyframe stage: how much of the prompt a take's first frame shows, with and without the keyframe transformer.
 
 Run: ``python benchmarks/bench_keyframe.py [--model DIR] [--draws N] [--characters N] [--defaults-only]
-[--results NAME]``; writes ``benchmarks/results/NAME.json`` (default ``keyframe``).
+[--take-steps K ...] [--results NAME]``; writes ``benchmarks/results/NAME.json`` (default ``keyframe``).
 
 For the 12 held-out close-ups of ``talkgen bench``'s attribute check, each first frame is scored against the
 ground-truth render: attributes read back as prompted (skin, shirt, hair, hat colours in the truth's part masks) and
@@ -14,7 +14,9 @@ from it: what users get). With ``--draws N`` each keyframe-alone row draws every
 ``case seed + k``) and reports the mean over the draws with each draw's agreement beside it: one hit of 42 moves a
 single draw's agreement by 0.024. ``--characters N`` scores N held-out characters (the first 12 are the bench's; more
 make two candidates' difference surer), ``--defaults-only`` keeps the ceiling and the rows at the pipeline's keyframe
-defaults. Times are seconds per first frame on this machine (2 threads).
+defaults. ``--take-steps K`` (repeatable) adds a row of the video's first frame with its keyframe drawn in K steps
+(the pipeline call's ``keyframe_steps``), over the same draws (seeds ``seed + k``): what a change of the keyframe's
+step default gives users, not only the keyframe alone. Times are seconds per first frame on this machine (2 threads).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def main(
     results: str = "keyframe",
     characters: int = 12,
     defaults_only: bool = False,
+    take_steps: tuple[int, ...] = (),
 ) -> dict:
     from talkgen.eval.attributes import ATTRIBUTE_SEEDS, attribute_cases
     from talkgen.eval.bench import generated_first_frames
@@ -116,9 +119,19 @@ def main(
     start = time.perf_counter()
     frames = generated_first_frames(pipe, cases)
     rows.append(_score("video first frame with the keyframe (defaults)", cases, frames, time.perf_counter() - start))
+    for steps in take_steps:
+        name = f"video first frame with the keyframe in {steps} steps"
+        per_draw = []
+        for k in range(draws):
+            start = time.perf_counter()
+            frames = generated_first_frames(pipe, cases, seed=k, keyframe_steps=steps)
+            per_draw.append(_score(name, cases, frames, time.perf_counter() - start, quiet=True))
+        rows.append(_mean_rows(name, per_draw))
     result = {"machine": machine_info(), "model": info["path"], "cases": len(cases), "draws": draws, "rows": rows}
     if defaults_only:
         result["defaults_only"] = True
+    if take_steps:
+        result["take_steps"] = list(take_steps)
     out = Path(__file__).resolve().parent / "results" / f"{results}.json"
     out.write_text(json.dumps(result, indent=2))
     return result
@@ -133,9 +146,19 @@ if __name__ == "__main__":
     parser.add_argument(
         "--defaults-only", action="store_true", help="only the ceiling and the rows at the keyframe defaults"
     )
+    parser.add_argument(
+        "--take-steps",
+        type=int,
+        action="append",
+        default=[],
+        metavar="K",
+        help="also the video's first frame with the keyframe in K steps, over the draws (repeatable)",
+    )
     args = parser.parse_args()
     if args.draws < 1:
         parser.error(f"--draws must be >= 1, got {args.draws}")
     if args.characters < 1:
         parser.error(f"--characters must be >= 1, got {args.characters}")
-    main(args.model, args.draws, args.results, args.characters, args.defaults_only)
+    if any(k < 1 for k in args.take_steps):
+        parser.error(f"--take-steps must each be >= 1, got {args.take_steps}")
+    main(args.model, args.draws, args.results, args.characters, args.defaults_only, tuple(args.take_steps))

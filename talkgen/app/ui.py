@@ -30,6 +30,7 @@ CSS = """
 .talkgen-ok {border-left: 4px solid #2a2; padding: 6px 10px; background: #f3fff3; color: #141}
 """
 DEVICE = "device"
+ANCHORS = ("the model's", "0", "0.25", "0.5", "0.75", "1")  # the Generate tab's reference anchors
 
 
 def _alert(message: str) -> str:
@@ -282,6 +283,9 @@ def _make_generate(results_dir: Path):
         steps: float,
         size: str,
         scene: float,
+        keyframe: bool,
+        retime: bool,
+        anchor: str,
         request: gr.Request,
         progress=gr.Progress(track_tqdm=True),  # noqa: B008
     ):
@@ -290,8 +294,10 @@ def _make_generate(results_dir: Path):
             from talkgen.pipelines.generate import GenerateOptions
 
             options = GenerateOptions(
-                random_weights=bool(random_weights), seed=int(seed), steps=int(steps), size=int(size), scene=int(scene)
-            )
+                random_weights=bool(random_weights), seed=int(seed), steps=int(steps), size=int(size),
+                scene=int(scene), keyframe=bool(keyframe), retime=bool(retime),
+                reference_anchor=None if anchor in (None, ANCHORS[0]) else float(anchor),
+            )  # fmt: skip
             res = jobs.generate_scene(
                 text or "",
                 fmt or "yaml",
@@ -329,6 +335,25 @@ def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> Non
         steps = gr.Slider(1, 50, value=GENERATE_STEPS, step=1, label="Steps")
         size = gr.Dropdown(["32", "64", "128", "256"], value="128", label="Size (pixels)")
         scene = gr.Number(1, label="Scene (Fountain)", precision=0, minimum=1)
+    with gr.Accordion("How takes are made", open=False):
+        with gr.Row():
+            keyframe = gr.Checkbox(
+                True,
+                label="Draw each take's first frame from the prompt (keyframe)",
+                info="Off: the video transformer draws it from text and speech alone.",
+            )
+            retime = gr.Checkbox(
+                True,
+                label="Re-time the mouths to the speech",
+                info="Off: keep the mouths the video transformer draws.",
+            )
+            anchor = gr.Dropdown(
+                list(ANCHORS),
+                value=ANCHORS[0],
+                label="Reference anchor",
+                info="Share of a take's first frame blended into each later window: higher keeps long takes closer"
+                " to it.",
+            )
     run = gr.Button("Generate", variant="primary", elem_id="generate-button")
     status = gr.HTML(elem_id="generate-status")
     with gr.Row():
@@ -343,7 +368,7 @@ def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> Non
             manifest = gr.JSON(label="Manifest")
     run.click(
         _make_generate(results_dir),
-        [script["editor"], script["fmt"], random_weights, seed, steps, size, scene],
+        [script["editor"], script["fmt"], random_weights, seed, steps, size, scene, keyframe, retime, anchor],
         [status, video, files, manifest],
         api_name="generate",
         concurrency_id=DEVICE,

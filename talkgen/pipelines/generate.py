@@ -48,6 +48,11 @@ class GenerateOptions:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.cpu_offload and not self.device.startswith("cuda"):
             raise ConfigError("CPU offload moves idle components off a GPU: it needs --device cuda")
+        if self.reference_anchor is not None and not 0.0 <= self.reference_anchor <= 1.0:
+            raise ConfigError(
+                "reference_anchor must lie in [0, 1] (0: no anchor, 1: every window from the take's first frame;"
+                f" leave it unset for the model's own), got {self.reference_anchor}"
+            )
 
 
 def publish_manifest(path: Path, **public: str) -> dict:

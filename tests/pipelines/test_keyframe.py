@@ -170,3 +170,14 @@ def test_talkgen_generate_refuses_a_reference_anchor_outside_0_1(tmp_path):
     result = CliRunner().invoke(app, [*args, "--reference-anchor", "2"])
     assert result.exit_code != 0 and "--reference-anchor" in result.output
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("anchor", [-0.1, 1.5, float("nan")])
+def test_generate_options_refuse_a_reference_anchor_outside_0_1(anchor):
+    # The web app and Python callers reach GenerateOptions without the CLI's range check.
+    from talkgen.errors import ConfigError
+    from talkgen.pipelines.generate import GenerateOptions
+
+    with pytest.raises(ConfigError, match="reference_anchor must lie in"):
+        GenerateOptions(random_weights=True, reference_anchor=anchor)
+    assert GenerateOptions(random_weights=True, reference_anchor=1.0).reference_anchor == 1.0
