@@ -19,7 +19,7 @@ import gradio as gr
 from talkgen.app import handlers, jobs
 from talkgen.app.settings import AppSettings
 from talkgen.errors import TalkgenError
-from talkgen.pipelines.defaults import DUB_STEPS, GENERATE_STEPS
+from talkgen.pipelines.defaults import DUB_STEPS, GENERATE_STEPS, KEYFRAME_STEPS
 from talkgen.pipelines.generate import publish_manifest
 
 DEFAULT_SAMPLE = "dialogue.yaml"
@@ -286,6 +286,7 @@ def _make_generate(results_dir: Path):
         keyframe: bool,
         retime: bool,
         anchor: str,
+        keyframe_steps: float,
         request: gr.Request,
         progress=gr.Progress(track_tqdm=True),  # noqa: B008
     ):
@@ -297,6 +298,7 @@ def _make_generate(results_dir: Path):
                 random_weights=bool(random_weights), seed=int(seed), steps=int(steps), size=int(size),
                 scene=int(scene), keyframe=bool(keyframe), retime=bool(retime),
                 reference_anchor=None if anchor in (None, ANCHORS[0]) else float(anchor),
+                keyframe_steps=int(keyframe_steps),
             )  # fmt: skip
             res = jobs.generate_scene(
                 text or "",
@@ -347,6 +349,7 @@ def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> Non
                 label="Re-time the mouths to the speech",
                 info="Off: keep the mouths the video transformer draws.",
             )
+            keyframe_steps = gr.Slider(1, 16, value=KEYFRAME_STEPS, step=1, label="Keyframe steps")
             anchor = gr.Dropdown(
                 list(ANCHORS),
                 value=ANCHORS[0],
@@ -368,7 +371,8 @@ def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> Non
             manifest = gr.JSON(label="Manifest")
     run.click(
         _make_generate(results_dir),
-        [script["editor"], script["fmt"], random_weights, seed, steps, size, scene, keyframe, retime, anchor],
+        [script["editor"], script["fmt"], random_weights, seed, steps, size, scene]
+        + [keyframe, retime, anchor, keyframe_steps],
         [status, video, files, manifest],
         api_name="generate",
         concurrency_id=DEVICE,

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from talkgen.commands import progress_bar
-from talkgen.pipelines.defaults import GENERATE_STEPS
+from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS
 
 
 def generate(
@@ -32,6 +32,9 @@ def generate(
         help="Draw each take's first frame with the model's keyframe transformer (when it has one and the character"
         " has no image); --no-keyframe leaves it to the video transformer.",
     ),
+    keyframe_steps: int = typer.Option(
+        KEYFRAME_STEPS, "--keyframe-steps", min=1, help="Sampling steps of each take's keyframe (first frame)."
+    ),
     retime: bool = typer.Option(
         True,
         "--retime/--no-retime",
@@ -52,7 +55,7 @@ def generate(
 
     options = GenerateOptions(
         model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling, keyframe, retime,
-        reference_anchor,
+        reference_anchor, keyframe_steps,
     )  # fmt: skip
     with progress_bar("generate") as progress:
         manifest = generate_scene_file(script, output, options, progress)

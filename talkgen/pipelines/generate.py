@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from talkgen.errors import ConfigError
-from talkgen.pipelines.defaults import GENERATE_STEPS
+from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -34,6 +34,7 @@ class GenerateOptions:
     keyframe: bool = True
     retime: bool = True
     reference_anchor: float | None = None  # None: the model's own (model_index.json)
+    keyframe_steps: int = KEYFRAME_STEPS  # sampling steps of each take's first frame (with keyframe)
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -48,6 +49,8 @@ class GenerateOptions:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.cpu_offload and not self.device.startswith("cuda"):
             raise ConfigError("CPU offload moves idle components off a GPU: it needs --device cuda")
+        if self.keyframe_steps < 1:
+            raise ConfigError(f"keyframe_steps must be >= 1, got {self.keyframe_steps}")
         if self.reference_anchor is not None and not 0.0 <= self.reference_anchor <= 1.0:
             raise ConfigError(
                 "reference_anchor must lie in [0, 1] (0: no anchor, 1: every window from the take's first frame;"
@@ -129,6 +132,7 @@ def generate_scene_file(
     config = SceneRenderConfig(
         seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size,
         keyframe=options.keyframe, retime=options.retime, reference_anchor=options.reference_anchor,
+        keyframe_steps=options.keyframe_steps,
     )  # fmt: skip
     started = time.perf_counter()
     scenes = load_scenes(script, voices=known_voices(), file_roots=file_roots, roots_names=roots_names)
@@ -163,6 +167,7 @@ def generate_scene_file(
         "seed": options.seed,
         "steps": options.steps,
         "keyframe": result.keyframe,
+        "keyframe_steps": options.keyframe_steps if result.keyframe else None,
         "retimed": result.retimed,
         "reference_anchor": pipe.config.get("reference_anchor")
         if options.reference_anchor is None

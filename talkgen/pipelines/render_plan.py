@@ -23,7 +23,7 @@ import torch
 from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError
 from talkgen.media.images import MAX_IMAGE_PIXELS
-from talkgen.pipelines.defaults import GENERATE_STEPS
+from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS
 from talkgen.pipelines.guidance import GuidanceConfig
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class SceneRenderConfig:
             model's own window (``pipe.config.window_frames``, the clip length it was trained on).
         guidance: CFG settings. keyframe: draw each take's first frame with the model's keyframe transformer
             (when it has one and the take has no reference image); False generates it with the video transformer.
+            keyframe_steps: the keyframe transformer's sampling steps.
         retime: re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth
             locator); False keeps the mouths the video transformer draws.
         reference_anchor: share of each take's first frame blended into the motion latents of its later windows, in
@@ -56,8 +57,11 @@ class SceneRenderConfig:
     keyframe: bool = True
     retime: bool = True
     reference_anchor: float | None = None
+    keyframe_steps: int = KEYFRAME_STEPS
 
     def __post_init__(self) -> None:
+        if self.keyframe_steps < 1:
+            raise ConfigError(f"keyframe_steps must be >= 1, got {self.keyframe_steps}")
         if self.reference_anchor is not None and not 0.0 <= self.reference_anchor <= 1.0:
             raise ConfigError(f"reference_anchor must lie in [0, 1], got {self.reference_anchor}")
         if self.num_inference_steps < 1:
@@ -262,6 +266,7 @@ def render_scene(
             num_inference_steps=config.num_inference_steps,
             guidance=config.guidance,
             keyframe=config.keyframe,
+            keyframe_steps=config.keyframe_steps,
             retime=None if config.retime else False,
             reference_anchor=config.reference_anchor,
             window_frames=window,

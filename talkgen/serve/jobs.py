@@ -121,6 +121,9 @@ class GenerateRequest(_Request):
         description="re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth"
         " locator); false keeps the mouths the video transformer draws",
     )
+    keyframe_steps: int | None = Field(
+        None, ge=1, le=64, description="sampling steps of each take's keyframe (first frame); default: talkgen's"
+    )
     reference_anchor: float | None = Field(
         None,
         ge=0,
@@ -250,6 +253,8 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
         raise ConfigError(f"frames are square: width {spec.width} and height {spec.height} differ")
     size = spec.width or spec.height or 128
     steps = {"steps": spec.num_inference_steps} if spec.num_inference_steps else {}  # else generate's default
+    if spec.keyframe_steps:
+        steps["keyframe_steps"] = spec.keyframe_steps
     options = GenerateOptions(
         random_weights=random_weights,
         seed=spec.seed,

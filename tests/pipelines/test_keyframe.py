@@ -12,6 +12,7 @@ import torch
 from dummies import DUMMY, dummy_pipeline
 
 from talkgen.models.transformer_talking import TalkingCharacterTransformer3DModel
+from talkgen.pipelines.defaults import KEYFRAME_STEPS
 from talkgen.pipelines.loading import load_pipeline
 
 CALL = {"num_frames": 9, "height": 16, "width": 16, "fps": 25.0, "num_inference_steps": 2}
@@ -155,6 +156,33 @@ def test_talkgen_generate_passes_the_reference_anchor(keyframe_pipe, tmp_path, m
     _, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", tmp_path, monkeypatch, flag)
     assert seen and all(value == anchor for value in seen)  # None: the model's own setting
     assert manifest["reference_anchor"] == anchor  # the saved dummy folder sets none
+
+
+@pytest.mark.parametrize("flag, steps", [([], KEYFRAME_STEPS), (["--keyframe-steps", "2"], 2)])
+def test_talkgen_generate_passes_the_keyframe_steps(keyframe_pipe, tmp_path, monkeypatch, flag, steps):
+    from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
+
+    seen = []
+    draw = TalkingCharacterPipeline.draw_keyframe
+
+    def spy(self, prompt, negative, height, width, num_inference_steps, *args, **kwargs):
+        seen.append(num_inference_steps)
+        return draw(self, prompt, negative, height, width, num_inference_steps, *args, **kwargs)
+
+    monkeypatch.setattr(TalkingCharacterPipeline, "draw_keyframe", spy)
+    _, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", tmp_path, monkeypatch, flag)
+    assert seen and all(value == steps for value in seen)
+    assert manifest["keyframe"] is True and manifest["keyframe_steps"] == steps
+
+
+def test_a_scene_render_refuses_keyframe_steps_under_1():
+    from talkgen.errors import ConfigError
+    from talkgen.pipelines.generate import GenerateOptions
+    from talkgen.pipelines.render_plan import SceneRenderConfig
+
+    for make in (SceneRenderConfig, lambda **k: GenerateOptions(random_weights=True, **k)):
+        with pytest.raises(ConfigError, match="keyframe_steps must be >= 1, got 0"):
+            make(keyframe_steps=0)
 
 
 def test_talkgen_generate_refuses_a_reference_anchor_outside_0_1(tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from talkgen.pipelines.defaults import KEYFRAME_STEPS
 from talkgen.serve.api import create_app
 from talkgen.serve.settings import ServeSettings
 
@@ -110,28 +111,32 @@ def test_a_script_may_read_only_its_own_assets_and_errors_reveal_no_server_file(
         assert errors["abs"]["error"] == errors["missing"]["error"].replace("nothing.wav", "line.wav")
 
 
-def test_a_generate_request_may_turn_the_keyframe_stage_and_the_retiming_off_and_set_the_anchor(tmp_path, monkeypatch):
+def test_a_generate_request_may_turn_the_keyframe_stage_and_the_retiming_off_and_set_the_anchor_and_steps(
+    tmp_path, monkeypatch
+):
     from talkgen.pipelines import generate
     from talkgen.serve.jobs import GenerateRequest, run_generate
 
     seen = []
 
     def capture(script, output, options, progress, **kwargs):
-        seen.append((options.keyframe, options.retime, options.reference_anchor))
+        seen.append((options.keyframe, options.retime, options.reference_anchor, options.keyframe_steps))
         raise RuntimeError("captured")
 
     monkeypatch.setattr(generate, "generate_scene_file", capture)
     cases = (
-        ({}, (True, True, None)),
-        ({"keyframe": False}, (False, True, None)),
-        ({"retime": False}, (True, False, None)),
-        ({"reference_anchor": 0.25}, (True, True, 0.25)),
+        ({}, (True, True, None, KEYFRAME_STEPS)),
+        ({"keyframe": False}, (False, True, None, KEYFRAME_STEPS)),
+        ({"retime": False}, (True, False, None, KEYFRAME_STEPS)),
+        ({"reference_anchor": 0.25}, (True, True, 0.25, KEYFRAME_STEPS)),
+        ({"keyframe_steps": 2}, (True, True, None, 2)),
     )
     for body, expected in cases:
         spec = GenerateRequest(kind="generate", script=SCRIPT, **body)
         with pytest.raises(RuntimeError, match="captured"):
             run_generate(spec, tmp_path, tmp_path, lambda *a: None, lambda: False)
         assert seen[-1] == expected
-    for field, value in (("keyframe", "sometimes"), ("retime", "sometimes"), ("reference_anchor", 1.5)):
+    bad = (("keyframe", "sometimes"), ("retime", "sometimes"), ("reference_anchor", 1.5), ("keyframe_steps", 0))
+    for field, value in bad:
         with pytest.raises(ValueError, match=field):
             GenerateRequest(kind="generate", script=SCRIPT, **{field: value})
