@@ -22,8 +22,10 @@ step default gives users, not only the keyframe alone. Times are seconds per fir
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +76,16 @@ def _mean_rows(name: str, rows: list[dict]) -> dict:
     return result
 
 
+def _drawn_row(name: str, cases: list, draws: int, draw: Callable[[int], list[np.ndarray]]) -> dict:
+    """One row scored over ``draws`` draws: ``draw(k)`` gives every case's first frame of draw k."""
+    per_draw = []
+    for k in range(draws):
+        start = time.perf_counter()
+        frames = draw(k)
+        per_draw.append(_score(name, cases, frames, time.perf_counter() - start, quiet=True))
+    return _mean_rows(name, per_draw)
+
+
 def main(
     model: Path | None = None,
     draws: int = 1,
@@ -104,29 +116,25 @@ def main(
         rows.append(_score("video first frame, no keyframe (baseline)", cases, frames, time.perf_counter() - start))
     negative = pipe.encode_text([""], cpu)
     prompts = [pipe.encode_text([case.caption], cpu) for case in cases]  # once: every row draws from the same
+
+    def alone(k: int, steps: int, scale: float) -> list[np.ndarray]:
+        frames = []
+        for case, prompt in zip(cases, prompts, strict=True):
+            generator = torch.Generator().manual_seed(case.seed + k)
+            latents = pipe.draw_keyframe(prompt, negative, 128, 128, steps, scale, generator)
+            frames.append(_uint8(pipe.decode_latents(latents, "np")[0][0]))
+        return frames
+
     for steps, scale in ((KEYFRAME_STEPS, KEYFRAME_TEXT_SCALE),) if defaults_only else GRID:
         name = f"keyframe alone, {steps} steps, text scale {scale:g}"
-        per_draw = []
-        for k in range(draws):
-            start = time.perf_counter()
-            frames = []
-            for case, prompt in zip(cases, prompts, strict=True):
-                generator = torch.Generator().manual_seed(case.seed + k)
-                latents = pipe.draw_keyframe(prompt, negative, 128, 128, steps, scale, generator)
-                frames.append(_uint8(pipe.decode_latents(latents, "np")[0][0]))
-            per_draw.append(_score(name, cases, frames, time.perf_counter() - start, quiet=True))
-        rows.append(_mean_rows(name, per_draw))
+        rows.append(_drawn_row(name, cases, draws, lambda k, steps=steps, scale=scale: alone(k, steps, scale)))
     start = time.perf_counter()
     frames = generated_first_frames(pipe, cases)
     rows.append(_score("video first frame with the keyframe (defaults)", cases, frames, time.perf_counter() - start))
     for steps in take_steps:
         name = f"video first frame with the keyframe in {steps} steps"
-        per_draw = []
-        for k in range(draws):
-            start = time.perf_counter()
-            frames = generated_first_frames(pipe, cases, seed=k, keyframe_steps=steps)
-            per_draw.append(_score(name, cases, frames, time.perf_counter() - start, quiet=True))
-        rows.append(_mean_rows(name, per_draw))
+        take = functools.partial(generated_first_frames, pipe, cases, keyframe_steps=steps)
+        rows.append(_drawn_row(name, cases, draws, lambda k, take=take: take(seed=k)))
     result = {"machine": machine_info(), "model": info["path"], "cases": len(cases), "draws": draws, "rows": rows}
     if defaults_only:
         result["defaults_only"] = True

@@ -49,13 +49,9 @@ class GenerateOptions:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.cpu_offload and not self.device.startswith("cuda"):
             raise ConfigError("CPU offload moves idle components off a GPU: it needs --device cuda")
-        if self.keyframe_steps < 1:
-            raise ConfigError(f"keyframe_steps must be >= 1, got {self.keyframe_steps}")
-        if self.reference_anchor is not None and not 0.0 <= self.reference_anchor <= 1.0:
-            raise ConfigError(
-                "reference_anchor must lie in [0, 1] (0: no anchor, 1: every window from the take's first frame;"
-                f" leave it unset for the model's own), got {self.reference_anchor}"
-            )
+        from talkgen.pipelines.render_plan import check_take_settings
+
+        check_take_settings(self.keyframe_steps, self.reference_anchor)  # the render's own rules, before any loading
 
 
 def publish_manifest(path: Path, **public: str) -> dict:

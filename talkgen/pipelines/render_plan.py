@@ -31,6 +31,17 @@ logger = logging.getLogger(__name__)
 NEUTRAL_GREY = 128  # the panel of a visible character without an image
 
 
+def check_take_settings(keyframe_steps: int, reference_anchor: float | None) -> None:
+    """A ``ConfigError`` naming the setting when the keyframe's steps or the reference anchor are out of range."""
+    if keyframe_steps < 1:
+        raise ConfigError(f"keyframe_steps must be >= 1, got {keyframe_steps}")
+    if reference_anchor is not None and not 0.0 <= reference_anchor <= 1.0:
+        raise ConfigError(
+            "reference_anchor must lie in [0, 1] (0: no anchor, 1: every window from the take's first frame;"
+            f" leave it unset for the model's own), got {reference_anchor}"
+        )
+
+
 @dataclass(frozen=True)
 class SceneRenderConfig:
     """Run-time options of :func:`render_scene`.
@@ -60,10 +71,7 @@ class SceneRenderConfig:
     keyframe_steps: int = KEYFRAME_STEPS
 
     def __post_init__(self) -> None:
-        if self.keyframe_steps < 1:
-            raise ConfigError(f"keyframe_steps must be >= 1, got {self.keyframe_steps}")
-        if self.reference_anchor is not None and not 0.0 <= self.reference_anchor <= 1.0:
-            raise ConfigError(f"reference_anchor must lie in [0, 1], got {self.reference_anchor}")
+        check_take_settings(self.keyframe_steps, self.reference_anchor)
         if self.num_inference_steps < 1:
             raise ConfigError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:

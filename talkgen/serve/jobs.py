@@ -252,9 +252,8 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
     if spec.width is not None and spec.height is not None and spec.width != spec.height:
         raise ConfigError(f"frames are square: width {spec.width} and height {spec.height} differ")
     size = spec.width or spec.height or 128
-    steps = {"steps": spec.num_inference_steps} if spec.num_inference_steps else {}  # else generate's default
-    if spec.keyframe_steps:
-        steps["keyframe_steps"] = spec.keyframe_steps
+    given = {"steps": spec.num_inference_steps, "keyframe_steps": spec.keyframe_steps}
+    steps = {k: v for k, v in given.items() if v}  # unset: generate's defaults
     options = GenerateOptions(
         random_weights=random_weights,
         seed=spec.seed,
