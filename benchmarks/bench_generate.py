@@ -7,7 +7,8 @@ a keyframe transformer), denoising, decoding, re-timing the generated mouths to 
 head and a mouth locator) and muxing; with the shipped
 model also ``generate_scene_file`` end to end, as ``talkgen generate`` runs it. Baselines in the same run: the
 decode with ATen's own dispatch, the denoising step with the three guidance passes batched into one forward against
-one forward per pass, and sampling without guidance.
+one forward per pass, sampling without guidance, and the keyframe stage drawing once (``keyframe_draws`` 1) where the
+model's default draws several to pick from.
 Writes benchmarks/results/generate.json.
 """
 
@@ -45,6 +46,7 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     from talkgen.prompts import CachedTiming, load_scene, plan_scene, speech_timing
 
     stages = dict.fromkeys(("plan", "tts", "encode", "keyframe", "denoise", "decode", "retime", "mux"), 0.0)
+    keyframe_one_draw = 0.0
     retimes = pipe.retimes()
     decode_plain = 0.0
     start = time.perf_counter()
@@ -67,8 +69,15 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
             keyframe = 0.0
             if pipe.keyframe_transformer is not None:  # the call below draws the take's first frame as this does
                 start = time.perf_counter()
-                pipe.draw_keyframe(embeds[:1], embeds[1:], size, size, generator=torch.Generator().manual_seed(0))
+                generator = torch.Generator().manual_seed(0)
+                pipe.pick_keyframe([clip.prompt], embeds[:1], embeds[1:], size, size, generator=generator)
                 keyframe = time.perf_counter() - start
+                start = time.perf_counter()  # baseline: one draw, no pick (keyframe_draws 1)
+                generator = torch.Generator().manual_seed(0)
+                pipe.pick_keyframe(
+                    [clip.prompt], embeds[:1], embeds[1:], size, size, generator=generator, keyframe_draws=1
+                )
+                keyframe_one_draw += time.perf_counter() - start
             start = time.perf_counter()
             latents = pipe(clip.prompt, streams, num_frames=frames, height=size, width=size, fps=plan.fps,
                            num_inference_steps=steps, guidance=guidance, output_type="latent",
@@ -95,7 +104,10 @@ def _scene_stages(pipe, steps: int, size: int, guidance) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         write_video(Path(tmp) / "scene.mp4", np.concatenate(pieces), plan.fps, dialogue_track(plan, waves))
     stages["mux"] = time.perf_counter() - start
-    return {"video_s": plan.duration, "clips": len(plan.clips), "stages_s": stages, "decode_plain_s": decode_plain}
+    return {
+        "video_s": plan.duration, "clips": len(plan.clips), "stages_s": stages, "decode_plain_s": decode_plain,
+        "keyframe_one_draw_s": keyframe_one_draw, "keyframe_draws": pipe.resolved_keyframe_draws(),
+    }  # fmt: skip
 
 
 def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Path | None = None) -> dict:
@@ -151,6 +163,8 @@ def main(steps: int | None = None, size: int = 128, fps: float = 25.0, model: Pa
         "compute_s_per_video_s": per_video_s,
         "total_compute_s_per_video_s": round(sum(scene["stages_s"].values()) / video_s, 2),
         "decode_plain_s_per_video_s": round(scene["decode_plain_s"] / video_s, 3),
+        "keyframe_draws": scene["keyframe_draws"],
+        "keyframe_one_draw_s_per_video_s": round(scene["keyframe_one_draw_s"] / video_s, 3),
         "step_batched_s": round(step[True], 4),
         "step_unbatched_s": round(step[False], 4),
         "batched_speedup": round(step[False] / step[True], 2),

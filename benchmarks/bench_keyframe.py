@@ -1,7 +1,8 @@
 """The keyframe stage: how much of the prompt a take's first frame shows, with and without the keyframe transformer.
 
 Run: ``python benchmarks/bench_keyframe.py [--model DIR] [--draws N] [--characters N] [--defaults-only]
-[--take-steps K ...] [--results NAME]``; writes ``benchmarks/results/NAME.json`` (default ``keyframe``).
+[--take-steps K ...] [--take-draws N ...] [--results NAME]``; writes ``benchmarks/results/NAME.json`` (default
+``keyframe``).
 
 For the 12 held-out close-ups of ``talkgen bench``'s attribute check, each first frame is scored against the
 ground-truth render: attributes read back as prompted (skin, shirt, hair, hat colours in the truth's part masks) and
@@ -16,7 +17,10 @@ single draw's agreement by 0.024. ``--characters N`` scores N held-out character
 make two candidates' difference surer), ``--defaults-only`` keeps the ceiling and the rows at the pipeline's keyframe
 defaults. ``--take-steps K`` (repeatable) adds a row of the video's first frame with its keyframe drawn in K steps
 (the pipeline call's ``keyframe_steps``), over the same draws (seeds ``seed + k``): what a change of the keyframe's
-step default gives users, not only the keyframe alone. Times are seconds per first frame on this machine (2 threads).
+step default gives users, not only the keyframe alone. ``--take-draws N`` (repeatable) adds a row of the video's
+first frame with the best of N keyframe draws (the pipeline call's ``keyframe_draws``: the model's attribute reader
+picks the draw whose colours read most like the prompt), over the same draws; ``--take-draws 1`` is the row without
+picking, in the same run. Times are seconds per first frame on this machine (2 threads).
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ def main(
     characters: int = 12,
     defaults_only: bool = False,
     take_steps: tuple[int, ...] = (),
+    take_draws: tuple[int, ...] = (),
 ) -> dict:
     from talkgen.eval.attributes import ATTRIBUTE_SEEDS, attribute_cases
     from talkgen.eval.bench import generated_first_frames
@@ -135,11 +140,17 @@ def main(
         name = f"video first frame with the keyframe in {steps} steps"
         take = functools.partial(generated_first_frames, pipe, cases, keyframe_steps=steps)
         rows.append(_drawn_row(name, cases, draws, lambda k, take=take: take(seed=k)))
+    for count in take_draws:
+        name = f"video first frame, best of {count} keyframe draws"
+        take = functools.partial(generated_first_frames, pipe, cases, keyframe_draws=count)
+        rows.append(_drawn_row(name, cases, draws, lambda k, take=take: take(seed=k)))
     result = {"machine": machine_info(), "model": info["path"], "cases": len(cases), "draws": draws, "rows": rows}
     if defaults_only:
         result["defaults_only"] = True
     if take_steps:
         result["take_steps"] = list(take_steps)
+    if take_draws:
+        result["take_draws"] = list(take_draws)
     out = Path(__file__).resolve().parent / "results" / f"{results}.json"
     out.write_text(json.dumps(result, indent=2))
     return result
@@ -162,6 +173,14 @@ if __name__ == "__main__":
         metavar="K",
         help="also the video's first frame with the keyframe in K steps, over the draws (repeatable)",
     )
+    parser.add_argument(
+        "--take-draws",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="also the video's first frame with the best of N keyframe draws, over the draws (repeatable)",
+    )
     args = parser.parse_args()
     if args.draws < 1:
         parser.error(f"--draws must be >= 1, got {args.draws}")
@@ -169,4 +188,9 @@ if __name__ == "__main__":
         parser.error(f"--characters must be >= 1, got {args.characters}")
     if any(k < 1 for k in args.take_steps):
         parser.error(f"--take-steps must each be >= 1, got {args.take_steps}")
-    main(args.model, args.draws, args.results, args.characters, args.defaults_only, tuple(args.take_steps))
+    if any(n < 1 for n in args.take_draws):
+        parser.error(f"--take-draws must each be >= 1, got {args.take_draws}")
+    main(
+        args.model, args.draws, args.results, args.characters, args.defaults_only, tuple(args.take_steps),
+        tuple(args.take_draws),
+    )  # fmt: skip

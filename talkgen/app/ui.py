@@ -31,6 +31,7 @@ CSS = """
 """
 DEVICE = "device"
 ANCHORS = ("the model's", "0", "0.25", "0.5", "0.75", "1")  # the Generate tab's reference anchors
+DRAWS = ("the model's", "1", "2", "4", "8")  # and its keyframe draws
 
 
 def _alert(message: str) -> str:
@@ -287,6 +288,7 @@ def _make_generate(results_dir: Path):
         retime: bool,
         anchor: str,
         keyframe_steps: float,
+        keyframe_draws: str,
         request: gr.Request,
         progress=gr.Progress(track_tqdm=True),  # noqa: B008
     ):
@@ -299,6 +301,7 @@ def _make_generate(results_dir: Path):
                 scene=int(scene), keyframe=bool(keyframe), retime=bool(retime),
                 reference_anchor=None if anchor in (None, ANCHORS[0]) else float(anchor),
                 keyframe_steps=int(keyframe_steps),
+                keyframe_draws=None if keyframe_draws in (None, DRAWS[0]) else int(keyframe_draws),
             )  # fmt: skip
             res = jobs.generate_scene(
                 text or "",
@@ -350,6 +353,13 @@ def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> Non
                 info="Off: keep the mouths the video transformer draws.",
             )
             keyframe_steps = gr.Slider(1, 16, value=KEYFRAME_STEPS, step=1, label="Keyframe steps")
+            keyframe_draws = gr.Dropdown(
+                list(DRAWS),
+                value=DRAWS[0],
+                label="Keyframe draws",
+                info="First frames drawn for a one-character take; the one whose colours read most like the prompt"
+                " is kept.",
+            )
             anchor = gr.Dropdown(
                 list(ANCHORS),
                 value=ANCHORS[0],
@@ -372,7 +382,7 @@ def _generate_tab(settings: AppSettings, results_dir: Path, script: dict) -> Non
     run.click(
         _make_generate(results_dir),
         [script["editor"], script["fmt"], random_weights, seed, steps, size, scene]
-        + [keyframe, retime, anchor, keyframe_steps],
+        + [keyframe, retime, anchor, keyframe_steps, keyframe_draws],
         [status, video, files, manifest],
         api_name="generate",
         concurrency_id=DEVICE,

@@ -35,6 +35,14 @@ def generate(
     keyframe_steps: int = typer.Option(
         KEYFRAME_STEPS, "--keyframe-steps", min=1, help="Sampling steps of each take's keyframe (first frame)."
     ),
+    keyframe_draws: int | None = typer.Option(
+        None,
+        "--keyframe-draws",
+        min=1,
+        max=16,
+        help="Keyframes drawn for a one-character take whose prompt names colours; the one the model's attribute"
+        " reader reads most like them is kept (1: one draw; default: the model's, 4 for the shipped one).",
+    ),
     retime: bool = typer.Option(
         True,
         "--retime/--no-retime",
@@ -55,7 +63,7 @@ def generate(
 
     options = GenerateOptions(
         model, random_weights, seed, steps, size, fps, device, scene, dtype, cpu_offload, vae_tiling, keyframe, retime,
-        reference_anchor, keyframe_steps,
+        reference_anchor, keyframe_steps, keyframe_draws,
     )  # fmt: skip
     with progress_bar("generate") as progress:
         manifest = generate_scene_file(script, output, options, progress)

@@ -16,7 +16,9 @@ class TalkgenPipeline(DiffusionPipeline):
     re-times the footage's mouths with it), keyframe_transformer (scenes draw a take's first frame with it when
     no reference image is given; the dubbing pipeline is loaded without it) and mouth_locator (frames -> mouth
     boxes, :class:`~talkgen.models.mouth_locator.MouthLocatorNet`; scenes re-time their generated mouths with it
-    and the mouth head).
+    and the mouth head) and attribute_reader (frame -> the colours of its character,
+    :class:`~talkgen.models.attribute_reader.AttributeReaderNet`; a take draws several first frames and keeps the
+    one that reads most like its prompt, :mod:`talkgen.pipelines.keyframe`).
 
     Subclasses keep their own ``__init__`` (diffusers reads the components from its signature) and call
     :meth:`_register_components` from it; ``max_text_length`` lives in their config.
@@ -24,11 +26,11 @@ class TalkgenPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
     _callback_tensor_inputs = ["latents"]
-    _optional_components = ["mouth_head", "keyframe_transformer", "mouth_locator"]
+    _optional_components = ["mouth_head", "keyframe_transformer", "mouth_locator", "attribute_reader"]
 
     def _register_components(
         self, vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head=None,
-        keyframe_transformer=None, mouth_locator=None,
+        keyframe_transformer=None, mouth_locator=None, attribute_reader=None,
     ) -> None:  # fmt: skip
         self.register_modules(
             vae=vae,
@@ -40,6 +42,7 @@ class TalkgenPipeline(DiffusionPipeline):
             mouth_head=mouth_head,
             keyframe_transformer=keyframe_transformer,
             mouth_locator=mouth_locator,
+            attribute_reader=attribute_reader,
         )
         self.vae_scale_factor_temporal = 2 ** sum(vae.config.temperal_downsample) if vae is not None else 4
         self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample) if vae is not None else 8

@@ -35,6 +35,7 @@ class GenerateOptions:
     retime: bool = True
     reference_anchor: float | None = None  # None: the model's own (model_index.json)
     keyframe_steps: int = KEYFRAME_STEPS  # sampling steps of each take's first frame (with keyframe)
+    keyframe_draws: int | None = None  # first frames a one-character take picks from; None: the model's
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -51,7 +52,8 @@ class GenerateOptions:
             raise ConfigError("CPU offload moves idle components off a GPU: it needs --device cuda")
         from talkgen.pipelines.render_plan import check_take_settings
 
-        check_take_settings(self.keyframe_steps, self.reference_anchor)  # the render's own rules, before any loading
+        # the render's own rules, before any loading
+        check_take_settings(self.keyframe_steps, self.reference_anchor, self.keyframe_draws)
 
 
 def publish_manifest(path: Path, **public: str) -> dict:
@@ -128,7 +130,7 @@ def generate_scene_file(
     config = SceneRenderConfig(
         seed=options.seed, num_inference_steps=options.steps, height=options.size, width=options.size,
         keyframe=options.keyframe, retime=options.retime, reference_anchor=options.reference_anchor,
-        keyframe_steps=options.keyframe_steps,
+        keyframe_steps=options.keyframe_steps, keyframe_draws=options.keyframe_draws,
     )  # fmt: skip
     started = time.perf_counter()
     scenes = load_scenes(script, voices=known_voices(), file_roots=file_roots, roots_names=roots_names)
@@ -164,6 +166,7 @@ def generate_scene_file(
         "steps": options.steps,
         "keyframe": result.keyframe,
         "keyframe_steps": options.keyframe_steps if result.keyframe else None,
+        "keyframe_draws": pipe.resolved_keyframe_draws(options.keyframe_draws) if result.keyframe else None,
         "retimed": result.retimed,
         "reference_anchor": pipe.config.get("reference_anchor")
         if options.reference_anchor is None

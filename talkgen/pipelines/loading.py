@@ -121,7 +121,11 @@ def load_pipeline(kind: str, model: Path | None = None, random_weights: bool = F
         from talkgen.pipelines.pipeline_lipsync import LipSyncPipeline as cls
     try:
         # dubbing draws no first frames and finds mouths with its own locators (MediaPipe, --truth, a box)
-        skip = {} if kind == "talking" else {"keyframe_transformer": None, "mouth_locator": None}
+        skip = (
+            {}
+            if kind == "talking"
+            else {"keyframe_transformer": None, "mouth_locator": None, "attribute_reader": None}
+        )
         pipe = cls.from_pretrained(folder, local_files_only=True, use_safetensors=True, dtype=torch.float32, **skip)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # a malformed model_index.json or component
         raise WeightsError(f"could not load the pipeline from {folder}: {exc}; expected {LAYOUT}") from None

@@ -104,17 +104,19 @@ class LipSyncPipeline(FaceCrops, TalkgenPipeline):
         mouth_head: SpeechMouthHead | None = None,
         keyframe_transformer=None,
         mouth_locator: MouthLocatorNet | None = None,
+        attribute_reader=None,
         max_text_length: int = 64,
         default_strength: float = 0.92,
         window_frames: int | None = None,
         face_size: int | None = None,
         hide_source_mouth: float | None = None,
         reference_anchor: float | None = None,  # read by the generation pipeline (one model_index.json for both)
+        keyframe_draws: int | None = None,  # likewise
     ) -> None:
         super().__init__()
         self._register_components(
             vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer,
-            mouth_locator,
+            mouth_locator, attribute_reader,
         )  # fmt: skip
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")

@@ -38,6 +38,7 @@ from talkgen.models.presets import ModelPreset
 from talkgen.pipelines.base import TalkgenPipeline
 from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS, KEYFRAME_TEXT_SCALE
 from talkgen.pipelines.guidance import GuidanceConfig, multi_condition_cfg, needed_passes
+from talkgen.pipelines.keyframe import KeyframeMixin, check_draws
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def _as_streams(audio: object, batch_size: int) -> torch.Tensor:
     return tensor
 
 
-class TalkingCharacterPipeline(TalkgenPipeline):
+class TalkingCharacterPipeline(KeyframeMixin, TalkgenPipeline):
     """Speech + text (+ reference image) to talking-character video with multi-condition time-adaptive CFG."""
 
     def __init__(
@@ -119,12 +120,14 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         mouth_head: SpeechMouthHead | None = None,
         keyframe_transformer=None,
         mouth_locator: MouthLocatorNet | None = None,
+        attribute_reader=None,
         max_text_length: int = 64,
         window_frames: int | None = None,
         face_size: int | None = None,
         hide_source_mouth: float | None = None,
         default_strength: float | None = None,
         reference_anchor: float | None = None,
+        keyframe_draws: int | None = None,
     ) -> None:
         super().__init__()
         if window_frames is not None and (window_frames < 5 or (window_frames - 1) % 4):
@@ -132,7 +135,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         _check_anchor(reference_anchor)
         self._register_components(
             vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer,
-            mouth_locator,
+            mouth_locator, attribute_reader,
         )  # fmt: skip
         # Read by the dubbing pipeline (one model_index.json for both): face_size, the frame size the model was
         # trained at (each face is dubbed at it); hide_source_mouth, the margin of the source mouths it was trained
@@ -147,6 +150,9 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             self.register_to_config(default_strength=default_strength)
         if reference_anchor is not None:  # the default of __call__'s reference_anchor for this model
             self.register_to_config(reference_anchor=reference_anchor)
+        if keyframe_draws is not None:  # likewise for keyframe_draws
+            check_draws(keyframe_draws)
+            self.register_to_config(keyframe_draws=keyframe_draws)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
 
     # ------------------------------------------------------------------------------------------- encoders
@@ -297,45 +303,9 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             outputs = {name: run((name,)) for name in passes}
         return multi_condition_cfg(outputs, text_scale, audio_scale)
 
-    @torch.no_grad()
-    def draw_keyframe(
-        self,
-        prompt_embeds: torch.Tensor,
-        negative_prompt_embeds: torch.Tensor,
-        height: int,
-        width: int,
-        num_inference_steps: int = KEYFRAME_STEPS,
-        text_scale: float = KEYFRAME_TEXT_SCALE,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """(B, C, 1, h, w) first-frame latents drawn from the prompts by ``keyframe_transformer`` with text
-        guidance at ``text_scale`` (1: unguided, one pass per step; no speech), in the form :meth:`encode_image`
-        gives a reference."""
-        model = self.keyframe_transformer
-        device = prompt_embeds.device
-        names = needed_passes(text_scale, 0.0)  # no speech: never the text_audio pass
-        embeds = {"uncond": negative_prompt_embeds, "text": prompt_embeds}
-        text = torch.cat([embeds[name] for name in names]).to(model.dtype)  # the passes batched in one forward
-        latents = self.prepare_latents(prompt_embeds.shape[0], 1, height, width, device, generator)
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        for t in self.scheduler.timesteps:
-            velocity = model(
-                hidden_states=latents.to(model.dtype).repeat(len(names), 1, 1, 1, 1),
-                timestep=t.reshape(1).to(device).expand(text.shape[0]),
-                encoder_hidden_states=text,
-                return_dict=False,
-            )[0].float()
-            guided = multi_condition_cfg(dict(zip(names, velocity.chunk(len(names)), strict=True)), text_scale, 0.0)
-            latents = self.scheduler.step(guided, t, latents, return_dict=False)[0]
-        return latents.to(self.transformer.dtype)
-
     def retimes(self, retime: bool | None = None) -> bool:
         """Whether a call with this ``retime`` re-times its generated mouths (:meth:`retime_mouths`)."""
         return retime is not False and self.mouth_head is not None and self.mouth_locator is not None
-
-    def draws_keyframe(self, image: object | None, keyframe: bool = True) -> bool:
-        """Whether a call with this ``image`` and ``keyframe`` draws its reference first frame from the prompt."""
-        return image is None and keyframe and self.keyframe_transformer is not None
 
     # ------------------------------------------------------------------------------------------- sampling
     def check_inputs(
@@ -432,6 +402,7 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         keyframe: bool = True,
         keyframe_steps: int = KEYFRAME_STEPS,
         keyframe_text_scale: float = KEYFRAME_TEXT_SCALE,
+        keyframe_draws: int | None = None,
         num_frames: int = 25,
         height: int = 128,
         width: int = 128,
@@ -458,7 +429,9 @@ class TalkingCharacterPipeline(TalkgenPipeline):
             negative_prompt: text of the unconditional pass (default: empty).
             keyframe: without ``image``, draw the reference first frame from the prompt with ``keyframe_transformer``
                 when the pipeline has one (False: generate from text and speech alone). keyframe_steps,
-                keyframe_text_scale: its sampling steps and text guidance (:meth:`draw_keyframe`).
+                keyframe_text_scale: its sampling steps and text guidance (:meth:`draw_keyframe`). keyframe_draws:
+                first frames drawn for a one-character prompt that names colours, the one the ``attribute_reader``
+                reads most like them kept; None: the model's ``config.keyframe_draws``, else 1.
             num_frames: video frames, 4 k + 1. height, width: pixels (multiples of 16). fps: video frame rate.
             num_inference_steps: scheduler steps per window.
             guidance: CFG settings (default ``GuidanceConfig.default()``).
@@ -513,9 +486,10 @@ class TalkingCharacterPipeline(TalkgenPipeline):
         if image is not None:
             reference = self.encode_image(image, batch, height, width, device)
         elif self.draws_keyframe(image, keyframe):
-            reference = self.draw_keyframe(
-                prompt_embeds, negative_prompt_embeds, height, width, keyframe_steps, keyframe_text_scale, generator
-            )
+            reference = self.pick_keyframe(
+                prompts, prompt_embeds, negative_prompt_embeds, height, width, keyframe_steps, keyframe_text_scale,
+                generator, keyframe_draws,
+            )  # fmt: skip
         else:
             reference = None
 

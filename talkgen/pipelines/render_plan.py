@@ -31,10 +31,21 @@ logger = logging.getLogger(__name__)
 NEUTRAL_GREY = 128  # the panel of a visible character without an image
 
 
-def check_take_settings(keyframe_steps: int, reference_anchor: float | None) -> None:
-    """A ``ConfigError`` naming the setting when the keyframe's steps or the reference anchor are out of range."""
+MAX_KEYFRAME_DRAWS = 16  # each draw costs a keyframe's steps: more is slow for little
+
+
+def check_take_settings(
+    keyframe_steps: int, reference_anchor: float | None, keyframe_draws: int | None = None
+) -> None:
+    """A ``ConfigError`` naming the setting when the keyframe's steps or draws or the reference anchor are out of
+    range."""
     if keyframe_steps < 1:
         raise ConfigError(f"keyframe_steps must be >= 1, got {keyframe_steps}")
+    if keyframe_draws is not None and not 1 <= keyframe_draws <= MAX_KEYFRAME_DRAWS:
+        raise ConfigError(
+            f"keyframe_draws must lie in [1, {MAX_KEYFRAME_DRAWS}] (1: one draw; leave it unset for the model's own),"
+            f" got {keyframe_draws}"
+        )
     if reference_anchor is not None and not 0.0 <= reference_anchor <= 1.0:
         raise ConfigError(
             "reference_anchor must lie in [0, 1] (0: no anchor, 1: every window from the take's first frame;"
@@ -52,7 +63,9 @@ class SceneRenderConfig:
             model's own window (``pipe.config.window_frames``, the clip length it was trained on).
         guidance: CFG settings. keyframe: draw each take's first frame with the model's keyframe transformer
             (when it has one and the take has no reference image); False generates it with the video transformer.
-            keyframe_steps: the keyframe transformer's sampling steps.
+            keyframe_steps: the keyframe transformer's sampling steps. keyframe_draws: first frames drawn for a
+            one-character take whose prompt names colours, the one the model's attribute reader reads most like them
+            kept; None: the model's (``pipe.config.keyframe_draws``, else 1).
         retime: re-time each take's generated mouths to its speech (when the model has a mouth head and a mouth
             locator); False keeps the mouths the video transformer draws.
         reference_anchor: share of each take's first frame blended into the motion latents of its later windows, in
@@ -69,9 +82,10 @@ class SceneRenderConfig:
     retime: bool = True
     reference_anchor: float | None = None
     keyframe_steps: int = KEYFRAME_STEPS
+    keyframe_draws: int | None = None
 
     def __post_init__(self) -> None:
-        check_take_settings(self.keyframe_steps, self.reference_anchor)
+        check_take_settings(self.keyframe_steps, self.reference_anchor, self.keyframe_draws)
         if self.num_inference_steps < 1:
             raise ConfigError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
@@ -275,6 +289,7 @@ def render_scene(
             guidance=config.guidance,
             keyframe=config.keyframe,
             keyframe_steps=config.keyframe_steps,
+            keyframe_draws=config.keyframe_draws,
             retime=None if config.retime else False,
             reference_anchor=config.reference_anchor,
             window_frames=window,

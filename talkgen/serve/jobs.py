@@ -131,6 +131,13 @@ class GenerateRequest(_Request):
         description="share of each take's first frame blended into the motion latents of its later windows (0: none;"
         " default: the model's, 0.5 for the shipped one)",
     )
+    keyframe_draws: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="keyframes drawn for a one-character take whose prompt names colours, the one the model's"
+        " attribute reader reads most like them kept (1: one draw; default: the model's)",
+    )
 
     _check_assets = field_validator("assets")(_refs)
 
@@ -262,6 +269,7 @@ def run_generate(spec, inputs_dir: Path, out_dir: Path, progress: ProgressFn, sh
         keyframe=spec.keyframe,
         retime=spec.retime,
         reference_anchor=spec.reference_anchor,
+        keyframe_draws=spec.keyframe_draws,
         **steps,
     )
     script = inputs_dir / "_scene.yaml"  # asset names start with a letter or digit, so this never overwrites one

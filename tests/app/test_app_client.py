@@ -83,14 +83,16 @@ def test_generate_a_scene_on_tiny_random_weights(client, short_script):
 
 
 def test_generate_takes_the_keyframe_retime_and_anchor_settings(client, short_script):
-    # The four settings come after the scene number; a caller that stops at the scene number (above) gets the
-    # defaults. Random weights have no keyframe transformer nor mouth head, so both read off here whatever is asked.
+    # The five settings come after the scene number; a caller that stops at the scene number (above) gets the
+    # defaults. Random weights have no keyframe transformer nor mouth head, so both read off here whatever is asked
+    # (test_app_generate_settings.py follows each setting into the render's options).
     status, _, _, manifest = client.predict(
-        short_script, "yaml", True, 0, 1, "32", 1, False, False, "0.25", 2, api_name="/generate"
+        short_script, "yaml", True, 0, 1, "32", 1, False, False, "0.25", 2, "4", api_name="/generate"
     )
     assert "untrained random weights" in status, status
     assert manifest["reference_anchor"] == 0.25
     assert manifest["keyframe"] is False and manifest["retimed"] is False and manifest["keyframe_steps"] is None
+    assert manifest["keyframe_draws"] is None  # no keyframe drawn
     status, _, _, manifest = client.predict(
         short_script, "yaml", True, 0, 1, "32", 1, True, True, "the model's", api_name="/generate"
     )

@@ -120,23 +120,35 @@ def test_a_generate_request_may_turn_the_keyframe_stage_and_the_retiming_off_and
     seen = []
 
     def capture(script, output, options, progress, **kwargs):
-        seen.append((options.keyframe, options.retime, options.reference_anchor, options.keyframe_steps))
+        seen.append(
+            (
+                options.keyframe,
+                options.retime,
+                options.reference_anchor,
+                options.keyframe_steps,
+                options.keyframe_draws,
+            )
+        )
         raise RuntimeError("captured")
 
     monkeypatch.setattr(generate, "generate_scene_file", capture)
     cases = (
-        ({}, (True, True, None, KEYFRAME_STEPS)),
-        ({"keyframe": False}, (False, True, None, KEYFRAME_STEPS)),
-        ({"retime": False}, (True, False, None, KEYFRAME_STEPS)),
-        ({"reference_anchor": 0.25}, (True, True, 0.25, KEYFRAME_STEPS)),
-        ({"keyframe_steps": 2}, (True, True, None, 2)),
+        ({}, (True, True, None, KEYFRAME_STEPS, None)),
+        ({"keyframe": False}, (False, True, None, KEYFRAME_STEPS, None)),
+        ({"retime": False}, (True, False, None, KEYFRAME_STEPS, None)),
+        ({"reference_anchor": 0.25}, (True, True, 0.25, KEYFRAME_STEPS, None)),
+        ({"keyframe_steps": 2}, (True, True, None, 2, None)),
+        ({"keyframe_draws": 3}, (True, True, None, KEYFRAME_STEPS, 3)),
     )
     for body, expected in cases:
         spec = GenerateRequest(kind="generate", script=SCRIPT, **body)
         with pytest.raises(RuntimeError, match="captured"):
             run_generate(spec, tmp_path, tmp_path, lambda *a: None, lambda: False)
         assert seen[-1] == expected
-    bad = (("keyframe", "sometimes"), ("retime", "sometimes"), ("reference_anchor", 1.5), ("keyframe_steps", 0))
+    bad = (
+        ("keyframe", "sometimes"), ("retime", "sometimes"), ("reference_anchor", 1.5), ("keyframe_steps", 0),
+        ("keyframe_draws", 0), ("keyframe_draws", 17),
+    )  # fmt: skip
     for field, value in bad:
         with pytest.raises(ValueError, match=field):
             GenerateRequest(kind="generate", script=SCRIPT, **{field: value})
