@@ -1,6 +1,6 @@
 """Add a fitted attribute reader (frame -> its character's colours) to a talkgen pipeline folder.
 
-    python scripts/fit_attribute_reader.py [MODEL_DIR] [--stills 20000] [--steps 3000] [--draws 4]
+    python scripts/fit_attribute_reader.py [MODEL_DIR] [--stills 20000] [--steps 1500] [--draws 3]
 
 A stage of talkgen-tiny's recipe (minutes on 2 CPU cores): a one-character take whose prompt names colours draws
 ``--draws`` first frames and keeps the one the reader reads most like them (``keyframe_draws`` in the folder's

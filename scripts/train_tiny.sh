@@ -86,3 +86,6 @@ index = json.load(open(sys.argv[1], encoding="utf-8"))
 index["reference_anchor"] = 0.5
 open(sys.argv[1], "w", encoding="utf-8").write(json.dumps(index, indent=2) + "\n")
 PY
+# 12. the attribute reader: a one-character take whose prompt names colours draws 3 first frames and keeps the one it
+# reads most like them (keyframe_draws: 3 in model_index.json); trained on world stills through the folder's codec
+python scripts/fit_attribute_reader.py "$model_dir"

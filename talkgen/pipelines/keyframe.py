@@ -20,6 +20,7 @@ from talkgen.models.attribute_reader import NONE
 from talkgen.pipelines.defaults import KEYFRAME_STEPS, KEYFRAME_TEXT_SCALE
 from talkgen.pipelines.guidance import multi_condition_cfg, needed_passes
 
+OTHER_DRAWS_SEED = 0x6B6579  # offset of the generator seed the extra keyframe draws take theirs from
 _PERSON = re.compile(r"\bPerson\d+:\s*([^.]*)")
 _GARMENTS = r"(?:striped\s+)?(?:t-shirt|shirt|jacket|dress|coat|hoodie|sweater|jumper|top(?!\s+hat)|blouse)"
 _HATS = r"(?:top\s+hat|hat|beanie|cap)"
@@ -127,7 +128,9 @@ class KeyframeMixin:
         guidance at ``text_scale`` (1: unguided, one pass per step; no speech), in the form :meth:`encode_image`
         gives a reference. With ``draws`` > 1, an ``attribute_reader`` and ``wanted`` colour words for some prompt
         (B dicts, :func:`wanted_attributes`), each prompt draws ``draws`` frames
-        in one batch and keeps the one the reader finds most like its words (:func:`best_draws`)."""
+        in one batch and keeps the one the reader finds most like its words (:func:`best_draws`). Draw 0 is the one
+        a single draw gives and leaves ``generator`` as a single draw does (the others come from a generator seeded
+        ``generator.initial_seed() + OTHER_DRAWS_SEED``): a take whose pick is draw 0 is the take without picking."""
         model = self.keyframe_transformer
         device = prompt_embeds.device
         batch = prompt_embeds.shape[0]
@@ -136,7 +139,13 @@ class KeyframeMixin:
         names = needed_passes(text_scale, 0.0)  # no speech: never the text_audio pass
         embeds = {"uncond": negative_prompt_embeds, "text": prompt_embeds}
         text = torch.cat([embeds[name].repeat_interleave(draws, dim=0) for name in names]).to(model.dtype)
-        latents = self.prepare_latents(batch * draws, 1, height, width, device, generator)
+        latents = self.prepare_latents(batch, 1, height, width, device, generator)  # draw 0: as without picking
+        if draws > 1:  # the others from their own generator, so the take's noise after this is as without picking
+            others = None
+            if isinstance(generator, torch.Generator):
+                others = torch.Generator(generator.device).manual_seed(generator.initial_seed() + OTHER_DRAWS_SEED)
+            extra = self.prepare_latents(batch * (draws - 1), 1, height, width, device, others)
+            latents = torch.cat([latents[:, None], extra.unflatten(0, (batch, draws - 1))], dim=1).flatten(0, 1)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         for t in self.scheduler.timesteps:
             velocity = model(

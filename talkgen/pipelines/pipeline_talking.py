@@ -8,7 +8,8 @@ Components (registered, saved and loaded as one folder with ``model_index.json``
 the dubbing pipeline) and ``keyframe_transformer``: a smaller transformer of the same kind, without speech attention,
 that draws a take's first frame from the prompt alone when no reference image is given; the take is then generated
 with that frame as its reference (the video transformer animates a given first frame far better than it composes
-one from text: ``models/talkgen-tiny/README.md``).
+one from text: ``models/talkgen-tiny/README.md``); with an ``attribute_reader`` a one-character take draws several
+and keeps the one whose colours read most like its prompt (:mod:`talkgen.pipelines.keyframe`).
 
 Long takes are generated in windows: each window after the first is conditioned on the last
 ``motion_latent_frames`` latents of the previous one (the transformer's ``motion_latents``), overlaps it by that many

@@ -95,40 +95,30 @@ def test_a_saved_pipeline_keeps_its_keyframe_transformer_and_dubbing_skips_it(ke
     assert "not expected" not in caplog.text
 
 
-def _generate_counting(pipe, method: str, tmp_path, monkeypatch, flag: list[str]) -> tuple[int, dict]:
-    """``talkgen generate`` of the sample monologue with ``pipe`` saved as the model and ``flag`` added: how often
+def _generate_counting(pipe, method: str, run, monkeypatch, flag: list[str]) -> tuple[int, dict]:
+    """``talkgen generate`` (``run``: the ``talkgen_generate`` fixture) with ``flag``: how often
     ``TalkingCharacterPipeline.method`` ran, and the manifest."""
-    import json
-
-    import typer
-    from typer.testing import CliRunner
-
-    from talkgen.commands.generate import register
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
-    model = tmp_path / "model"
-    pipe.save_pretrained(model)
     calls = []
     original = getattr(TalkingCharacterPipeline, method)
     monkeypatch.setattr(TalkingCharacterPipeline, method, lambda *a, **k: calls.append(1) or original(*a, **k))
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)
-    out = tmp_path / "out.mp4"
-    args = ["generate", "samples/scenes/monologue.yaml", "-o", str(out), "--model", str(model), "--size", "16"]
-    result = CliRunner().invoke(app, [*args, "--steps", "1", *flag])
-    assert result.exit_code == 0, result.output
-    return len(calls), json.loads(out.with_suffix(".manifest.json").read_text())
+    manifest = run(pipe, flag)
+    return len(calls), manifest
 
 
 @pytest.mark.parametrize("flag, drawn", [([], True), (["--no-keyframe"], False)])
-def test_talkgen_generate_draws_first_frames_unless_told_not_to(keyframe_pipe, tmp_path, monkeypatch, flag, drawn):
-    calls, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", tmp_path, monkeypatch, flag)
+def test_talkgen_generate_draws_first_frames_unless_told_not_to(
+    keyframe_pipe, tmp_path, monkeypatch, flag, drawn, talkgen_generate
+):
+    calls, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", talkgen_generate, monkeypatch, flag)
     assert bool(calls) is drawn and manifest["keyframe"] is drawn
 
 
 @pytest.mark.parametrize("flag, retimed", [([], True), (["--no-retime"], False)])
-def test_talkgen_generate_retimes_the_mouths_unless_told_not_to(tmp_path, monkeypatch, flag, retimed):
+def test_talkgen_generate_retimes_the_mouths_unless_told_not_to(
+    tmp_path, monkeypatch, flag, retimed, talkgen_generate
+):
     from talkgen.models.mouth_head import SpeechMouthHead
     from talkgen.models.mouth_locator import MouthLocatorNet
 
@@ -137,12 +127,14 @@ def test_talkgen_generate_retimes_the_mouths_unless_told_not_to(tmp_path, monkey
         mouth_head=SpeechMouthHead(feature_dim=pipe.audio_encoder.feature_dim, context=1),
         mouth_locator=MouthLocatorNet(size=16, width=16),
     )
-    calls, manifest = _generate_counting(pipe, "retime_mouths", tmp_path, monkeypatch, flag)
+    calls, manifest = _generate_counting(pipe, "retime_mouths", talkgen_generate, monkeypatch, flag)
     assert bool(calls) is retimed and manifest["retimed"] is retimed
 
 
 @pytest.mark.parametrize("flag, anchor", [([], None), (["--reference-anchor", "1"], 1.0)])
-def test_talkgen_generate_passes_the_reference_anchor(keyframe_pipe, tmp_path, monkeypatch, flag, anchor):
+def test_talkgen_generate_passes_the_reference_anchor(
+    keyframe_pipe, tmp_path, monkeypatch, flag, anchor, talkgen_generate
+):
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
     seen = []
@@ -153,13 +145,15 @@ def test_talkgen_generate_passes_the_reference_anchor(keyframe_pipe, tmp_path, m
         return call(self, *args, **kwargs)
 
     monkeypatch.setattr(TalkingCharacterPipeline, "__call__", spy)
-    _, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", tmp_path, monkeypatch, flag)
+    _, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", talkgen_generate, monkeypatch, flag)
     assert seen and all(value == anchor for value in seen)  # None: the model's own setting
     assert manifest["reference_anchor"] == anchor  # the saved dummy folder sets none
 
 
 @pytest.mark.parametrize("flag, steps", [([], KEYFRAME_STEPS), (["--keyframe-steps", "2"], 2)])
-def test_talkgen_generate_passes_the_keyframe_steps(keyframe_pipe, tmp_path, monkeypatch, flag, steps):
+def test_talkgen_generate_passes_the_keyframe_steps(
+    keyframe_pipe, tmp_path, monkeypatch, flag, steps, talkgen_generate
+):
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
     seen = []
@@ -170,7 +164,7 @@ def test_talkgen_generate_passes_the_keyframe_steps(keyframe_pipe, tmp_path, mon
         return draw(self, prompt, negative, height, width, num_inference_steps, *args, **kwargs)
 
     monkeypatch.setattr(TalkingCharacterPipeline, "draw_keyframe", spy)
-    _, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", tmp_path, monkeypatch, flag)
+    _, manifest = _generate_counting(keyframe_pipe, "draw_keyframe", talkgen_generate, monkeypatch, flag)
     assert seen and all(value == steps for value in seen)
     assert manifest["keyframe"] is True and manifest["keyframe_steps"] == steps
 

@@ -106,19 +106,25 @@ def _embeds(pipe, prompt: str):
     return pipe.encode_text([prompt], cpu), pipe.encode_text([""], cpu)
 
 
-def test_a_take_keeps_the_best_of_its_draws(reader_pipe):
+def test_a_take_keeps_the_best_of_its_draws(reader_pipe, monkeypatch):
     text, empty = _embeds(reader_pipe, PROMPT)
     wanted = [wanted_attributes(PROMPT, VOCABULARY)]
-    kept = reader_pipe.draw_keyframe(text, empty, 16, 16, 2, 2.0, torch.Generator().manual_seed(5), 4, wanted)
-    # the four candidates: the same noise drawn as a batch of four prompts, one draw each
-    every = reader_pipe.draw_keyframe(
-        text.expand(4, -1, -1), empty.expand(4, -1, -1), 16, 16, 2, 2.0, torch.Generator().manual_seed(5)
-    )
-    scores = reader_pipe.attribute_reader.agreement(reader_pipe.decode_video(every)[:, :, 0].clamp(-1, 1), wanted[0])
-    assert kept.shape == (1, DUMMY.transformer["in_channels"], 1, 2, 2)
+    seen = []
+    monkeypatch.setattr(keyframe_module, "best_draws", lambda *a: seen.append(a[1]) or best_draws(*a))
+    generator = torch.Generator().manual_seed(5)
+    kept = reader_pipe.draw_keyframe(text, empty, 16, 16, 2, 2.0, generator, 4, wanted)
+    after = torch.randn(3, generator=generator)
+    (images,) = seen
+    scores = reader_pipe.attribute_reader.agreement(images, wanted[0])
+    assert kept.shape == (1, DUMMY.transformer["in_channels"], 1, 2, 2) and images.shape[0] == 4
     assert int(scores.argmax()) != 0  # keeping the first draw would fail
-    torch.testing.assert_close(kept[0], every[int(scores.argmax())])
-    assert not all(torch.allclose(every[0], every[k]) for k in range(1, 4))  # the draws differ
+    torch.testing.assert_close(reader_pipe.decode_video(kept)[0, :, 0].clamp(-1, 1), images[int(scores.argmax())])
+    assert not all(torch.allclose(images[0], images[k]) for k in range(1, 4))  # the draws differ
+    # draw 0 is the single draw, and the generator is left as a single draw leaves it (the take's noise is the same)
+    generator = torch.Generator().manual_seed(5)
+    once = reader_pipe.draw_keyframe(text, empty, 16, 16, 2, 2.0, generator)
+    torch.testing.assert_close(reader_pipe.decode_video(once)[0, :, 0].clamp(-1, 1), images[0])
+    torch.testing.assert_close(torch.randn(3, generator=generator), after)
 
 
 @pytest.mark.parametrize("case", ["one draw", "no words", "two characters", "no reader"])
@@ -159,17 +165,11 @@ def test_a_saved_pipeline_keeps_its_reader_and_draws_and_dubbing_skips_the_reade
     assert lipsync.attribute_reader is None
 
 
-def _generate(pipe, tmp_path, monkeypatch, flag: list[str]) -> tuple[list[int], dict]:
-    """``talkgen generate`` of the sample monologue (its one character has short grey hair) with ``pipe`` saved as
-    the model and ``flag`` added: the draws each take's keyframe made, and the manifest."""
-    import typer
-    from typer.testing import CliRunner
-
-    from talkgen.commands.generate import register
+def _generate(pipe, run, monkeypatch, flag: list[str]) -> tuple[list[int], dict]:
+    """``talkgen generate`` of the sample monologue (its one character has short grey hair; ``run``: the
+    ``talkgen_generate`` fixture) with ``flag``: the draws each take's keyframe made, and the manifest."""
     from talkgen.pipelines.pipeline_talking import TalkingCharacterPipeline
 
-    model = tmp_path / "model"
-    pipe.save_pretrained(model)
     seen = []
     draw = TalkingCharacterPipeline.draw_keyframe
 
@@ -178,19 +178,12 @@ def _generate(pipe, tmp_path, monkeypatch, flag: list[str]) -> tuple[list[int], 
         return draw(self, *args)
 
     monkeypatch.setattr(TalkingCharacterPipeline, "draw_keyframe", spy)
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)
-    out = tmp_path / "out.mp4"
-    args = ["generate", "samples/scenes/monologue.yaml", "-o", str(out), "--model", str(model), "--size", "16"]
-    result = CliRunner().invoke(app, [*args, "--steps", "1", *flag])
-    assert result.exit_code == 0, result.output
-    return seen, json.loads(out.with_suffix(".manifest.json").read_text())
+    return seen, run(pipe, flag)
 
 
 @pytest.mark.parametrize("flag, draws", [([], 1), (["--keyframe-draws", "3"], 3)])
-def test_talkgen_generate_passes_the_keyframe_draws(reader_pipe, tmp_path, monkeypatch, flag, draws):
-    seen, manifest = _generate(reader_pipe, tmp_path, monkeypatch, flag)
+def test_talkgen_generate_passes_the_keyframe_draws(reader_pipe, talkgen_generate, monkeypatch, flag, draws):
+    seen, manifest = _generate(reader_pipe, talkgen_generate, monkeypatch, flag)
     assert seen and all(value == draws for value in seen)
     assert manifest["keyframe_draws"] == draws
 
