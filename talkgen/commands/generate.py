@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from talkgen.commands import progress_bar
-from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS
+from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS, MAX_KEYFRAME_DRAWS
 
 
 def generate(
@@ -39,9 +39,9 @@ def generate(
         None,
         "--keyframe-draws",
         min=1,
-        max=16,
+        max=MAX_KEYFRAME_DRAWS,
         help="Keyframes drawn for a one-character take whose prompt names colours; the one the model's attribute"
-        " reader reads most like them is kept (1: one draw; default: the model's, 4 for the shipped one).",
+        " reader reads most like them is kept (1: one draw; default: the model's, 3 for the shipped one).",
     ),
     retime: bool = typer.Option(
         True,

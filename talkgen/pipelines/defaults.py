@@ -17,4 +17,5 @@ DUB_STEPS = 8  # sampling steps of a dub (from sigma = strength down)
 DUB_GUIDANCE = (1.0, 1.0, 0.0)  # DS-CFG (w_peak, w_base, gamma): a constant 1 is unguided (one pass per step)
 KEYFRAME_STEPS = 4  # sampling steps of a take's first frame (pipelines with a keyframe transformer) ...
 KEYFRAME_TEXT_SCALE = 3.0  # ... and its text guidance: the best prompt read-back of benchmarks/bench_keyframe.py
+MAX_KEYFRAME_DRAWS = 16  # most keyframes a take may draw to pick from: each costs a keyframe's steps
 FACE_CROP = 0.7  # dubs: a face fills this share of its crop's side (benchmarks/bench_face_crop.py)

@@ -23,15 +23,12 @@ import torch
 from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError
 from talkgen.media.images import MAX_IMAGE_PIXELS
-from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS
+from talkgen.pipelines.defaults import GENERATE_STEPS, KEYFRAME_STEPS, MAX_KEYFRAME_DRAWS
 from talkgen.pipelines.guidance import GuidanceConfig
 
 logger = logging.getLogger(__name__)
 
 NEUTRAL_GREY = 128  # the panel of a visible character without an image
-
-
-MAX_KEYFRAME_DRAWS = 16  # each draw costs a keyframe's steps: more is slow for little
 
 
 def check_take_settings(

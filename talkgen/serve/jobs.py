@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, field_v
 
 from talkgen import SPEECH_RATE
 from talkgen.errors import ConfigError, TalkgenError
-from talkgen.pipelines.defaults import FACE_CROP
+from talkgen.pipelines.defaults import FACE_CROP, MAX_KEYFRAME_DRAWS
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -134,7 +134,7 @@ class GenerateRequest(_Request):
     keyframe_draws: int | None = Field(
         None,
         ge=1,
-        le=16,
+        le=MAX_KEYFRAME_DRAWS,
         description="keyframes drawn for a one-character take whose prompt names colours, the one the model's"
         " attribute reader reads most like them kept (1: one draw; default: the model's)",
     )
