@@ -111,7 +111,7 @@ def align_to_fps(
         frac = (pos - k.to(pos.dtype)).unsqueeze(-1)  # (F, 1)
         return knots[..., k, :] + frac * x[..., k, :] / feature_rate
 
-    edges = torch.arange(num_frames + 1, dtype=torch.float64) / fps
+    edges = torch.arange(num_frames + 1, dtype=torch.float64, device=features.device) / fps
     values = integral(edges)
     out = (values[..., 1:, :] - values[..., :-1, :]) * fps
     return out.to(features.dtype)

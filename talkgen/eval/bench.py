@@ -176,7 +176,7 @@ def pipeline_model(
             streams = np.pad(streams, ((0, 0), (0, need - streams.shape[1])))
         if silent:
             streams = np.zeros_like(streams)
-        generator = torch.Generator(device=pipe._execution_device).manual_seed(seed + case.seed + shot)
+        generator = torch.Generator().manual_seed(seed + case.seed + shot)  # CPU noise: the same on any device
         out = pipe(
             caption,
             streams[:4],
@@ -414,7 +414,7 @@ def generated_first_frames(
 
     out = []
     for case in cases:
-        generator = torch.Generator(device=pipe._execution_device).manual_seed(seed + case.seed)
+        generator = torch.Generator().manual_seed(seed + case.seed)
         frames = pipe(
             case.caption, case.streams[:4], num_frames=9, height=case.frame.shape[0], width=case.frame.shape[1],
             num_inference_steps=GenerateOptions().steps if steps is None else steps, generator=generator,

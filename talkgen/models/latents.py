@@ -41,8 +41,8 @@ def mouth_mask(mouth_box: torch.Tensor, height: int, width: int, margin: float =
     h = (boxes[..., 3] - boxes[..., 1]).clamp(min=1.0)
     x0, x1 = boxes[..., 0] - margin * w, boxes[..., 2] + margin * w
     y0, y1 = boxes[..., 1] - margin * h, boxes[..., 3] + margin * h
-    xs = torch.arange(width, dtype=torch.float32) + 0.5
-    ys = torch.arange(height, dtype=torch.float32) + 0.5
+    xs = torch.arange(width, dtype=torch.float32, device=boxes.device) + 0.5
+    ys = torch.arange(height, dtype=torch.float32, device=boxes.device) + 0.5
     in_x = (xs >= x0[..., None]) & (xs <= x1[..., None])  # (B, C, T, W)
     in_y = (ys >= y0[..., None]) & (ys <= y1[..., None])  # (B, C, T, H)
     inside = in_y[..., :, None] & in_x[..., None, :] & valid[..., None, None]  # (B, C, T, H, W)

@@ -12,6 +12,13 @@ def test_50hz_to_25fps_averages_pairs():
     np.testing.assert_allclose(out[:, 0], [1, 5, 9, 13, 17])
 
 
+def test_features_on_another_device_stay_there():
+    # A GPU user's speech features live on the GPU; the frame edges must be made beside them. The meta device has
+    # no data, so this runs on any machine and fails the same way a CUDA tensor would beside a CPU one.
+    out = align_to_fps(torch.zeros(10, 2, device="meta"), feature_rate=50, fps=25)
+    assert out.device.type == "meta" and out.shape == (5, 2)
+
+
 def test_100hz_to_24fps_is_area_weighted():
     feats = torch.arange(200, dtype=torch.float64).reshape(200, 1)  # 2 s
     out = align_to_fps(feats, feature_rate=100, fps=24)

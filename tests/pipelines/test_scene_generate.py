@@ -98,3 +98,27 @@ def test_generate_end_to_end(dummy_pipe, tmp_path):
     manifest = json.loads(out.with_suffix(".manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["model"]["hashes"]
     assert set(manifest["timings"]) >= {"speech_s", "generate_s", "encode_s", "total_s"}
+
+
+def test_render_scene_draws_its_noise_on_the_cpu_for_any_device(dummy_pipe, plan):
+    # A seed must render the same scene on a GPU as on a CPU: the takes' generators stay on the CPU (the pipeline
+    # moves the noise to its device). The proxy reports a GPU as its device and records what each take is given.
+    import torch
+
+    class OnGpu:
+        _execution_device = torch.device("cuda")
+
+        def __init__(self):
+            self.generators = []
+
+        def __getattr__(self, name):
+            return getattr(dummy_pipe, name)
+
+        def __call__(self, *args, generator=None, **kwargs):
+            self.generators.append((generator.device.type, generator.initial_seed()))
+            return dummy_pipe(*args, generator=generator, **kwargs)
+
+    proxy = OnGpu()
+    config = SceneRenderConfig(seed=7, num_inference_steps=1, height=16, width=16)
+    render_scene(proxy, plan, config, waves=_waves(plan))
+    assert proxy.generators == [("cpu", 7 + clip.index) for clip in plan.clips]

@@ -24,6 +24,12 @@ def test_mouth_mask_marks_widened_boxes_and_skips_offscreen_rows():
     assert mask[0, 0, 0, 0, 0] == 0 and mask[0, 0, 0, 12, 12] == 0
 
 
+def test_mouth_mask_is_made_on_the_boxes_device():
+    # training on a GPU passes its boxes on the GPU (meta stands in for it on any machine)
+    mask = mouth_mask(torch.zeros(1, 1, 3, 4, device="meta"), 16, 16)
+    assert mask.device.type == "meta" and mask.shape == (1, 1, 3, 16, 16)
+
+
 def test_latent_mouth_mask_follows_the_causal_frame_grouping():
     mask = torch.zeros(1, 1, 9, 16, 16)
     mask[0, 0, 3, 0, 0] = 1  # frame 3 belongs to latent frame 1 (frames 1-4)
