@@ -17,6 +17,8 @@ the generated mouths (``--way``, default all):
   dubs re-time their footage the same way, so this way changes the dub cases too);
 - ``unjittered``: ``locator``, but the one closed mouth is the least open read at its box alone, as before
   2026-12-04's ``retime.jittered_openings`` change (dubs too);
+- ``ranked``: ``locator``, but the speech's jaw mapped onto the take's own openings by rank, with no stretch, as
+  before 2026-12-04's ``retime.WIDEN`` change (as dubs still do);
 - ``truth``: the mouths at the ground truth's boxes (what a perfect locator would find; the bench reads the video at
   those same boxes).
 
@@ -39,7 +41,7 @@ import torch
 from common import mean_of, suite, write_results
 
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
-WAYS = ("off", "best", "locator", "unsteadied", "silence-per-frame", "unjittered", "truth")
+WAYS = ("off", "best", "locator", "unsteadied", "silence-per-frame", "unjittered", "ranked", "truth")
 
 
 def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarray:
@@ -57,6 +59,7 @@ def patches(retime) -> dict:
         "unsteadied": {"steady_boxes": functools.partial(retime.steady_boxes, centre_half=0, size_half=0)},
         "silence-per-frame": {"closed_frame": lambda source, jittered=None: None},
         "unjittered": {"closed_frame": lambda source, jittered=None, own=retime.closed_frame: own(source)},
+        "ranked": {"retime_generated": functools.partial(retime.retime_generated, widen=None)},
     }
 
 

@@ -14,6 +14,12 @@ mouths):
    little each way: :func:`jittered_openings`), so a silent face stays still and shut;
 4. that mouth region is moved onto the frame's own mouth position, feathered (:func:`retime_mouths`).
 
+A generated take (:func:`retime_generated`) re-times its own mouths the same way, except in step 3: its mouths are
+blurred and open over a narrower range than the speech asks for, so each voiced frame asks for an opening in
+proportion to its jaw over a range ``WIDEN`` times the take's own (:func:`widened_targets`), takes the nearest
+mouth and stretches its lips the rest of the way (:func:`_stretch_mouth`); a frame asking for less than the closed
+mouth shows the closed mouth.
+
 The diffusion pass then dubs from the re-timed footage and blends its result into the untouched original, so the
 pixels outside the edit region are the footage's as before.
 
@@ -42,6 +48,11 @@ TRACK_GAP = 12  # frames a track may go unseen and still be joined
 STEADY_CENTRE_HALF = 2  # a generated mouth box is centred on its slot's median centre within this many frames
 STEADY_SIZE_HALF = 12  # and sized as its slot's median within this many
 CLOSED_JITTER = 0.05  # the closed mouth is read with its box shifted this share of the box's size each way
+WIDEN = 1.5  # a generated take's speech asks for openings over this many times the take's own p10-p90 range
+TARGET_PERCENTILES = (10.0, 90.0)  # the range of openings and of voiced jaw values mapped onto each other
+STRETCH_LIMITS = (0.6, 1.8)  # the most a chosen mouth is squeezed or stretched toward its target opening
+LIPS_BAND = 0.3  # the band (+- this share of the box height about its centre) that a stretch scales; the rest of
+# the moved region gives way so that it meets the frame unchanged at its edge
 
 
 def _sample_patch(frame: np.ndarray, box: np.ndarray, grid: int) -> np.ndarray:
@@ -172,11 +183,16 @@ def jittered_openings(frames: np.ndarray, boxes: np.ndarray, shift: float = CLOS
     seeds of three generated cases the silent frames read closed 0.68 of the time with the mouth read at its box
     alone, 0.88 with this (shift 0.05; 0.08 and 0.11: 0.84, 0.83); the shipped folder's full bench over three seeds
     0.833 -> 0.850 (``benchmarks/README.md``)."""
+    return np.max(jittered_reads(frames, boxes, shift), axis=0)
+
+
+def jittered_reads(frames: np.ndarray, boxes: np.ndarray, shift: float = CLOSED_JITTER) -> np.ndarray:
+    """float64 (5, T) one face's openings read at its box and at the box moved ``shift`` of its width left and right
+    and of its height up and down (the reads :func:`jittered_openings` and :func:`retime_generated` use)."""
     boxes = np.asarray(boxes, dtype=np.float32)
     size = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
     moves = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
-    reads = [read_openings(frames, boxes + shift * size * np.array([dx, dy, dx, dy])) for dx, dy in moves]
-    return np.max(reads, axis=0)
+    return np.stack([read_openings(frames, boxes + shift * size * np.array([dx, dy, dx, dy])) for dx, dy in moves])
 
 
 def _move_mouth(dst: np.ndarray, src: np.ndarray, box_dst: np.ndarray, box_src: np.ndarray) -> None:
@@ -202,6 +218,51 @@ def _move_mouth(dst: np.ndarray, src: np.ndarray, box_dst: np.ndarray, box_src: 
     dst[np.ix_(ys + dy, xs + dx)] = np.clip(alpha * moved + (1 - alpha) * under + 0.5, 0, 255).astype(np.uint8)
 
 
+def _stretch_mouth(dst: np.ndarray, src: np.ndarray, box_dst: np.ndarray, box_src: np.ndarray, stretch: float) -> None:
+    """As :func:`_move_mouth`, with the lips scaled ``stretch`` times vertically: the band of ``LIPS_BAND`` box
+    heights about the source box's centre lands ``stretch`` times as tall about the target box's centre, the rest of
+    the region is squeezed or stretched between the band and the region's edge, where it meets the frame unchanged
+    (bilinear samples); in place."""
+    from scipy.ndimage import map_coordinates
+
+    height, width = dst.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box_src)
+    w, h = (x1 - x0) * REGION_GROW, (y1 - y0) * REGION_GROW
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    tx, ty = (box_dst[0] + box_dst[2]) / 2, (box_dst[1] + box_dst[3]) / 2
+    half = h / 2
+    band = LIPS_BAND * (y1 - y0)
+    lips = min(band * stretch, 0.95 * half)  # the band's half height where it lands
+    ys = np.arange(int(np.floor(ty - half)), int(np.ceil(ty + half)))
+    xs = np.arange(int(np.floor(tx - w / 2)), int(np.ceil(tx + w / 2)))
+    ys, xs = ys[(ys >= 0) & (ys < height)], xs[(xs >= 0) & (xs < width)]
+    if not len(ys) or not len(xs):
+        return
+    up = ys + 0.5 - ty
+    far = np.minimum(np.abs(up), half)
+    back = np.where(far <= lips, far * band / lips, band + (far - lips) * (half - band) / max(half - lips, 1e-6))
+    fy = np.clip((half - np.abs(up)) / max(h * FEATHER, 1.0), 0.0, 1.0)
+    fx = np.clip((w / 2 - np.abs(xs + 0.5 - tx)) / max(w * FEATHER, 1.0), 0.0, 1.0)
+    alpha = (fy[:, None] * fx[None, :])[..., None]
+    my, mx = np.meshgrid(cy + np.sign(up) * back - 0.5, cx + xs + 0.5 - tx - 0.5, indexing="ij")
+    image = src.astype(np.float32)
+    moved = np.stack([map_coordinates(image[..., c], [my, mx], order=1, mode="nearest") for c in range(3)], axis=-1)
+    under = dst[np.ix_(ys, xs)].astype(np.float32)
+    dst[np.ix_(ys, xs)] = np.clip(alpha * moved + (1 - alpha) * under + 0.5, 0, 255).astype(np.uint8)
+
+
+def widened_targets(jaw: np.ndarray, opening: np.ndarray, voiced: np.ndarray, widen: float = WIDEN) -> np.ndarray:
+    """float64 (T,) the opening each frame should show, a straight line of its jaw: the voiced frames' p10-p90 jaw
+    range (``TARGET_PERCENTILES``) lands on ``widen`` times the footage's p10-p90 range of ``opening``, about its
+    middle (NaN everywhere when no opening was read)."""
+    known = opening[np.isfinite(opening)]
+    if not len(known):
+        return np.full(len(jaw), np.nan)
+    lo, hi = np.percentile(known, TARGET_PERCENTILES)
+    j_lo, j_hi = np.percentile(jaw[voiced] if voiced.any() else jaw, TARGET_PERCENTILES)
+    return (lo + hi) / 2 + widen * (hi - lo) * ((jaw - j_lo) / max(j_hi - j_lo, 1e-6) - 0.5)
+
+
 def _move_mouths(out: np.ndarray, source: np.ndarray, boxes: np.ndarray, choice: np.ndarray) -> None:
     """In place: frame t of ``out`` takes ``source[choice[t]]``'s mouth (see :func:`retime_mouths`)."""
     for t, k in enumerate(np.asarray(choice)):
@@ -218,20 +279,50 @@ def retime_mouths(frames: np.ndarray, source: np.ndarray, boxes: np.ndarray, cho
 
 
 def retime_footage(
-    frames: np.ndarray, boxes: np.ndarray, jaw: np.ndarray, speech: list[np.ndarray], fps: float
+    frames: np.ndarray,
+    boxes: np.ndarray,
+    jaw: np.ndarray,
+    speech: list[np.ndarray],
+    fps: float,
+    widen: float | None = None,
 ) -> np.ndarray:
     """Steps 2-4 of the module docstring for every face: ``frames`` (uint8 (T, H, W, 3)) with face k's mouth (boxes
     ``(T, K, 4)``) re-timed to its jaw track ``jaw[k]`` (T,) read from ``speech[k]`` (16 kHz, fitted to the
-    frames). Each face chooses among the footage's own frames; returns a copy."""
+    frames). Each face chooses among the footage's own frames; returns a copy.
+
+    ``widen`` (generated takes, :func:`retime_generated`): instead of mapping the jaw onto the footage's openings by
+    rank, each voiced frame asks for :func:`widened_targets`'s opening, takes the mouth read nearest to it (read as
+    the mean of :func:`jittered_reads`, which a blurred mouth's box position sways less) and stretches it the rest
+    of the way (:func:`_stretch_mouth`, within ``STRETCH_LIMITS``), so mouths open wider than any of the take's own
+    and the openings follow the jaw in proportion rather than in rank."""
     out = np.array(frames, copy=True)
     for k in range(boxes.shape[1]):
-        opening = read_openings(frames, boxes[:, k])
-        silent = silent_frames(speech[k], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB)
-        choice = choose_frames(opening, target_openings(jaw[k], opening))
-        closed = closed_frame(opening, jittered_openings(frames, boxes[:, k]))
-        if closed is not None:
-            choice[np.asarray(silent, bool)] = closed
-        _move_mouths(out, frames, boxes[:, k], choice)
+        reads = jittered_reads(frames, boxes[:, k])
+        opening = reads[0]
+        silent = np.asarray(silent_frames(speech[k], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB), bool)
+        closed = closed_frame(opening, reads.max(axis=0))
+        if widen is None:
+            choice = choose_frames(opening, target_openings(jaw[k], opening))
+            if closed is not None:
+                choice[silent] = closed
+            _move_mouths(out, frames, boxes[:, k], choice)
+            continue
+        steady = reads.mean(axis=0)
+        want = widened_targets(jaw[k], steady, ~silent, widen)
+        known = steady[np.isfinite(steady)]
+        choice = choose_frames(steady, np.clip(want, known.min(), known.max()) if len(known) else want)
+        if closed is not None:  # a frame asking for less than the closed mouth shows the closed mouth
+            silent |= want <= steady[closed]
+            choice[silent] = closed
+        for t, source in enumerate(choice):
+            if not (np.isfinite(boxes[t, k]).all() and np.isfinite(boxes[source, k]).all()):
+                continue
+            if silent[t] or not steady[source] > 1e-3:
+                if source != t:
+                    _move_mouth(out[t], frames[source], boxes[t, k], boxes[source, k])
+                continue
+            stretch = float(np.clip(want[t] / steady[source], *STRETCH_LIMITS))
+            _stretch_mouth(out[t], frames[source], boxes[t, k], boxes[source, k], stretch)
     return out
 
 
@@ -370,12 +461,14 @@ def retime_generated(
     speech: list[np.ndarray],
     fps: float,
     scores: np.ndarray | None = None,
+    widen: float | None = WIDEN,
 ) -> np.ndarray:
     """A generated take (uint8 (T, H, W, 3)) with the mouths found in it (``boxes`` (T, D, 4), left to right)
     re-timed to its speech: the jaw tracks ``jaw`` (S, T) the mouth head read from the S streams ``speech`` (16 kHz).
     With the candidates' ``scores`` (T, D), ``boxes`` are a locator's candidates and the S persistent mouths are
     kept (:func:`mouth_tracks`). Slots as :func:`speaker_slots` assigns them; a mouth that says the mix follows the
-    widest-open jaw of the streams and is silent where all are. Returns a copy."""
+    widest-open jaw of the streams and is silent where all are. ``widen``: see :func:`retime_footage` (None: the
+    rank mapping dubs use). Returns a copy."""
     if scores is not None:
         boxes = mouth_tracks(boxes, scores, len(speech))
     slots, which = speaker_slots(boxes, len(speech))
@@ -383,4 +476,4 @@ def retime_generated(
     mix = np.sum([np.asarray(w, dtype=np.float32) for w in speech], axis=0)
     jaws = np.stack([jaw.max(axis=0) if k is None else jaw[k] for k in which]) if which else jaw[:0]
     waves = [mix if k is None else speech[k] for k in which]
-    return retime_footage(frames, slots, jaws, waves, fps)
+    return retime_footage(frames, slots, jaws, waves, fps, widen=widen)

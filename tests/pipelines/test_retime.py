@@ -373,3 +373,60 @@ def test_the_closed_mouth_is_one_that_reads_closed_when_its_box_moves():
     x0, y0, x1, y1 = BOX.astype(int)
     assert (out[30:, y0:y1, x0:x1] == frames[12, y0:y1, x0:x1]).all()  # every silent frame: the shut mouth
     assert closed_frame(np.full(3, np.nan), np.zeros(3)) is None
+
+
+def test_a_stretched_mouth_opens_in_proportion_and_meets_the_frame_unchanged():
+    from talkgen.pipelines.retime import _move_mouth, _stretch_mouth
+
+    frames, boxes = _faces(np.array([4, 4]))
+    frames[1] = SKIN  # a face without a mouth to paste onto
+    reads = {}
+    for stretch in (0.75, 1.0, 1.5):
+        out = frames[1].copy()
+        _stretch_mouth(out, frames[0], BOX, BOX, stretch)
+        reads[stretch] = read_openings(out[None], BOX[None])[0]
+        if stretch == 1.0:
+            moved = frames[1].copy()
+            _move_mouth(moved, frames[0], BOX, BOX)
+            assert np.array_equal(out, moved)  # no stretch: the plain move, pixel for pixel
+    assert reads[1.5] == pytest.approx(1.5 * reads[1.0], rel=0.15) and reads[0.75] < reads[1.0]
+    x0, y0, x1, y1 = BOX
+    h = (y1 - y0) * REGION_GROW / 2 + 1
+    out = frames[1].copy()
+    out[:, :, 0] = 7  # marks every pixel the paste leaves alone
+    _stretch_mouth(out, frames[0], BOX, BOX, 1.8)
+    rows = np.flatnonzero((out[:, :, 0] != 7).any(axis=1))
+    assert rows.min() >= (y0 + y1) / 2 - h and rows.max() <= (y0 + y1) / 2 + h  # a stretch stays in the region
+
+
+def test_widened_targets_follow_the_voiced_jaw_in_proportion():
+    from talkgen.pipelines.retime import widened_targets
+
+    jaw = np.linspace(0.0, 1.0, 11)
+    opening = np.linspace(0.1, 0.3, 11)
+    voiced = np.ones(11, bool)
+    want = widened_targets(jaw, opening, voiced, widen=1.5)
+    # the voiced jaw's p10-p90 (0.1-0.9) lands on 1.5 x the openings' p10-p90 (0.12-0.28) about its middle, 0.2
+    assert want == pytest.approx(0.2 + 0.24 * ((jaw - 0.1) / 0.8 - 0.5))
+    loud = np.append(jaw, 5.0)  # a silent frame's jaw takes no part in the range
+    assert widened_targets(loud, np.append(opening, np.nan), np.append(voiced, False), 1.5)[:11] == pytest.approx(want)
+    assert np.isnan(widened_targets(jaw, np.full(11, np.nan), voiced)).all()
+
+
+def test_a_widened_retime_opens_wider_than_the_take_and_in_proportion_to_the_jaw():
+    from talkgen.pipelines.retime import retime_footage
+
+    rng = np.random.default_rng(21)
+    frames, boxes = _faces(rng.integers(3, 9, 60))  # the take's mouths open 3-8 px
+    frames[7] = _faces(np.array([1]))[0][0]  # one shut mouth
+    jaw = rng.uniform(0.3, 1, (1, 60))
+    jaw[0, 57:] = 0.0  # three frames asking for far less than the take's openings
+    speech = [np.full(16_000 * 60 // 25, 0.1, np.float32)]  # never silent
+    source = read_openings(frames, boxes)
+    ranked = read_openings(retime_footage(frames, boxes[:, None], jaw, speech, 25.0), boxes)
+    out = retime_footage(frames, boxes[:, None], jaw, speech, 25.0, widen=1.5)
+    widened = read_openings(out, boxes)
+    assert widened.max() > source.max() + 0.05  # wider than any mouth of the take
+    assert np.corrcoef(widened[:57], jaw[0, :57])[0, 1] > max(0.95, np.corrcoef(ranked[:57], jaw[0, :57])[0, 1])
+    x0, y0, x1, y1 = BOX.astype(int)
+    assert (out[57:, y0:y1, x0:x1] == frames[7, y0:y1, x0:x1]).all()  # below the shut mouth: the shut mouth
