@@ -8,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # talkgen's own needs there, and what each of them needs that the image lacks.
 # (imageio-ffmpeg is left out: its 68 MB wheel exceeds the 64 MiB a call may carry; GPU runs write no mp4.)
-names=(diffusers espeakng-loader librosa soundfile soxr audioread pooch decorator more-itertools)
+# importlib_metadata, platformdirs, cffi and pycparser: missing on the H200 image of 2026-12-04 (diffusers, pooch
+# and soundfile failed to import without them there).
+names=(diffusers espeakng-loader librosa soundfile soxr audioread pooch decorator more-itertools importlib_metadata
+  platformdirs cffi pycparser)
 mkdir -p .whl
 for name in "${names[@]}"; do
   pin=$(grep -i -E "^${name}==" constraints.txt || true)
