@@ -10,7 +10,7 @@ so the scores should match the CPU's to rounding.
 The cases' speech is synthesised with espeak-ng. A machine without it (an accelerator box that cannot install
 packages) runs on cases rendered elsewhere: ``--save-cases F`` renders and stores them (their frames left out: only
 their size is kept), ``--cases F`` loads them (a pickle: load only files you made yourself).
-Writes benchmarks/results/device.json (or --out).
+Writes benchmarks/results/NAME.json (``--results``, default ``device``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine_info
+from common import write_results
 
 from talkgen.eval.bench import SUITES, pipeline_model, render_case
 from talkgen.eval.world import evaluate_world
@@ -103,14 +103,12 @@ def case_rows(device: str, cases: list, names: set[str] | None = None) -> list[d
     return rows
 
 
-def main(device: str, cpu_cases: list[str], cases: Path | None, out: Path | None) -> dict:
+def main(device: str, cpu_cases: list[str], cases: Path | None, results: str = "device") -> dict:
     loaded = load_cases(cases)
-    result = {"machine": machine_info(), "device": device, "rows": case_rows(device, loaded)}
+    result = {"device": device, "rows": case_rows(device, loaded)}
     if cpu_cases and device != "cpu":
         result["rows"] += case_rows("cpu", loaded, set(cpu_cases))
-    out = out or Path(__file__).parent / "results" / "device.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    write_results(results, result)
     return result
 
 
@@ -121,9 +119,9 @@ if __name__ == "__main__":
                         help="cases also run on the CPU as the baseline")  # fmt: skip
     parser.add_argument("--cases", type=Path, default=None, help="cases stored by --save-cases (default: render)")
     parser.add_argument("--save-cases", type=Path, default=None, help="render the cases, store them here and stop")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--results", default="device", help="results file (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     if args.save_cases is not None:
         save_cases(args.save_cases)
     else:
-        main(args.device, args.cpu_cases, args.cases, args.out)
+        main(args.device, args.cpu_cases, args.cases, args.results)
