@@ -8,8 +8,9 @@ scenes and scored (Pearson correlation) on the rest. Held-out correlation with 3
 context 8 / 1: 0.933. With one hidden layer (AdamW, 14 passes; the head scored is the one returned): context 6 / 256
 wide / 8 passes: 0.943; context 8 / 512 wide / 14 passes (``add_mouth_head``'s default): 0.955; the same with 600
 scenes (the recipe's, 2026-12-04): 0.968 on its last 90, and on the bench's close-up and monologue speech 0.950 / 0.944
-against 0.917 / 0.923 with 300. Every frame's context window is held in memory (600 scenes: more than 13 GB). Re-timed
-held-out dubs: benchmarks/README.md.
+against 0.917 / 0.923 with 300. Every frame's context window is held in memory, written once into one array (200
+scenes: 3.0 GB at the peak, 6.2 GB when the windows were joined from a list and standardised through copies).
+Re-timed held-out dubs: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -39,15 +40,29 @@ class MouthHeadFit:
 
 
 @torch.no_grad()
-def _scene_rows(audio_encoder, head: SpeechMouthHead, seed: int, fps: float, max_characters: int):
+def _scene_features(audio_encoder, seed: int, fps: float, max_characters: int) -> tuple[torch.Tensor, np.ndarray]:
+    """One spoken scene: its streams' features (C, T, D) and their frames' jaw openings, flattened (C T,)."""
     from talkgen.synth.world import make_scene, perform, speak_lines
 
     rng = np.random.default_rng(seed)
     scene = make_scene(seed, num_characters=int(rng.integers(1, max_characters + 1)))
     perf = perform(scene, speak_lines(scene, SPEECH_RATE), fps)
     features = audio_encoder(torch.from_numpy(np.asarray(perf.audio, np.float32))[None], fps, perf.num_frames)
-    rows = head.windows(features[0].float()).numpy()  # (C, T, (2c+1) D)
-    return rows.reshape(-1, rows.shape[-1]), np.asarray(perf.mouth[:, : perf.num_frames, 0]).reshape(-1)
+    return features[0].float(), np.asarray(perf.mouth[:, : perf.num_frames, 0]).reshape(-1)
+
+
+@torch.no_grad()
+def _window_rows(head: SpeechMouthHead, features: list[torch.Tensor]) -> np.ndarray:
+    """Every frame's context window of every scene, (sum of C T, (2c+1) D) float32, written into one array (the
+    windows are (2c+1) times the size of the features: a list of them joined afterwards needed twice the memory)."""
+    total = sum(f.shape[0] * f.shape[1] for f in features)
+    rows = np.empty((total, (2 * head.config.context + 1) * head.config.feature_dim), np.float32)
+    at = 0
+    for f in features:
+        windows = head.windows(f).numpy()
+        rows[at : at + f.shape[0] * f.shape[1]] = windows.reshape(-1, windows.shape[-1])
+        at += f.shape[0] * f.shape[1]
+    return rows
 
 
 def _with_bias(x: np.ndarray) -> np.ndarray:
@@ -63,7 +78,9 @@ def _train_hidden(head: SpeechMouthHead, x: np.ndarray, y: np.ndarray, epochs: i
     """Fit a head with a hidden layer by AdamW (one-cycle schedule, dropout on the standardised inputs), then fold
     the standardisation into its first layer so that it reads raw features."""
     mean, std = x.mean(0), x.std(0) + 1e-4
-    inputs = torch.from_numpy(((x - mean) / std).astype(np.float32))
+    standard = x - mean  # one array, standardised in place: (x - mean) / std without a second copy
+    np.divide(standard, std, out=standard)
+    inputs = torch.from_numpy(standard.astype(np.float32, copy=False))
     target = torch.from_numpy(y.astype(np.float32))
     generator = torch.Generator().manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Dropout(0.1), head.inner, head.proj)
@@ -114,29 +131,28 @@ def fit_mouth_head(
     if hidden and epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     head = SpeechMouthHead(feature_dim=audio_encoder.feature_dim, context=context, hidden=hidden)
-    xs, ys, groups = [], [], []
+    features, ys = [], []
     for i in range(scenes):
-        x, y = _scene_rows(audio_encoder, head, first_scene + i, fps, max_characters)
-        xs.append(x)
+        f, y = _scene_features(audio_encoder, first_scene + i, fps, max_characters)
+        features.append(f)
         ys.append(y)
-        groups.append(np.full(len(y), i))
-    x, y, group = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
-    held = group >= max(int(scenes * 0.85), 1)
+    x, y = _window_rows(head, features), np.concatenate(ys)
+    train = sum(len(rows) for rows in ys[: max(int(scenes * 0.85), 1)])  # rows in scene order: the rest held out
     if hidden:
-        _train_hidden(head, x[~held], y[~held], epochs, seed)
+        _train_hidden(head, x[:train], y[:train], epochs, seed)
         with torch.no_grad():
-            prediction = head.proj(head.inner(torch.from_numpy(x[held]).float()))[:, 0].numpy()
-        corr = float(np.corrcoef(prediction, y[held])[0, 1])
+            prediction = head.proj(head.inner(torch.from_numpy(x[train:]).float()))[:, 0].numpy()
+        corr = float(np.corrcoef(prediction, y[train:])[0, 1])
     else:
-        w = _ridge(x[~held], y[~held], ridge)
-        prediction = _with_bias(x[held]) @ w
-        corr = float(np.corrcoef(prediction, y[held])[0, 1])
+        w = _ridge(x[:train], y[:train], ridge)
+        prediction = _with_bias(x[train:]) @ w
+        corr = float(np.corrcoef(prediction, y[train:])[0, 1])
         w = _ridge(x, y, ridge)
         with torch.no_grad():
             head.proj.weight.copy_(torch.from_numpy(w[:-1]).float()[None])
             head.proj.bias.copy_(torch.tensor([w[-1]], dtype=torch.float32))
-    logger.info("mouth head: held-out jaw correlation %.3f over %d frames", corr, int(held.sum()))
-    return MouthHeadFit(head.eval(), corr, scenes, int(held.sum()))
+    logger.info("mouth head: held-out jaw correlation %.3f over %d frames", corr, len(y) - train)
+    return MouthHeadFit(head.eval(), corr, scenes, len(y) - train)
 
 
 RETIMED_STRENGTH = 0.4  # dubs from re-timed footage: less noise keeps more of the re-timing (benchmarks/README.md)

@@ -90,6 +90,16 @@ def test_mouth_head_reads_the_worlds_jaw_from_speech():
         fit.head(torch.zeros(1, 1, 9, 3))
 
 
+def test_the_fits_window_rows_are_every_scenes_windows_in_order():
+    from talkgen.training.mouth_head import _window_rows
+
+    head = SpeechMouthHead(feature_dim=3, context=2)
+    scenes = [torch.randn(2, 5, 3), torch.randn(1, 4, 3), torch.randn(3, 1, 3)]  # (streams, frames, features)
+    rows = _window_rows(head, scenes)
+    expected = np.concatenate([head.windows(f).reshape(-1, 15).numpy() for f in scenes])
+    assert rows.dtype == np.float32 and np.array_equal(rows, expected)
+
+
 def test_a_head_with_a_hidden_layer_reads_raw_features_and_round_trips(tmp_path):
     # trained on standardised inputs, the head must read raw ones: features here sit far from 0 at very different
     # scales, so a head without the standardisation folded into its first layer predicts nothing like the target
