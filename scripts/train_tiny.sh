@@ -28,7 +28,7 @@ stage codec configs/tiny-codec.yaml   # 2. the latent codec: principal component
 stage dit configs/tiny.yaml           # 3. encode the latent cache once, then 4. the DiT on its windows
 stage dit configs/tiny-finetune.yaml  # 5. the DiT fine-tuned against the pretrained text encoder
 talkgen export "$(run_dir configs/tiny-finetune.yaml)" -o "$model_dir" --dtype float16
-python scripts/fit_mouth_head.py "$model_dir" --scenes 600  # 7. speech -> jaw opening: dubs and takes re-time mouths with it
+python scripts/fit_mouth_head.py "$model_dir" --scenes 1200  # 7. speech -> jaw opening: dubs and takes re-time mouths with it
 # 8. the keyframe transformer: each take's first frame from the prompt (configs/tiny-keyframe.yaml reads the
 # frozen parts of models/talkgen-tiny; pass that folder as MODEL_DIR or edit its *_path lines), written into it
 stage dit configs/tiny-keyframe.yaml

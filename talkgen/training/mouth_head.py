@@ -7,10 +7,10 @@ scenes and scored (Pearson correlation) on the rest. Held-out correlation with 3
 (closed form, then refitted on all scenes): context 2 / ridge 10: 0.911; context 4 / 1: 0.927; context 6 / 1: 0.931;
 context 8 / 1: 0.933. With one hidden layer (AdamW, 14 passes; the head scored is the one returned): context 6 / 256
 wide / 8 passes: 0.943; context 8 / 512 wide / 14 passes (``add_mouth_head``'s default): 0.955; the same with 600
-scenes (the recipe's, 2026-12-04): 0.968 on its last 90, and on the bench's close-up and monologue speech 0.950 / 0.944
-against 0.917 / 0.923 with 300. Every frame's context window is held in memory, written once into one array (200
-scenes: 3.0 GB at the peak, 6.2 GB when the windows were joined from a list and standardised through copies; 600
-scenes: 7.6 GB).
+scenes: 0.968 on its last 90, and on the bench's close-up and monologue speech 0.950 / 0.944 against 0.917 / 0.923
+with 300; with 1,200 (the recipe's, 2026-12-04): 0.976 on its last 180, on the bench's speech 0.968 / 0.955.
+Every frame's context window is held in memory, written once into one array (200 scenes: 3.0 GB at the peak, 6.2 GB
+when the windows were joined from a list and standardised through copies; 600 scenes: 7.6 GB; 1,200: 14.7 GB).
 Re-timed held-out dubs: benchmarks/README.md.
 """
 
