@@ -188,7 +188,7 @@ def jittered_openings(frames: np.ndarray, boxes: np.ndarray, shift: float = CLOS
 
 def jittered_reads(frames: np.ndarray, boxes: np.ndarray, shift: float = CLOSED_JITTER) -> np.ndarray:
     """float64 (5, T) one face's openings read at its box and at the box moved ``shift`` of its width left and right
-    and of its height up and down (the reads :func:`jittered_openings` and :func:`retime_generated` use)."""
+    and of its height up and down (the reads :func:`jittered_openings` and :func:`retime_footage` use)."""
     boxes = np.asarray(boxes, dtype=np.float32)
     size = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
     moves = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
@@ -212,10 +212,15 @@ def _move_mouth(dst: np.ndarray, src: np.ndarray, box_dst: np.ndarray, box_src: 
         return
     fy = np.clip((h / 2 - np.abs(ys + 0.5 - cy)) / max(h * FEATHER, 1.0), 0.0, 1.0)
     fx = np.clip((w / 2 - np.abs(xs + 0.5 - cx)) / max(w * FEATHER, 1.0), 0.0, 1.0)
+    _blend(dst, ys + dy, xs + dx, src[np.ix_(ys, xs)].astype(np.float32), fy, fx)
+
+
+def _blend(dst: np.ndarray, ys: np.ndarray, xs: np.ndarray, moved: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> None:
+    """In place: ``dst``'s rows ``ys`` x columns ``xs`` become ``moved`` (float32 (len ys, len xs, 3)) over what was
+    there, weighted by the feather ``fy`` (rows) times ``fx`` (columns), rounded to uint8."""
     alpha = (fy[:, None] * fx[None, :])[..., None]
-    moved = src[np.ix_(ys, xs)].astype(np.float32)
-    under = dst[np.ix_(ys + dy, xs + dx)].astype(np.float32)
-    dst[np.ix_(ys + dy, xs + dx)] = np.clip(alpha * moved + (1 - alpha) * under + 0.5, 0, 255).astype(np.uint8)
+    under = dst[np.ix_(ys, xs)].astype(np.float32)
+    dst[np.ix_(ys, xs)] = np.clip(alpha * moved + (1 - alpha) * under + 0.5, 0, 255).astype(np.uint8)
 
 
 def _stretch_mouth(dst: np.ndarray, src: np.ndarray, box_dst: np.ndarray, box_src: np.ndarray, stretch: float) -> None:
@@ -243,12 +248,10 @@ def _stretch_mouth(dst: np.ndarray, src: np.ndarray, box_dst: np.ndarray, box_sr
     back = np.where(far <= lips, far * band / lips, band + (far - lips) * (half - band) / max(half - lips, 1e-6))
     fy = np.clip((half - np.abs(up)) / max(h * FEATHER, 1.0), 0.0, 1.0)
     fx = np.clip((w / 2 - np.abs(xs + 0.5 - tx)) / max(w * FEATHER, 1.0), 0.0, 1.0)
-    alpha = (fy[:, None] * fx[None, :])[..., None]
     my, mx = np.meshgrid(cy + np.sign(up) * back - 0.5, cx + xs + 0.5 - tx - 0.5, indexing="ij")
     image = src.astype(np.float32)
     moved = np.stack([map_coordinates(image[..., c], [my, mx], order=1, mode="nearest") for c in range(3)], axis=-1)
-    under = dst[np.ix_(ys, xs)].astype(np.float32)
-    dst[np.ix_(ys, xs)] = np.clip(alpha * moved + (1 - alpha) * under + 0.5, 0, 255).astype(np.uint8)
+    _blend(dst, ys, xs, moved, fy, fx)
 
 
 def widened_targets(jaw: np.ndarray, opening: np.ndarray, voiced: np.ndarray, widen: float = WIDEN) -> np.ndarray:
