@@ -9,7 +9,10 @@ the generated mouths (``--way``, default all):
 - ``best``: the ``mouth_locator``'s best-scoring boxes of each frame, as many as the take has speech streams (the
   default until 2026-12-04);
 - ``locator``: the pipeline's default, the mouths that persist through the take among the locator's candidates
-  (:func:`talkgen.pipelines.retime.mouth_tracks`);
+  (:func:`talkgen.pipelines.retime.mouth_tracks`), painted by the model's ``mouth_painter`` where it has one and
+  the face is tall enough (``retime.PAINT_MIN_HEIGHT``);
+- ``unpainted``: ``locator`` without the mouth painter, every face re-timed (the default until 2026-12-04's
+  recipe stage 13);
 - ``unsteadied``: ``locator``, but the boxes as found (outliers dropped, no centre or size steadying; as before
   2026-12-04's ``retime.steady_boxes`` change);
 - ``silence-per-frame``: ``locator``, but each frame silent in the speech takes the mouth nearest the closed level
@@ -41,7 +44,7 @@ import torch
 from common import mean_of, suite, write_results
 
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
-WAYS = ("off", "best", "locator", "unsteadied", "silence-per-frame", "unjittered", "ranked", "truth")
+WAYS = ("off", "best", "locator", "unpainted", "unsteadied", "silence-per-frame", "unjittered", "ranked", "truth")
 
 
 def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarray:
@@ -77,7 +80,7 @@ def _truth_boxes_model(pipe, base):
         with torch.no_grad():
             features = pipe.encode_audio(np.stack(speech), 1, rc.case.fps, len(video), torch.device("cpu"))
             jaw = pipe.mouth_head(features)[0].float().numpy()
-        return retime_generated(video, boxes, jaw, speech, rc.case.fps)
+        return retime_generated(video, boxes, jaw, speech, rc.case.fps, painter=pipe.mouth_painter)
 
     return render
 
@@ -107,6 +110,9 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated", ways
             else:
                 pipe.mouth_locator, kept = (None if way == "off" else pipe.mouth_locator), pipe.mouth_locator
                 render = pipeline_model(pipe, seed=seed, lipsync=lipsync)
+            painter = pipe.mouth_painter
+            if way == "unpainted":
+                pipe.mouth_painter = None
             start = time.perf_counter()
             patch = patches(retime).get(way, {})
             saved = {name: getattr(retime, name) for name in patch}
@@ -115,12 +121,13 @@ def main(model: Path | None, seeds=(0,), results: str = "retime-generated", ways
             try:
                 row = run_bench(cases, model=render)[-1]
             finally:
-                pipe.mouth_locator = kept
+                pipe.mouth_locator, pipe.mouth_painter = kept, painter
                 for name, fn in saved.items():
                     setattr(retime, name, fn)
             per_seed.append({
                 "seed": seed, **{k: round(float(getattr(row, k)), 4) for k in KEYS},
                 "cases": {n: round(float(c["correlation"]), 4) for n, c in row.cases.items()},
+                "closed": {n: c["closed_in_silence"] for n, c in row.cases.items()},
                 "seconds": round(time.perf_counter() - start, 1),
             })  # fmt: skip
             print(json.dumps({"way": way, **per_seed[-1]}), flush=True)

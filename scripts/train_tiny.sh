@@ -89,3 +89,6 @@ PY
 # 12. the attribute reader: a one-character take whose prompt names colours draws 3 first frames and keeps the one it
 # reads most like them (keyframe_draws: 3 in model_index.json); trained on world stills through the folder's codec
 python scripts/fit_attribute_reader.py "$model_dir"
+# 13. the mouth painter: scenes paint the mouths of their close-ups and medium shots afresh at the jaw opening the
+# mouth head reads from the speech (smaller faces are still re-timed); trained on world crops through the codec
+python scripts/fit_mouth_painter.py "$model_dir"

@@ -18,7 +18,9 @@ class TalkgenPipeline(DiffusionPipeline):
     boxes, :class:`~talkgen.models.mouth_locator.MouthLocatorNet`; scenes re-time their generated mouths with it
     and the mouth head) and attribute_reader (frame -> the colours of its character,
     :class:`~talkgen.models.attribute_reader.AttributeReaderNet`; a take draws several first frames and keeps the
-    one that reads most like its prompt, :mod:`talkgen.pipelines.keyframe`).
+    one that reads most like its prompt, :mod:`talkgen.pipelines.keyframe`) and mouth_painter (redraws a mouth at the
+    jaw opening its speech asks for, :class:`~talkgen.models.mouth_painter.MouthPainterNet`; scenes paint the
+    voiced mouths of their larger faces with it, :func:`~talkgen.pipelines.retime.retime_footage`).
 
     Subclasses keep their own ``__init__`` (diffusers reads the components from its signature) and call
     :meth:`_register_components` from it; ``max_text_length`` lives in their config.
@@ -26,11 +28,13 @@ class TalkgenPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
     _callback_tensor_inputs = ["latents"]
-    _optional_components = ["mouth_head", "keyframe_transformer", "mouth_locator", "attribute_reader"]
+    _optional_components = [
+        "mouth_head", "keyframe_transformer", "mouth_locator", "attribute_reader", "mouth_painter",
+    ]  # fmt: skip
 
     def _register_components(
         self, vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head=None,
-        keyframe_transformer=None, mouth_locator=None, attribute_reader=None,
+        keyframe_transformer=None, mouth_locator=None, attribute_reader=None, mouth_painter=None,
     ) -> None:  # fmt: skip
         self.register_modules(
             vae=vae,
@@ -43,6 +47,7 @@ class TalkgenPipeline(DiffusionPipeline):
             keyframe_transformer=keyframe_transformer,
             mouth_locator=mouth_locator,
             attribute_reader=attribute_reader,
+            mouth_painter=mouth_painter,
         )
         self.vae_scale_factor_temporal = 2 ** sum(vae.config.temperal_downsample) if vae is not None else 4
         self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample) if vae is not None else 8

@@ -124,7 +124,7 @@ def load_pipeline(kind: str, model: Path | None = None, random_weights: bool = F
         skip = (
             {}
             if kind == "talking"
-            else {"keyframe_transformer": None, "mouth_locator": None, "attribute_reader": None}
+            else {"keyframe_transformer": None, "mouth_locator": None, "attribute_reader": None, "mouth_painter": None}
         )
         pipe = cls.from_pretrained(folder, local_files_only=True, use_safetensors=True, dtype=torch.float32, **skip)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # a malformed model_index.json or component

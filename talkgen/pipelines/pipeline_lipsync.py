@@ -105,6 +105,7 @@ class LipSyncPipeline(FaceCrops, TalkgenPipeline):
         keyframe_transformer=None,
         mouth_locator: MouthLocatorNet | None = None,
         attribute_reader=None,
+        mouth_painter=None,
         max_text_length: int = 64,
         default_strength: float = 0.92,
         window_frames: int | None = None,
@@ -116,7 +117,7 @@ class LipSyncPipeline(FaceCrops, TalkgenPipeline):
         super().__init__()
         self._register_components(
             vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer,
-            mouth_locator, attribute_reader,
+            mouth_locator, attribute_reader, mouth_painter,
         )  # fmt: skip
         if not 0.0 <= default_strength <= 1.0:
             raise ValueError(f"default_strength must lie in [0, 1], got {default_strength}")

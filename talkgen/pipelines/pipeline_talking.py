@@ -122,6 +122,7 @@ class TalkingCharacterPipeline(KeyframeMixin, TalkgenPipeline):
         keyframe_transformer=None,
         mouth_locator: MouthLocatorNet | None = None,
         attribute_reader=None,
+        mouth_painter=None,
         max_text_length: int = 64,
         window_frames: int | None = None,
         face_size: int | None = None,
@@ -136,7 +137,7 @@ class TalkingCharacterPipeline(KeyframeMixin, TalkgenPipeline):
         _check_anchor(reference_anchor)
         self._register_components(
             vae, text_encoder, tokenizer, audio_encoder, transformer, scheduler, mouth_head, keyframe_transformer,
-            mouth_locator, attribute_reader,
+            mouth_locator, attribute_reader, mouth_painter,
         )  # fmt: skip
         # Read by the dubbing pipeline (one model_index.json for both): face_size, the frame size the model was
         # trained at (each face is dubbed at it); hide_source_mouth, the margin of the source mouths it was trained
@@ -243,7 +244,7 @@ class TalkingCharacterPipeline(KeyframeMixin, TalkgenPipeline):
             pixels = ((video[b].permute(1, 2, 3, 0).float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
             boxes, scores = self.mouth_locator.detect(pixels, max_faces=waves.shape[1] + TRACK_CANDIDATES)
             speech = list(waves[b].float().cpu().numpy())
-            new = retime_generated(pixels, boxes, jaw[b], speech, fps, scores=scores)
+            new = retime_generated(pixels, boxes, jaw[b], speech, fps, scores=scores, painter=self.mouth_painter)
             changed = torch.from_numpy((new != pixels).any(axis=-1)).to(video.device)  # (T, H, W)
             redrawn = torch.from_numpy(new).to(video.device, video.dtype).permute(3, 0, 1, 2) / 127.5 - 1
             out[b] = torch.where(changed[None], redrawn, video[b])

@@ -18,7 +18,10 @@ A generated take (:func:`retime_generated`) re-times its own mouths the same way
 blurred and open over a narrower range than the speech asks for, so each voiced frame asks for an opening in
 proportion to its jaw over a range ``WIDEN`` times the take's own (:func:`widened_targets`), takes the nearest
 mouth and stretches its lips the rest of the way (:func:`_stretch_mouth`); a frame asking for less than the closed
-mouth shows the closed mouth.
+mouth shows the closed mouth. Where the model has a mouth painter
+(:class:`~talkgen.models.mouth_painter.MouthPainterNet`), the mouths of faces tall enough are painted afresh at the
+jaw opening instead, since a generated mouth is a faint smear that re-timing can only move and stretch
+(:func:`_paint_mouths`).
 
 The diffusion pass then dubs from the re-timed footage and blends its result into the untouched original, so the
 pixels outside the edit region are the footage's as before.
@@ -53,6 +56,9 @@ TARGET_PERCENTILES = (10.0, 90.0)  # the range of openings and of voiced jaw val
 STRETCH_LIMITS = (0.6, 1.8)  # the most a chosen mouth is squeezed or stretched toward its target opening
 LIPS_BAND = 0.3  # the band (+- this share of the box height about its centre) that a stretch scales; the rest of
 # the moved region gives way so that it meets the frame unchanged at its edge
+PAINT_MIN_HEIGHT = 16.0  # pixels: a mouth painter paints faces whose median mouth box is at least this tall; the
+# bench's close-ups (~31 px) read better painted, its three-shot's faces (~11 px) worse (0.48 against 0.85 over four
+# seeds), and a face seen in close-up and in medium shots (~19 px) reads best painted in both or in neither
 
 
 def _sample_patch(frame: np.ndarray, box: np.ndarray, grid: int) -> np.ndarray:
@@ -288,6 +294,7 @@ def retime_footage(
     speech: list[np.ndarray],
     fps: float,
     widen: float | None = None,
+    painter=None,
 ) -> np.ndarray:
     """Steps 2-4 of the module docstring for every face: ``frames`` (uint8 (T, H, W, 3)) with face k's mouth (boxes
     ``(T, K, 4)``) re-timed to its jaw track ``jaw[k]`` (T,) read from ``speech[k]`` (16 kHz, fitted to the
@@ -297,12 +304,18 @@ def retime_footage(
     rank, each voiced frame asks for :func:`widened_targets`'s opening, takes the mouth read nearest to it (read as
     the mean of :func:`jittered_reads`, which a blurred mouth's box position sways less) and stretches it the rest
     of the way (:func:`_stretch_mouth`, within ``STRETCH_LIMITS``), so mouths open wider than any of the take's own
-    and the openings follow the jaw in proportion rather than in rank."""
+    and the openings follow the jaw in proportion rather than in rank.
+
+    ``painter`` (a :class:`~talkgen.models.mouth_painter.MouthPainterNet`, generated takes): a face whose median box
+    is at least ``PAINT_MIN_HEIGHT`` pixels tall has its mouths painted instead (:func:`_paint_mouths`)."""
     out = np.array(frames, copy=True)
     for k in range(boxes.shape[1]):
+        silent = np.asarray(silent_frames(speech[k], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB), bool)
+        if painter is not None and _paintable(boxes[:, k]):
+            out = _paint_mouths(out, boxes[:, k], jaw[k], silent, painter)
+            continue
         reads = jittered_reads(frames, boxes[:, k])
         opening = reads[0]
-        silent = np.asarray(silent_frames(speech[k], len(frames), fps, SPEECH_RATE, threshold_db=SILENCE_DB), bool)
         closed = closed_frame(opening, reads.max(axis=0))
         if widen is None:
             choice = choose_frames(opening, target_openings(jaw[k], opening))
@@ -327,6 +340,27 @@ def retime_footage(
             stretch = float(np.clip(want[t] / steady[source], *STRETCH_LIMITS))
             _stretch_mouth(out[t], frames[source], boxes[t, k], boxes[source, k], stretch)
     return out
+
+
+def _paint_mouths(frames: np.ndarray, boxes: np.ndarray, jaw: np.ndarray, silent: np.ndarray, painter) -> np.ndarray:
+    """``frames`` (uint8 (T, H, W, 3)) with one face's mouths (``boxes`` (T, 4)) painted by ``painter``: each voiced
+    frame's at its ``jaw`` (T,) opening, each ``silent`` (T,) frame's shut; then every silent frame takes the one
+    painted shut mouth that reads most closed at its box and the boxes moved about it (:func:`closed_frame` over
+    the silent frames), as re-timing shuts silent mouths on one frame. Painted one by one, shut mouths read closed
+    or a lip's thickness open from frame to frame (over four seeds of the bench's generated close-up 0.886 of its
+    silent frames read closed, with one shut mouth 1.000). Returns a copy."""
+    out = painter.paint(frames, boxes, np.where(silent, 0.0, jaw))
+    reads = jittered_reads(out, boxes)
+    shut = closed_frame(np.where(silent, reads[0], np.nan), np.where(silent, reads.max(axis=0), np.nan))
+    if shut is not None:
+        _move_mouths(out, out, boxes, np.where(silent, shut, np.arange(len(out))))  # frame ``shut`` itself is kept
+    return out
+
+
+def _paintable(boxes: np.ndarray) -> bool:
+    """Whether one face's boxes (T, 4) are tall enough for the mouth painter (``PAINT_MIN_HEIGHT``)."""
+    found = np.isfinite(boxes).all(axis=1)
+    return bool(found.any()) and float(np.median(boxes[found, 3] - boxes[found, 1])) >= PAINT_MIN_HEIGHT
 
 
 def speaker_slots(boxes: np.ndarray, streams: int) -> tuple[np.ndarray, list[int | None]]:
@@ -465,13 +499,14 @@ def retime_generated(
     fps: float,
     scores: np.ndarray | None = None,
     widen: float | None = WIDEN,
+    painter=None,
 ) -> np.ndarray:
     """A generated take (uint8 (T, H, W, 3)) with the mouths found in it (``boxes`` (T, D, 4), left to right)
     re-timed to its speech: the jaw tracks ``jaw`` (S, T) the mouth head read from the S streams ``speech`` (16 kHz).
     With the candidates' ``scores`` (T, D), ``boxes`` are a locator's candidates and the S persistent mouths are
     kept (:func:`mouth_tracks`). Slots as :func:`speaker_slots` assigns them; a mouth that says the mix follows the
     widest-open jaw of the streams and is silent where all are. ``widen``: see :func:`retime_footage` (None: the
-    rank mapping dubs use). Returns a copy."""
+    rank mapping dubs use). ``painter``: see :func:`retime_footage`. Returns a copy."""
     if scores is not None:
         boxes = mouth_tracks(boxes, scores, len(speech))
     slots, which = speaker_slots(boxes, len(speech))
@@ -479,4 +514,4 @@ def retime_generated(
     mix = np.sum([np.asarray(w, dtype=np.float32) for w in speech], axis=0)
     jaws = np.stack([jaw.max(axis=0) if k is None else jaw[k] for k in which]) if which else jaw[:0]
     waves = [mix if k is None else speech[k] for k in which]
-    return retime_footage(frames, slots, jaws, waves, fps, widen=widen)
+    return retime_footage(frames, slots, jaws, waves, fps, widen=widen, painter=painter)

@@ -42,7 +42,7 @@ class MouthLocatorFit:
 
 
 @torch.no_grad()
-def _soften(video: torch.Tensor, codec, generator: torch.Generator) -> torch.Tensor:
+def soften(video: torch.Tensor, codec, generator: torch.Generator) -> torch.Tensor:
     """(3, T, H, W) in [-1, 1] through ``codec`` with its first 16, 32, 48 or 96 components kept, then blurred."""
     z = codec.encode(video[None]).latent_dist.mode()
     keep = int([16, 32, 48, z.shape[1]][int(torch.randint(4, (1,), generator=generator))])
@@ -74,7 +74,7 @@ def locator_frames(
         sample = render_sample(first_scene + i, config)
         video = sample["video"]
         if codec is not None and float(torch.rand((), generator=generator)) < soft_share:
-            video = _soften(video, codec, generator)
+            video = soften(video, codec, generator)
         pick = torch.randperm(video.shape[1], generator=generator)[:per_clip]
         images.append(video[:, pick].permute(1, 0, 2, 3))
         boxes.append(sample["mouth_box"][:, pick].permute(1, 0, 2).numpy())

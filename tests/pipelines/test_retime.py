@@ -298,6 +298,17 @@ def test_generated_takes_are_retimed_where_the_model_has_a_mouth_head_and_a_loca
     assert seen.max() <= 0.51  # it read the take itself, as uint8
     changed = (default != plain).any(axis=-1)[0]
     assert changed.any() and not changed[:, :, :3].any()  # only around the mouth box (grown 1.6x)
+    # with a mouth painter the face (a 16 px box: PAINT_MIN_HEIGHT) is painted at the head's jaw instead
+    from talkgen.models.mouth_painter import MouthPainterNet
+
+    painter, asked = MouthPainterNet(size=16, width=8), []
+    paint = painter.paint
+    painter.paint = lambda frames, boxes, jaw: asked.append(jaw.copy()) or paint(frames, boxes, jaw)
+    pipe.register_modules(mouth_painter=painter)
+    painted = pipe("a character", speech, generator=torch.Generator().manual_seed(0), **call).frames
+    assert len(asked) == 1 and asked[0].shape == (9,) and np.isfinite(asked[0]).all()
+    changed = (painted != plain).any(axis=-1)[0]
+    assert changed.any() and not np.array_equal(painted, default) and not changed[:, :, :7].any()  # the box: x 8-24
 
 
 def test_mouth_tracks_keep_the_persistent_mouths_when_an_eye_outscores_one_for_a_stretch():
