@@ -170,18 +170,11 @@ def add_attribute_reader(
     """Fit the attribute reader on the model's own codec and add it to the pipeline folder ``model_dir``
     (``attribute_reader/``, and ``keyframe_draws``, the first frames a take draws to pick from, in its
     ``model_index.json``; a reader already there is replaced)."""
-    from pathlib import Path
+    from talkgen.training.checkpoint import add_component, folder_codec
 
-    from talkgen.errors import WeightsError
-    from talkgen.models.patch_codec import load_autoencoder
-    from talkgen.training.checkpoint import add_component
-
-    folder = Path(model_dir)
-    if not (folder / "model_index.json").is_file() or not (folder / "vae").is_dir():
-        raise WeightsError(f"{folder} is not a pipeline folder with a vae/ and model_index.json")
     if keyframe_draws < 1:
         raise ValueError(f"keyframe_draws must be >= 1, got {keyframe_draws}")
-    codec = load_autoencoder(folder / "vae").eval()
+    folder, codec = folder_codec(model_dir)
     fit = fit_attribute_reader(codec, stills=stills, steps=steps, size=size, width=width)
     add_component(folder, "attribute_reader", fit.net, CLASS_PATH, keyframe_draws=keyframe_draws)
     return fit

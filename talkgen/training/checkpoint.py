@@ -34,6 +34,22 @@ def save_stored(model: torch.nn.Module, folder: Path, dtype: torch.dtype, **kwar
     torch.nn.Module.to(model, dtype).save_pretrained(folder, safe_serialization=True, **kwargs)
 
 
+def folder_codec(model_dir: str | Path) -> tuple[Path, torch.nn.Module]:
+    """The pipeline folder ``model_dir`` and its codec (``vae/``, in eval mode), for the fits that train a component
+    on the folder's own codec and add it (:func:`add_component`).
+
+    Raises:
+        WeightsError: ``model_dir`` has no ``model_index.json`` or no ``vae/``.
+    """
+    from talkgen.errors import WeightsError
+    from talkgen.models.patch_codec import load_autoencoder
+
+    folder = Path(model_dir)
+    if not (folder / "model_index.json").is_file() or not (folder / "vae").is_dir():
+        raise WeightsError(f"{folder} is not a pipeline folder with a vae/ and model_index.json")
+    return folder, load_autoencoder(folder / "vae").eval()
+
+
 def add_component(folder: Path, name: str, model: torch.nn.Module, class_path: list[str], **config: Any) -> None:
     """Store ``model`` as component ``name`` of the pipeline folder ``folder`` in float16 (``folder/name``, written
     beside it and moved into place whole, replacing one already there) and name it, and any ``config`` entries, in

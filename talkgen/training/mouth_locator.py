@@ -195,16 +195,9 @@ def add_mouth_locator(
     """Fit the mouth locator on the model's own codec (and first frames its keyframe transformer draws, where it
     has one) and add it to the pipeline folder ``model_dir`` (``mouth_locator/`` and its ``model_index.json``
     entry; a locator already there is replaced)."""
-    from pathlib import Path
+    from talkgen.training.checkpoint import add_component, folder_codec
 
-    from talkgen.errors import WeightsError
-    from talkgen.models.patch_codec import load_autoencoder
-    from talkgen.training.checkpoint import add_component
-
-    folder = Path(model_dir)
-    if not (folder / "model_index.json").is_file() or not (folder / "vae").is_dir():
-        raise WeightsError(f"{folder} is not a pipeline folder with a vae/ and model_index.json")
-    codec = load_autoencoder(folder / "vae").eval()
+    folder, codec = folder_codec(model_dir)
     pipe = None
     if (folder / "keyframe_transformer").is_dir() and drawn:
         from talkgen.pipelines.loading import load_pipeline

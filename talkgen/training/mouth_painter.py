@@ -168,16 +168,9 @@ def add_mouth_painter(
 ) -> MouthPainterFit:
     """Fit the mouth painter on the model's own codec and add it to the pipeline folder ``model_dir``
     (``mouth_painter/`` and its ``model_index.json`` entry; a painter already there is replaced)."""
-    from pathlib import Path
+    from talkgen.training.checkpoint import add_component, folder_codec
 
-    from talkgen.errors import WeightsError
-    from talkgen.models.patch_codec import load_autoencoder
-    from talkgen.training.checkpoint import add_component
-
-    folder = Path(model_dir)
-    if not (folder / "model_index.json").is_file() or not (folder / "vae").is_dir():
-        raise WeightsError(f"{folder} is not a pipeline folder with a vae/ and model_index.json")
-    codec = load_autoencoder(folder / "vae").eval()
+    folder, codec = folder_codec(model_dir)
     fit = fit_mouth_painter(codec, clips=clips, steps=steps, width=width, size=size)
     add_component(folder, "mouth_painter", fit.net, CLASS_PATH)
     return fit
