@@ -373,6 +373,25 @@ def test_every_silent_frame_takes_the_one_most_closed_mouth():
     assert (out[30:, y0:y1, x0:x1] == frames[5, y0:y1, x0:x1]).all()  # the same still mouth in every silent frame
 
 
+def test_painted_faces_shut_every_silent_frame_on_the_most_closed_painted_mouth():
+    from talkgen.pipelines.retime import retime_footage
+
+    class BarPainter:  # paints a mouth ``8 * jaw`` px tall; shut (jaw 0) a lip line of 1-4 px that varies by frame
+        def paint(self, frames, boxes, jaw):
+            heights = np.where(jaw > 0, np.round(8 * np.nan_to_num(jaw)), 1 + np.arange(len(jaw)) % 4).astype(int)
+            return _faces(heights)[0]
+
+    speech = np.full(16_000 * 40 // 25, 0.1, np.float32)
+    speech[30 * 640 :] = 0.0  # frames 30-39 silent
+    jaw = np.random.default_rng(13).uniform(0.5, 1.0, (1, 40))
+    frames, boxes = _faces(np.full(40, 6))
+    out = retime_footage(frames, boxes[:, None], jaw, [speech], 25.0, widen=1.5, painter=BarPainter())
+    opening = read_openings(out, boxes)
+    assert np.corrcoef(opening[:30], jaw[0, :30])[0, 1] > 0.9  # voiced: painted at their jaw
+    shut = read_openings(_faces(np.array([1]))[0], boxes[:1])[0]
+    assert np.allclose(opening[30:], shut)  # silent: every frame the 1 px lip line, not 2-4 px ones
+
+
 def test_the_closed_mouth_is_one_that_reads_closed_when_its_box_moves():
     from talkgen.pipelines.retime import closed_frame, jittered_openings, retime_footage
 
