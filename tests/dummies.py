@@ -91,3 +91,20 @@ def dummy_pipeline(kind: str = "talking", seed: int = 0):
     randomize_new_layers(pipe.transformer, seed)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def add_to_dummy_folder(folder, add, *added: str):
+    """Save a dummy talking pipeline as ``folder``, run ``add(folder)`` (a fit that adds a component), check that the
+    folder's ``model_index.json`` changed in the ``added`` entries only and no partial write is left, and return
+    ``(add's result, the new index)``."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    dummy_pipeline("talking").save_pretrained(folder)
+    before = json.loads((folder / "model_index.json").read_text())
+    result = add(folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    assert {k: v for k, v in index.items() if k not in added} == {k: v for k, v in before.items() if k not in added}
+    assert not list(folder.glob(f".{added[0]}*"))
+    return result, index
