@@ -1,6 +1,6 @@
 """A small convolutional mouth painter: redraws the mouth inside a face's mouth box at a given jaw opening.
 
-The video transformer's generated mouths are faint (a soft reddish smear a few RGB units off the skin), so
+The video transformer's generated mouths are faint (a soft reddish smear 10-30 RGB units off the skin), so
 re-timing them (:mod:`talkgen.pipelines.retime`) moves and stretches mouths that a viewer barely sees and that read
 differently a pixel further up or down. The painter draws a crisp one instead, as the world draws them: from a crop
 of the frame around the mouth box (the face's colours, where its lips sit) and the jaw opening the speech asks for
@@ -39,12 +39,16 @@ def box_mask(size: int, region: float = REGION, feather: float = MASK_FEATHER) -
     return ramp[:, None] * ramp[None, :]
 
 
+def _square(boxes: torch.Tensor, region: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The crops' centres and sides ``(cx, cy, side)``, each (N,) pixels, of ``boxes`` (N, 4) ``[x0, y0, x1, y1]``."""
+    boxes = boxes.float()
+    return (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, region * (boxes[:, 3] - boxes[:, 1])
+
+
 def crop_grid(boxes: torch.Tensor, size: int, height: int, width: int, region: float = REGION) -> torch.Tensor:
     """Sampling grid (N, size, size, 2) for :func:`torch.nn.functional.grid_sample` of the crops about ``boxes``
     (N, 4) ``[x0, y0, x1, y1]`` pixels of ``height`` x ``width`` frames (align_corners=False coordinates)."""
-    boxes = boxes.float()
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    side = region * (boxes[:, 3] - boxes[:, 1])
+    cx, cy, side = _square(boxes, region)
     steps = (torch.arange(size, dtype=torch.float32, device=boxes.device) + 0.5) / size - 0.5  # (size,)
     xs = cx[:, None] + side[:, None] * steps[None]  # pixels (N, size)
     ys = cy[:, None] + side[:, None] * steps[None]
@@ -112,32 +116,23 @@ class MouthPainterNet(ModelMixin, ConfigMixin):
         todo = np.flatnonzero(np.isfinite(boxes).all(axis=1) & np.isfinite(jaw) & (boxes[:, 3] > boxes[:, 1]))
         for start in range(0, len(todo), batch):
             rows = todo[start : start + batch]
-            drawn = self.draw(self._crops(frames, boxes, rows), torch.from_numpy(jaw[rows]).to(self.device))
+            image = torch.from_numpy(frames[rows]).to(self.device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+            box = torch.from_numpy(boxes[rows]).to(self.device)
+            grid = crop_grid(box, self.config.size, *frames.shape[1:3], self.config.region)
+            crops = F.grid_sample(image, grid, align_corners=False)
+            drawn = self.draw(crops, torch.from_numpy(jaw[rows]).to(self.device))
             mask = self.mask.expand(len(rows), 1, -1, -1)
-            layer = _paste(torch.cat([drawn * mask, mask], dim=1), torch.from_numpy(boxes[rows]).to(self.device),
-                           *frames.shape[1:3], self.config.region)  # fmt: skip
-            frame = _as_float(frames[rows], self.device) * (1 - layer[:, 3:]) + layer[:, :3]
+            layer = _paste(torch.cat([drawn * mask, mask], dim=1), box, *frames.shape[1:3], self.config.region)
+            frame = image * (1 - layer[:, 3:]) + layer[:, :3]  # the box's feathered mask over the frame
             out[rows] = ((frame.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         return out
-
-    def _crops(self, frames: np.ndarray, boxes: np.ndarray, rows: np.ndarray) -> torch.Tensor:
-        """(len(rows), 3, size, size) crops in [-1, 1] of ``frames[rows]`` about ``boxes[rows]``."""
-        box = torch.from_numpy(boxes[rows]).to(self.device)
-        grid = crop_grid(box, self.config.size, *frames.shape[1:3], self.config.region)
-        return F.grid_sample(_as_float(frames[rows], self.device), grid, align_corners=False)
-
-
-def _as_float(frames: np.ndarray, device) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> (N, 3, H, W) in [-1, 1] on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def _paste(layer: torch.Tensor, boxes: torch.Tensor, height: int, width: int, region: float) -> torch.Tensor:
     """Crop-space ``layer`` (N, C, s, s) sampled back onto (N, C, height, width) frames about ``boxes`` (N, 4)
     (zeros outside each crop)."""
     n = len(boxes)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    side = region * (boxes[:, 3] - boxes[:, 1])
+    cx, cy, side = _square(boxes, region)
     px = torch.arange(width, dtype=torch.float32, device=boxes.device) + 0.5
     py = torch.arange(height, dtype=torch.float32, device=boxes.device) + 0.5
     gx = (2 * (px[None] - cx[:, None]) / side[:, None])[:, None, :].expand(n, height, width)  # the crop's -1..1

@@ -226,7 +226,8 @@ class TalkingCharacterPipeline(KeyframeMixin, TalkgenPipeline):
         (:mod:`talkgen.pipelines.retime`): the ``mouth_locator`` finds the mouths of each frame (the ones that persist
         through the take, :func:`~talkgen.pipelines.retime.mouth_tracks`), the ``mouth_head``
         reads each stream's jaw opening from its speech features, and each mouth takes the mouth of the take's frame
-        whose opening is nearest the one its speech asks for (:func:`~talkgen.pipelines.retime.retime_generated`).
+        whose opening is nearest the one its speech asks for (:func:`~talkgen.pipelines.retime.retime_generated`), or,
+        with a ``mouth_painter`` and a face tall enough, is painted at that opening.
 
         Args:
             video: (B, 3, T, H, W) in [-1, 1]. waves: (B, S, N) the speech streams (16 kHz).

@@ -104,6 +104,11 @@ def _crops(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor
     return F.grid_sample(images, crop_grid(boxes, size, *images.shape[-2:]), align_corners=False)
 
 
+def _masked_l1(painted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error of crops (N, 3, s, s) inside the box ``mask`` (s, s), weighted by it."""
+    return ((painted - target).abs() * mask).sum() / (mask.sum() * 3 * len(painted))
+
+
 def crop_openings(crops: torch.Tensor, region: float = REGION) -> np.ndarray:
     """float64 (N,) mouth opening of crops (N, 3, s, s) in [-1, 1], read in their mouth box (the central 1 / region
     of the crop) as the bench reads mouths."""
@@ -145,7 +150,7 @@ def fit_mouth_painter(
             x, y, jaw = data["inputs"][rows], data["targets"][rows], data["jaw"][rows]
             if step % 2:
                 x, y = x.flip(-1), y.flip(-1)
-            value = ((net(x, jaw) - y).abs() * mask).sum() / (mask.sum() * 3 * batch)
+            value = _masked_l1(net(x, jaw), y, mask)
             optimizer.zero_grad()
             value.backward()
             optimizer.step()
@@ -156,7 +161,7 @@ def fit_mouth_painter(
     with torch.no_grad():
         x, y, jaw = data["inputs"][held], data["targets"][held], data["jaw"][held]
         painted = torch.cat([net(x[s : s + 256], jaw[s : s + 256]) for s in range(0, len(x), 256)])
-        l1 = float(((painted - y).abs() * mask).sum() / (mask.sum() * 3 * len(x)))
+        l1 = float(_masked_l1(painted, y, mask))
     corr = float(np.corrcoef(crop_openings(painted), jaw.numpy())[0, 1])
     truth = float(np.corrcoef(crop_openings(y), jaw.numpy())[0, 1])
     logger.info("mouth painter: held-out L1 %.4f, opening-jaw correlation %.3f (rendered %.3f)", l1, corr, truth)
