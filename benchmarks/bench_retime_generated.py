@@ -13,6 +13,8 @@ the generated mouths (``--way``, default all):
   the face is tall enough (``retime.PAINT_MIN_HEIGHT``);
 - ``unpainted``: ``locator`` without the mouth painter, every face re-timed (the default until 2026-12-04's
   recipe stage 13);
+- ``box-painted``: ``locator``, but painting each face's located box itself rather than the box grown by
+  ``retime.PAINT_GROW`` (as 2026-12-04's recipe stage 13 first shipped);
 - ``unsteadied``: ``locator``, but the boxes as found (outliers dropped, no centre or size steadying; as before
   2026-12-04's ``retime.steady_boxes`` change);
 - ``silence-per-frame``: ``locator``, but each frame silent in the speech takes the mouth nearest the closed level
@@ -44,7 +46,10 @@ import torch
 from common import mean_of, suite, write_results
 
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
-WAYS = ("off", "best", "locator", "unpainted", "unsteadied", "silence-per-frame", "unjittered", "ranked", "truth")
+WAYS = (
+    "off", "best", "locator", "unpainted", "box-painted", "unsteadied", "silence-per-frame", "unjittered", "ranked",
+    "truth",
+)  # fmt: skip
 
 
 def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarray:
@@ -56,9 +61,10 @@ def best_per_frame(boxes: np.ndarray, scores: np.ndarray, keep: int) -> np.ndarr
 
 
 def patches(retime) -> dict:
-    """The re-timing functions each way replaces for its runs (the other ways run the pipeline's own)."""
+    """The re-timing functions and settings each way replaces for its runs (the other ways run the pipeline's own)."""
     return {
         "best": {"mouth_tracks": best_per_frame},
+        "box-painted": {"PAINT_GROW": 1.0},
         "unsteadied": {"steady_boxes": functools.partial(retime.steady_boxes, centre_half=0, size_half=0)},
         "silence-per-frame": {"closed_frame": lambda source, jittered=None: None},
         "unjittered": {"closed_frame": lambda source, jittered=None, own=retime.closed_frame: own(source)},

@@ -74,6 +74,7 @@ def test_retime_paints_the_mouths_of_tall_faces_only_and_shuts_silent_ones():
 
         def paint(self, frames, boxes, jaw):
             self.calls.append(jaw.copy())
+            self.boxes = boxes.copy()
             return frames
 
     frames = np.random.default_rng(1).integers(0, 256, (10, 96, 96, 3), dtype=np.uint8)
@@ -87,6 +88,10 @@ def test_retime_paints_the_mouths_of_tall_faces_only_and_shuts_silent_ones():
     (painted,) = painter.calls
     np.testing.assert_allclose(painted[:3], jaw[0, :3])  # voiced: the jaw
     np.testing.assert_array_equal(painted[-3:], 0.0)  # silent: shut
+    half = 15 * retime.PAINT_GROW  # about the located box (30-60) grown about its centre
+    grown = np.tile([45 - half, 45 - half, 45 + half, 45 + half], (10, 1))
+    np.testing.assert_allclose(painter.boxes, grown, atol=1e-4)
+    assert retime.PAINT_GROW > 1.0
     retime.retime_footage(frames, short[:, None], jaw, [speech], 25.0, widen=retime.WIDEN, painter=painter)
     assert len(painter.calls) == 1  # a face below PAINT_MIN_HEIGHT is re-timed, not painted
 

@@ -13,6 +13,7 @@ from dummies import dummy_pipeline
 from talkgen.models.mouth_head import SpeechMouthHead
 from talkgen.pipelines.mouth import MouthTrack
 from talkgen.pipelines.retime import (
+    PAINT_GROW,
     REGION_GROW,
     choose_frames,
     read_openings,
@@ -308,7 +309,8 @@ def test_generated_takes_are_retimed_where_the_model_has_a_mouth_head_and_a_loca
     painted = pipe("a character", speech, generator=torch.Generator().manual_seed(0), **call).frames
     assert len(asked) == 1 and asked[0].shape == (9,) and np.isfinite(asked[0]).all()
     changed = (painted != plain).any(axis=-1)[0]
-    assert changed.any() and not np.array_equal(painted, default) and not changed[:, :, :7].any()  # the box: x 8-24
+    left = int(16 - 8 * PAINT_GROW) - 1  # the box x 8-24 grown about its centre, and a pixel of the paste's blend
+    assert changed.any() and not np.array_equal(painted, default) and not changed[:, :, :left].any()
 
 
 def test_mouth_tracks_keep_the_persistent_mouths_when_an_eye_outscores_one_for_a_stretch():
