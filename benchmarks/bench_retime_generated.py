@@ -15,6 +15,8 @@ the generated mouths (``--way``, default all):
   recipe stage 13);
 - ``box-painted``: ``locator``, but painting each face's located box itself rather than the box grown by
   ``retime.PAINT_GROW`` (as 2026-12-04's recipe stage 13 first shipped);
+- ``any-track``: ``locator``, but keeping the highest-scoring tracks whether or not they sit on a face (no
+  ``retime.TRACK_TOP_LIMIT`` check, as before 2026-12-04's night change);
 - ``unsteadied``: ``locator``, but the boxes as found (outliers dropped, no centre or size steadying; as before
   2026-12-04's ``retime.steady_boxes`` change);
 - ``silence-per-frame``: ``locator``, but each frame silent in the speech takes the mouth nearest the closed level
@@ -47,8 +49,8 @@ from common import mean_of, suite, write_results
 
 KEYS = ("correlation", "abs_offset", "speaker_attribution", "closed_in_silence", "drift_ratio", "flicker_ratio")
 WAYS = (
-    "off", "best", "locator", "unpainted", "box-painted", "unsteadied", "silence-per-frame", "unjittered", "ranked",
-    "truth",
+    "off", "best", "locator", "unpainted", "box-painted", "any-track", "unsteadied", "silence-per-frame", "unjittered",
+    "ranked", "truth",
 )  # fmt: skip
 
 
@@ -65,6 +67,7 @@ def patches(retime) -> dict:
     return {
         "best": {"mouth_tracks": best_per_frame},
         "box-painted": {"PAINT_GROW": 1.0},
+        "any-track": {"TRACK_TOP_LIMIT": float("inf")},
         "unsteadied": {"steady_boxes": functools.partial(retime.steady_boxes, centre_half=0, size_half=0)},
         "silence-per-frame": {"closed_frame": lambda source, jittered=None: None},
         "unjittered": {"closed_frame": lambda source, jittered=None, own=retime.closed_frame: own(source)},

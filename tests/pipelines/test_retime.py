@@ -339,6 +339,27 @@ def test_mouth_tracks_keep_the_persistent_mouths_when_an_eye_outscores_one_for_a
     assert np.isnan(mouth_tracks(boxes[:, :0], scores[:, :0], 1)).all()  # nothing found: nothing kept
 
 
+def test_mouth_tracks_pass_over_a_collar_that_outscores_the_mouth_when_they_see_the_take():
+    from talkgen.pipelines.retime import TRACK_TOP_LIMIT, _top_off_sides, mouth_tracks
+
+    frames, _ = _faces(np.full(30, 4))  # skin, a mouth in BOX
+    frames[:, 44:, :] = (40, 60, 200)  # a shirt below the face, a neck of skin between its sides
+    frames[:, 44:, 26:38] = SKIN
+    collar = np.array([20, 40, 44, 56], np.float32)  # its top rows on the neck, its sides on the shirt
+    boxes = np.stack([np.tile(BOX, (30, 1)), np.tile(collar, (30, 1))], axis=1)
+    scores = np.tile(np.array([0.3, 0.7], np.float32), (30, 1))
+    members = dict.fromkeys(range(30), 0)
+    assert _top_off_sides(frames, boxes, members) <= TRACK_TOP_LIMIT  # the mouth's top rows: skin, like its sides
+    assert _top_off_sides(frames, boxes, dict.fromkeys(range(30), 1)) > TRACK_TOP_LIMIT
+    assert np.array_equal(mouth_tracks(boxes, scores, 1)[:, 0], boxes[:, 1])  # by score alone: the collar
+    assert np.array_equal(mouth_tracks(boxes, scores, 1, frames=frames)[:, 0], boxes[:, 0])  # seen: the mouth
+    shirt = np.array([0, 40, 24, 56], np.float32)  # skin above, shirt beside: no mouth either
+    off_face = np.stack([np.tile(collar, (30, 1)), np.tile(shirt, (30, 1))], axis=1)
+    assert _top_off_sides(frames, off_face, dict.fromkeys(range(30), 1)) > TRACK_TOP_LIMIT
+    # two tracks, neither on a face: the best-scoring one is still kept
+    assert np.array_equal(mouth_tracks(off_face, scores, 1, frames=frames)[:, 0], off_face[:, 1])
+
+
 def test_a_generated_take_with_candidates_re_times_the_mouth_not_the_eye():
     from talkgen.pipelines.retime import retime_generated
 
