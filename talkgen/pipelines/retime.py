@@ -120,9 +120,7 @@ def mouth_opening_from_patches(patches: np.ndarray, threshold: float = 30.0) -> 
         float64 (T,) opening as a fraction of the box height.
     """
     t_len, g = patches.shape[0], patches.shape[1]
-    r0, r1 = int(0.3 * g), max(int(0.8 * g), int(0.3 * g) + 1)
-    side = np.concatenate([patches[:, r0:r1, :2], patches[:, r0:r1, -2:]], axis=2).reshape(t_len, -1, 3)
-    skin = np.median(side, axis=1)
+    skin = _side_skin(patches)
     dist = np.linalg.norm(patches - skin[:, None, None], axis=-1)
     soft = np.clip(dist / threshold, 0.0, 1.0)
     c0, c1 = g // 3, g - g // 3
@@ -142,6 +140,14 @@ def mouth_opening_from_patches(patches: np.ndarray, threshold: float = 30.0) -> 
                 best = max(best, float(r[max(i - 1, 0) : min(j + 1, g)].sum()))
         out[t] = best / g
     return out
+
+
+def _side_skin(patches: np.ndarray) -> np.ndarray:
+    """(T, 3) skin colour of mouth-box patches (T, g, g, 3): the median of their side strips at mouth height."""
+    t_len, g = patches.shape[0], patches.shape[1]
+    r0, r1 = int(0.3 * g), max(int(0.8 * g), int(0.3 * g) + 1)
+    side = np.concatenate([patches[:, r0:r1, :2], patches[:, r0:r1, -2:]], axis=2).reshape(t_len, -1, 3)
+    return np.median(side, axis=1)
 
 
 def read_openings(frames: np.ndarray, boxes: np.ndarray, grid: int = 24, threshold: float = 30.0) -> np.ndarray:
@@ -469,14 +475,12 @@ def mouth_tracks(
 
 def _top_off_sides(frames: np.ndarray, boxes: np.ndarray, members: dict[int, int], grid: int = 24) -> float:
     """Median over a track's frames of the RGB distance between its box's top rows (the upper lip's place) and its
-    sides at mouth height (the cheeks, where :func:`mouth_opening_from_patches` reads the skin); ``members`` maps
+    sides at mouth height (the cheeks, :func:`_side_skin`, where the opening reader takes the skin); ``members`` maps
     frame -> candidate index into ``boxes`` (T, D, 4)."""
     rows = sorted(members)
     patches = box_patches(frames[rows], boxes[rows, [members[t] for t in rows]], grid)
-    r0, r1 = int(0.3 * grid), max(int(0.8 * grid), int(0.3 * grid) + 1)
-    side = np.concatenate([patches[:, r0:r1, :2], patches[:, r0:r1, -2:]], axis=2).reshape(len(rows), -1, 3)
     top = patches[:, :3, grid // 3 : grid - grid // 3].reshape(len(rows), -1, 3)
-    return float(np.median(np.linalg.norm(np.median(top, axis=1) - np.median(side, axis=1), axis=-1)))
+    return float(np.median(np.linalg.norm(np.median(top, axis=1) - _side_skin(patches), axis=-1)))
 
 
 def steady_boxes(
