@@ -291,6 +291,12 @@ def select_faces(track: MouthTrack, face: FaceChoice = "all") -> MouthTrack:
     return keep_faces(track, [slot])
 
 
+def grow_boxes(boxes: np.ndarray, factor: float) -> np.ndarray:
+    """``boxes`` (..., 4) ``[x0, y0, x1, y1]`` scaled by ``factor`` about their centres."""
+    centre, half = (boxes[..., :2] + boxes[..., 2:]) / 2, (boxes[..., 2:] - boxes[..., :2]) / 2 * factor
+    return np.concatenate([centre - half, centre + half], axis=-1)
+
+
 def face_crop_box(faces: np.ndarray, share: float, height: int, width: int) -> tuple[int, int, int] | None:
     """``(x0, y0, side)`` of one fixed square crop, within the frame, in which a face fills ``share`` of the side.
 

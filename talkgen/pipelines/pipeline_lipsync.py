@@ -69,6 +69,7 @@ from talkgen.pipelines.mouth import (
     faces_left_to_right,
     fit_audio,
     fit_length,
+    grow_boxes,
     keep_faces,
     match_colour,
     select_faces,
@@ -307,8 +308,7 @@ class LipSyncPipeline(FaceCrops, TalkgenPipeline):
         s = self.vae_scale_factor_spatial
         scaled = track.scaled(w * s, h * s)
         boxes = scaled.boxes[np.minimum(np.arange(frames), track.num_frames - 1)]  # (T, K, 4)
-        centre, half = (boxes[..., :2] + boxes[..., 2:]) / 2, (boxes[..., 2:] - boxes[..., :2]) / 2 * track.grow
-        grown = torch.from_numpy(np.concatenate([centre - half, centre + half], axis=-1)).permute(1, 0, 2)[None]
+        grown = torch.from_numpy(grow_boxes(boxes, track.grow)).permute(1, 0, 2)[None]
         pixel = mouth_mask(grown, h * s, w * s, self.config.hide_source_mouth)
         cells = latent_mouth_mask(pixel, self.vae_scale_factor_temporal, s)
         return source_latents * (1 - cells).to(source_latents.device, source_latents.dtype)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from talkgen import SPEECH_RATE
-from talkgen.pipelines.mouth import silent_frames
+from talkgen.pipelines.mouth import grow_boxes, silent_frames
 
 SILENCE_DB = -55.0  # frames of the new speech quieter than this (RMS, dBFS) take the closed mouth; at -45 dB quiet
 # vowels counted as silence too (a third of those frames had the jaw open) and sync fell 0.04 on held-out dubs
@@ -368,8 +368,7 @@ def _paint_mouths(frames: np.ndarray, boxes: np.ndarray, jaw: np.ndarray, silent
     the silent frames), as re-timing shuts silent mouths on one frame. Painted one by one, shut mouths read closed
     or a lip's thickness open from frame to frame (over four seeds of the bench's generated close-up 0.886 of its
     silent frames read closed, with one shut mouth 1.000). Returns a copy."""
-    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2 * PAINT_GROW
-    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    boxes = grow_boxes(boxes, PAINT_GROW)
     out = painter.paint(frames, boxes, np.where(silent, 0.0, jaw))
     reads = jittered_reads(out, boxes)
     shut = closed_frame(np.where(silent, reads[0], np.nan), np.where(silent, reads.max(axis=0), np.nan))
